@@ -1,0 +1,108 @@
+//! The running server: bind, serve, watch for changes, shut down gracefully.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::http::{AppState, router};
+use crate::service::Service;
+
+/// A bound, ready-to-run server. Binding happens in [`Application::build`], so a caller (a test)
+/// can ask for port 0 and learn the real address before serving.
+pub struct Application {
+    listener: TcpListener,
+    service: Service,
+}
+
+impl Application {
+    pub async fn build(config: Config, catalog: Catalog) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Self::build_with_listener(config, catalog, listener).await
+    }
+
+    /// Serves on a listener bound by the caller (tests bind port 0 first, so that `base_url`
+    /// can name the real port).
+    pub async fn build_with_listener(
+        config: Config,
+        catalog: Catalog,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let service = Service::open(config, catalog)
+            .await
+            .context("cannot open the database")?;
+        Ok(Self { listener, service })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let watcher = tokio::spawn(watch_changes(self.service.clone(), shutdown.clone()));
+        let app = router(AppState::new(self.service.clone()));
+        tracing::info!(address = %self.local_addr(), "serving");
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .context("the HTTP server failed");
+        shutdown.cancel();
+        let _ = watcher.await;
+        self.service.store.close().await;
+        served
+    }
+}
+
+/// Applies changes written by other processes (the CLI, other instances) to the feed cache.
+async fn watch_changes(service: Service, shutdown: CancellationToken) {
+    let period = Duration::from_millis(service.config.feeds.poll_interval_ms.max(50));
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {
+                if let Err(err) = service.apply_changes().await {
+                    tracing::warn!(error = %err, "cannot read new events");
+                }
+            }
+        }
+    }
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+    token.cancel();
+}

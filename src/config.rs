@@ -1,0 +1,228 @@
+//! Configuration: `config/tidings.toml` layered under `TIDINGS_…` environment variables.
+//!
+//! Every key can be overridden from the environment; nested keys use `__`
+//! (`TIDINGS_FEEDS__MAX_LIMIT=100`). The common top-level keys have the short names operators
+//! rely on: `TIDINGS_LISTEN`, `TIDINGS_BASE_URL`, `TIDINGS_DATABASE_URL`, `TIDINGS_API_TOKEN`.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration, every field with its default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds to.
+    pub listen: String,
+    /// The absolute URL tidings is reached at: used in feed self links, hub links, OPML.
+    pub base_url: String,
+    /// `sqlite://path` (created on first start).
+    pub database_url: String,
+    /// One token with every scope, for simple setups; empty disables it.
+    pub api_token: String,
+    /// Folder of the section catalogue.
+    pub catalog_dir: PathBuf,
+    /// Scoped tokens.
+    pub tokens: Vec<TokenConfig>,
+    pub http: HttpConfig,
+    pub feeds: FeedsConfig,
+    pub ingest: IngestConfig,
+}
+
+/// A bearer token and what it may do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Shown in logs instead of the token.
+    pub name: String,
+    pub token: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Create, update and delete articles.
+    Publish,
+    /// Read articles and the event log through the API.
+    Read,
+    /// Manage webhooks and subscriptions.
+    Admin,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Time allowed for one request, in seconds.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedsConfig {
+    /// Entries in a feed without `?limit=`.
+    pub default_limit: u32,
+    /// Largest `?limit=` accepted.
+    pub max_limit: u32,
+    /// `Cache-Control: public, max-age=N` on feeds.
+    pub max_age_secs: u32,
+    /// How often to look for changes written by other processes (the CLI, other instances).
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// How far in the future a publication time may lie (clock skew, scheduled posts).
+    pub max_future_secs: i64,
+    /// Longest title accepted, in characters.
+    pub max_title_chars: usize,
+    /// Longest body accepted, in bytes after sanitising.
+    pub max_content_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            base_url: "http://127.0.0.1:8080".into(),
+            database_url: "sqlite://data/tidings.db".into(),
+            api_token: String::new(),
+            catalog_dir: PathBuf::from("feeds"),
+            tokens: Vec::new(),
+            http: HttpConfig::default(),
+            feeds: FeedsConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 5 * 1024 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for FeedsConfig {
+    fn default() -> Self {
+        Self {
+            default_limit: 50,
+            max_limit: 500,
+            max_age_secs: 300,
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_future_secs: 24 * 3600,
+            max_title_chars: 1000,
+            max_content_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}:{line}: {message}")]
+    File {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("configuration: {0}")]
+    Layered(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then the file (if it exists), then the environment.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        if file.exists() {
+            check_file(file)?;
+        }
+        Self::figment(file)
+            .extract()
+            .map_err(|e| Box::new(e).into())
+            .and_then(|c: Config| {
+                c.validate()?;
+                Ok(c)
+            })
+    }
+
+    /// The layers, for callers that add their own (tests).
+    pub fn figment(file: &Path) -> Figment {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("TIDINGS_").split("__").ignore(&["LOG"]))
+    }
+
+    /// Checks what serde cannot: URLs, limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let base = url::Url::parse(&self.base_url)
+            .map_err(|e| ConfigError::Invalid(format!("base_url {:?}: {e}", self.base_url)))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(ConfigError::Invalid(format!(
+                "base_url {:?} must be an absolute http(s) URL",
+                self.base_url
+            )));
+        }
+        if self.feeds.default_limit == 0 || self.feeds.default_limit > self.feeds.max_limit {
+            return Err(ConfigError::Invalid(
+                "feeds.default_limit must be between 1 and feeds.max_limit".into(),
+            ));
+        }
+        if !self.database_url.starts_with("sqlite:") {
+            return Err(ConfigError::Invalid(format!(
+                "database_url {:?}: only sqlite:// is supported by this build",
+                self.database_url
+            )));
+        }
+        for t in &self.tokens {
+            if t.token.len() < 16 {
+                return Err(ConfigError::Invalid(format!(
+                    "tokens: the token named {:?} must be at least 16 characters",
+                    t.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `base_url` without a trailing slash, ready to have paths appended.
+    pub fn public_base(&self) -> &str {
+        self.base_url.trim_end_matches('/')
+    }
+}
+
+/// Reads the file alone with every key checked, so that a typo is named with its line.
+fn check_file(file: &Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|e| ConfigError::File {
+        file: file.to_owned(),
+        line: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    toml::from_str::<Config>(&text).map(|_| ()).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start].bytes().filter(|b| *b == b'\n').count() + 1)
+            .unwrap_or(0);
+        ConfigError::File {
+            file: file.to_owned(),
+            line,
+            message: e.message().trim().to_owned(),
+        }
+    })
+}

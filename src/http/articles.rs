@@ -1,0 +1,263 @@
+//! `/api/v1/articles`: ingest from the CMS.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{BodyKind, Caller, Payload, parse_json};
+use crate::config::Scope;
+use crate::domain::{ArticleId, StoredArticle};
+use crate::ingest::FieldError;
+use crate::service::PublishError;
+use crate::store::{DeleteOutcome, UpsertOutcome, Upserted};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/articles", post(create_article))
+        .route("/api/v1/articles/batch", post(create_batch))
+        .route(
+            "/api/v1/articles/{id}",
+            get(get_article).put(put_article).delete(delete_article),
+        )
+}
+
+/// `POST /api/v1/articles`: create, or update by the publisher's id.
+async fn create_article(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Payload,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Publish, "publish articles")?;
+    let document = payload.json()?;
+    let upserted = publish(&state, &caller, &document).await?;
+    Ok(upsert_response(&state, upserted))
+}
+
+/// `PUT /api/v1/articles/{id}`: the same, with the id in the path (the body's, if any, must
+/// agree).
+async fn put_article(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    payload: Payload,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Publish, "publish articles")?;
+    let id = parse_id(&id)?;
+    let mut document = payload.json()?;
+    if let Some(obj) = document.as_object_mut() {
+        match obj.get("id") {
+            None | Some(Value::Null) => {
+                obj.insert("id".into(), Value::String(id.to_string()));
+            }
+            Some(Value::String(body_id)) if body_id == id.as_str() => {}
+            Some(_) => {
+                return Err(ApiError::Invalid(vec![FieldError::new(
+                    "id",
+                    format!("does not match the id in the URL ({id})"),
+                )]));
+            }
+        }
+    }
+    let upserted = publish(&state, &caller, &document).await?;
+    Ok(upsert_response(&state, upserted))
+}
+
+async fn publish(
+    state: &AppState,
+    caller: &Caller,
+    document: &Value,
+) -> Result<Upserted, ApiError> {
+    let upserted = state.service.publish(document).await.map_err(|e| match e {
+        PublishError::Rejected(rejection) => ApiError::Invalid(rejection.0),
+        PublishError::Store(e) => e.into(),
+    })?;
+    tracing::info!(
+        token = %caller.name,
+        article = %upserted.article.article.id,
+        outcome = ?upserted.outcome,
+        version = upserted.article.version,
+        "article stored"
+    );
+    Ok(upserted)
+}
+
+fn upsert_response(state: &AppState, upserted: Upserted) -> Response {
+    let status = match upserted.outcome {
+        UpsertOutcome::Created => StatusCode::CREATED,
+        UpsertOutcome::Updated | UpsertOutcome::Unchanged => StatusCode::OK,
+    };
+    let location = article_location(state, &upserted.article);
+    let body = json!({ "status": upserted.outcome, "article": upserted.article });
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::CREATED
+        && let Ok(value) = HeaderValue::from_str(&location)
+    {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+fn article_location(state: &AppState, article: &StoredArticle) -> String {
+    format!(
+        "{}/api/v1/articles/{}",
+        state.service.config.public_base(),
+        article.article.id
+    )
+}
+
+fn parse_id(raw: &str) -> Result<ArticleId, ApiError> {
+    ArticleId::parse(raw).map_err(|e| ApiError::bad_field("id", e.to_string()))
+}
+
+/// `GET /api/v1/articles/{id}`: the stored article; 410 for a tombstone.
+async fn get_article(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_any(&[Scope::Read, Scope::Publish], "read articles")?;
+    let id = parse_id(&id)?;
+    let Some(stored) = state.service.store.article(&id).await? else {
+        return Err(ApiError::NotFound(format!("no article has the id {id}")));
+    };
+    if let Some(deleted_at) = stored.deleted_at {
+        return Err(ApiError::Gone(format!(
+            "the article {id} was deleted at {}",
+            deleted_at.to_rfc3339()
+        )));
+    }
+    Ok(Json(stored).into_response())
+}
+
+/// `DELETE /api/v1/articles/{id}`: leaves a tombstone; deleting twice changes nothing.
+async fn delete_article(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Publish, "delete articles")?;
+    let id = parse_id(&id)?;
+    match state.service.delete(&id).await? {
+        DeleteOutcome::Deleted(stored) => Ok(Json(json!({
+            "status": "deleted", "id": id, "version": stored.version
+        }))
+        .into_response()),
+        DeleteOutcome::AlreadyDeleted(stored) => Ok(Json(json!({
+            "status": "unchanged", "id": id, "version": stored.version
+        }))
+        .into_response()),
+        DeleteOutcome::NotFound => Err(ApiError::NotFound(format!("no article has the id {id}"))),
+    }
+}
+
+/// One item's result in a batch.
+#[derive(Debug, Serialize)]
+struct BatchResult {
+    /// 0-based position in the batch.
+    index: usize,
+    /// 1-based line of the item, for NDJSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    /// created, updated, unchanged or rejected.
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
+}
+
+/// `POST /api/v1/articles/batch`: a JSON array or NDJSON; one result per item, each item
+/// committed on its own (partial success).
+async fn create_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Payload,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Publish, "publish articles")?;
+    let items: Vec<(Option<usize>, Result<Value, String>)> = match payload.kind {
+        BodyKind::Json => match parse_json(&payload.bytes)? {
+            Value::Array(items) => items.into_iter().map(|v| (None, Ok(v))).collect(),
+            _ => {
+                return Err(ApiError::bad_field(
+                    "",
+                    "a JSON batch must be an array of articles",
+                ));
+            }
+        },
+        BodyKind::Ndjson => {
+            let text = std::str::from_utf8(&payload.bytes)
+                .map_err(|e| ApiError::bad_field("", format!("the body is not UTF-8: {e}")))?;
+            ndjson_items(text)
+        }
+    };
+    let mut results = Vec::with_capacity(items.len());
+    let mut counts = [0usize; 4];
+    for (index, (line, item)) in items.into_iter().enumerate() {
+        let id = item
+            .as_ref()
+            .ok()
+            .and_then(|v| v.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let result = match item {
+            Err(reason) => Err(vec![FieldError::new("", reason)]),
+            Ok(document) => match state.service.publish(&document).await {
+                Ok(upserted) => Ok(upserted),
+                Err(PublishError::Rejected(rejection)) => Err(rejection.0),
+                Err(PublishError::Store(e)) => return Err(e.into()),
+            },
+        };
+        let (status, version, errors) = match result {
+            Ok(upserted) => {
+                let status = match upserted.outcome {
+                    UpsertOutcome::Created => "created",
+                    UpsertOutcome::Updated => "updated",
+                    UpsertOutcome::Unchanged => "unchanged",
+                };
+                (status, Some(upserted.article.version), Vec::new())
+            }
+            Err(errors) => ("rejected", None, errors),
+        };
+        counts[match status {
+            "created" => 0,
+            "updated" => 1,
+            "unchanged" => 2,
+            _ => 3,
+        }] += 1;
+        results.push(BatchResult {
+            index,
+            line,
+            id,
+            status,
+            version,
+            errors,
+        });
+    }
+    Ok(Json(json!({
+        "created": counts[0], "updated": counts[1], "unchanged": counts[2], "rejected": counts[3],
+        "results": results,
+    }))
+    .into_response())
+}
+
+/// Splits NDJSON into documents with their line numbers; blank lines are skipped.
+pub fn ndjson_items(text: &str) -> Vec<(Option<usize>, Result<Value, String>)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            let parsed = serde_json::from_str(line)
+                .map_err(|e| format!("line {} is not valid JSON: {e}", i + 1));
+            (Some(i + 1), parsed)
+        })
+        .collect()
+}

@@ -1,0 +1,169 @@
+//! Extractors whose rejections are [`ApiError`]s: the bearer caller and the request body.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::config::{Config, Scope};
+
+/// The configured tokens, kept as digests so that comparing them leaks nothing useful.
+#[derive(Debug, Default)]
+pub struct Tokens(Vec<([u8; 32], String, Vec<Scope>)>);
+
+impl Tokens {
+    pub fn from_config(config: &Config) -> Self {
+        let mut tokens = Vec::new();
+        if !config.api_token.is_empty() {
+            tokens.push((
+                digest(&config.api_token),
+                "api_token".to_owned(),
+                vec![Scope::Publish, Scope::Read, Scope::Admin],
+            ));
+        }
+        for t in &config.tokens {
+            tokens.push((digest(&t.token), t.name.clone(), t.scopes.clone()));
+        }
+        Self(tokens)
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Who is calling, from `Authorization: Bearer …` (RFC 6750).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    scopes: Vec<Scope>,
+}
+
+impl Caller {
+    /// 403 unless the token has `scope`; `action` completes "the token may not …".
+    pub fn require(&self, scope: Scope, action: &'static str) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(action))
+        }
+    }
+
+    /// 403 unless the token has one of `scopes`.
+    pub fn require_any(&self, scopes: &[Scope], action: &'static str) -> Result<(), ApiError> {
+        if scopes.iter().any(|s| self.scopes.contains(s)) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(action))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        let presented = digest(presented);
+        state
+            .tokens
+            .0
+            .iter()
+            .find(|(d, _, _)| *d == presented)
+            .map(|(_, name, scopes)| Caller {
+                name: name.clone(),
+                scopes: scopes.clone(),
+            })
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// How a request body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/json` (or any `+json` type).
+    Json,
+    /// `application/x-ndjson`: one JSON document per line.
+    Ndjson,
+}
+
+/// A JSON or NDJSON request body, size-capped by the router's body limit.
+#[derive(Debug)]
+pub struct Payload {
+    pub kind: BodyKind,
+    pub bytes: Bytes,
+}
+
+impl Payload {
+    /// The body as one JSON document.
+    pub fn json(&self) -> Result<Value, ApiError> {
+        parse_json(&self.bytes)
+    }
+}
+
+/// Parses a JSON document, naming the position of a syntax error.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_field(
+            "",
+            format!(
+                "the body is not valid JSON: {e} (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+impl FromRequest<AppState> for Payload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let media_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        let kind = match media_type.as_str() {
+            "application/json" => BodyKind::Json,
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/jsonlines" => BodyKind::Ndjson,
+            t if t.starts_with("application/") && t.ends_with("+json") => BodyKind::Json,
+            _ => {
+                return Err(ApiError::UnsupportedMediaType {
+                    expected: "Content-Type: application/json (or application/x-ndjson for batches)",
+                });
+            }
+        };
+        let limit = state.service.config.http.max_body_bytes;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::bad_field("", rejection.body_text())
+            }
+        })?;
+        Ok(Payload { kind, bytes })
+    }
+}

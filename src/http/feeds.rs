@@ -1,0 +1,130 @@
+//! `/feeds/{scope}.{rss,atom,json}`: the feeds, with HTTP caching done right.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::FeedFormat;
+use crate::feed_cache::{CachedFeed, Encoding};
+
+pub fn router() -> Router<AppState> {
+    // `get` also answers HEAD, with the same headers and no body.
+    Router::new().route("/feeds/{*feed}", get(get_feed))
+}
+
+/// `GET /feeds/hnyw/ldhd.atom?limit=20`
+async fn get_feed(
+    State(state): State<AppState>,
+    Path(feed): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no feed at /feeds/{feed}"));
+    let (name, ext) = feed.rsplit_once('.').ok_or_else(not_found)?;
+    let format = FeedFormat::from_extension(ext).ok_or_else(not_found)?;
+    let scope = state.service.catalog.scope(name).ok_or_else(|| {
+        let suggestions = state.service.catalog.suggest(name, 3);
+        let hint = if suggestions.is_empty() {
+            String::new()
+        } else {
+            format!("; did you mean {}?", suggestions.join(", "))
+        };
+        ApiError::NotFound(format!("no section {name:?}{hint}"))
+    })?;
+    let limit = parse_limit(&state, query.as_deref())?;
+
+    let feed = state.service.feed(&scope, format, limit).await?;
+    let encoding = Encoding::negotiate(
+        headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let self_url = state.service.feed_url(&scope, format);
+    Ok(respond(
+        &state, &feed, format, encoding, &self_url, &headers,
+    ))
+}
+
+/// `?limit=N`, 1 to the configured maximum; other parameters are ignored.
+fn parse_limit(state: &AppState, query: Option<&str>) -> Result<u32, ApiError> {
+    let feeds = &state.service.config.feeds;
+    let Some(raw) = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "limit")
+        .map(|(_, v)| v.into_owned())
+    else {
+        return Ok(feeds.default_limit);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(n) if (1..=feeds.max_limit).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_field(
+            "limit",
+            format!(
+                "must be a whole number from 1 to {}, not {raw:?}",
+                feeds.max_limit
+            ),
+        )),
+    }
+}
+
+fn respond(
+    state: &AppState,
+    feed: &CachedFeed,
+    format: FeedFormat,
+    encoding: Encoding,
+    self_url: &str,
+    request: &HeaderMap,
+) -> Response {
+    let mut headers = HeaderMap::new();
+    let etag = feed.etag(encoding);
+    let last_modified = httpdate::fmt_http_date(feed.last_modified.into());
+    let max_age = state.service.config.feeds.max_age_secs;
+    let insert = |headers: &mut HeaderMap, name, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    insert(&mut headers, header::ETAG, &etag);
+    insert(&mut headers, header::LAST_MODIFIED, &last_modified);
+    insert(
+        &mut headers,
+        header::CACHE_CONTROL,
+        &format!("public, max-age={max_age}"),
+    );
+    insert(&mut headers, header::VARY, "Accept-Encoding");
+    insert(
+        &mut headers,
+        header::LINK,
+        &format!("<{self_url}>; rel=\"self\""),
+    );
+
+    if is_not_modified(feed, request) {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    insert(&mut headers, header::CONTENT_TYPE, format.content_type());
+    if let Some(coding) = encoding.header() {
+        insert(&mut headers, header::CONTENT_ENCODING, coding);
+    }
+    (StatusCode::OK, headers, Body::from(feed.encoded(encoding))).into_response()
+}
+
+/// RFC 9110 §13.2.2: `If-None-Match` decides when present; `If-Modified-Since` only otherwise.
+fn is_not_modified(feed: &CachedFeed, request: &HeaderMap) -> bool {
+    if let Some(inm) = request.get(header::IF_NONE_MATCH) {
+        return inm
+            .to_str()
+            .is_ok_and(|value| feed.matches_if_none_match(value));
+    }
+    request
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+        .is_some_and(|since| {
+            let last: std::time::SystemTime = feed.last_modified.into();
+            last <= since
+        })
+}

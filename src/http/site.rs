@@ -1,0 +1,126 @@
+//! The site's front door for readers and portals: the HTML index, OPML, the section tree,
+//! and the health check.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::catalog::{Catalog, Scope, Section};
+use crate::domain::FeedFormat;
+use crate::render::{IndexEntry, render_index, render_opml};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(get_index))
+        .route("/feeds.opml", get(get_opml))
+        .route("/api/v1/sections", get(get_sections))
+        .route("/healthz", get(get_health))
+}
+
+/// `GET /`: every section with its feeds, and autodiscovery links.
+async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+    let counts = state.service.store.article_counts().await?;
+    let catalog = &state.service.catalog;
+    let entries: Vec<IndexEntry> = catalog
+        .scopes()
+        .map(|scope| {
+            let articles = counts
+                .iter()
+                .filter(|(section, _)| {
+                    crate::domain::SectionPath::parse(section).is_ok_and(|s| scope.includes(&s))
+                })
+                .map(|(_, n)| n)
+                .sum();
+            IndexEntry { scope, articles }
+        })
+        .collect();
+    Ok(Html(render_index(
+        catalog,
+        state.service.config.public_base(),
+        &entries,
+    )))
+}
+
+/// `GET /feeds.opml`: every feed, for readers to import.
+async fn get_opml(State(state): State<AppState>) -> Response {
+    let body = render_opml(&state.service.catalog, state.service.config.public_base());
+    ([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response()
+}
+
+/// A section in `GET /api/v1/sections`, with its children nested.
+#[derive(Serialize)]
+struct SectionNode {
+    path: String,
+    title: String,
+    description: String,
+    link: String,
+    language: String,
+    feeds: Feeds,
+    children: Vec<SectionNode>,
+}
+
+#[derive(Serialize)]
+struct Feeds {
+    rss: String,
+    atom: String,
+    json: String,
+}
+
+#[derive(Serialize)]
+struct SiteTree {
+    title: String,
+    home: String,
+    language: String,
+    time_zone: String,
+    feeds: Feeds,
+    sections: Vec<SectionNode>,
+}
+
+/// `GET /api/v1/sections`: the section tree with feed URLs.
+async fn get_sections(State(state): State<AppState>) -> Json<SiteTree> {
+    let service = &state.service;
+    let catalog = &service.catalog;
+    let feeds = |scope: &Scope| Feeds {
+        rss: service.feed_url(scope, FeedFormat::Rss),
+        atom: service.feed_url(scope, FeedFormat::Atom),
+        json: service.feed_url(scope, FeedFormat::Json),
+    };
+    fn nodes(
+        catalog: &Catalog,
+        parent: Option<&Section>,
+        feeds: &dyn Fn(&Scope) -> Feeds,
+    ) -> Vec<SectionNode> {
+        catalog
+            .children(parent.map(|p| &p.path))
+            .map(|s| SectionNode {
+                path: s.path.to_string(),
+                title: s.title.clone(),
+                description: s.description.clone(),
+                link: s.link.to_string(),
+                language: s.language.clone(),
+                feeds: feeds(&Scope::Section(s.path.clone())),
+                children: nodes(catalog, Some(s), feeds),
+            })
+            .collect()
+    }
+    Json(SiteTree {
+        title: catalog.site.title.clone(),
+        home: catalog.site.home.to_string(),
+        language: catalog.site.language.clone(),
+        time_zone: catalog.site.time_zone.to_string(),
+        feeds: feeds(&Scope::All),
+        sections: nodes(catalog, None, &feeds),
+    })
+}
+
+/// `GET /healthz`: 200 when the store answers.
+async fn get_health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    state.service.store.ping().await?;
+    Ok(Json(serde_json::json!({ "status": "ok" })))
+}

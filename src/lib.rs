@@ -1,0 +1,30 @@
+//! tidings turns a news portal's published articles into feeds and pushes.
+//!
+//! A guided tour, in the order data flows:
+
+/// The running server.
+pub mod app;
+/// The section catalogue from `feeds/`: the tree, breadcrumbs, feed scopes.
+pub mod catalog;
+/// The command line's shape.
+pub mod cli;
+/// What each command does.
+pub mod commands;
+/// Configuration: `config/tidings.toml` under `TIDINGS_…` environment variables.
+pub mod config;
+/// Domain types parsed at the edge: `ArticleId`, `SectionPath`, `Article`, `FeedFormat`.
+pub mod domain;
+/// Rendered feeds with validators, invalidated per section.
+pub mod feed_cache;
+/// The HTTP interface.
+pub mod http;
+/// Ingest: validate, sanitise and normalise what publishers send.
+pub mod ingest;
+/// Pure renderers: RSS 2.0, Atom 1.0, JSON Feed 1.1, OPML, the HTML index.
+pub mod render;
+/// The use cases every front door shares: publish, delete, read feeds.
+pub mod service;
+/// Persistence with its outbox of events.
+pub mod store;
+/// Logging.
+pub mod telemetry;

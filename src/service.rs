@@ -1,0 +1,156 @@
+//! The use cases shared by every front door (HTTP, CLI): publish, delete, read feeds.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::Value;
+
+use crate::catalog::{Catalog, Scope};
+use crate::config::Config;
+use crate::domain::{ArticleId, FeedFormat};
+use crate::feed_cache::{CachedFeed, FeedCache, FeedKey};
+use crate::ingest::{Normalizer, Rejection};
+use crate::render::{FeedContext, render_feed};
+use crate::store::{DeleteOutcome, Store, StoreError, Upserted};
+
+/// How many rendered documents the feed cache keeps.
+const FEED_CACHE_CAPACITY: usize = 2048;
+
+/// Why a publication did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{0}")]
+    Rejected(#[from] Rejection),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Everything a request or command needs; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub config: Arc<Config>,
+    pub catalog: Arc<Catalog>,
+    pub store: Store,
+    pub cache: Arc<FeedCache>,
+    /// The last event whose sections' feeds were invalidated.
+    applied_seq: Arc<tokio::sync::Mutex<i64>>,
+}
+
+impl Service {
+    /// Opens the store (migrating it) and starts from the newest event.
+    pub async fn open(config: Config, catalog: Catalog) -> Result<Self, StoreError> {
+        let store = Store::connect(&config.database_url).await?;
+        let applied = store.last_event_seq().await?;
+        Ok(Self {
+            config: Arc::new(config),
+            catalog: Arc::new(catalog),
+            store,
+            cache: Arc::new(FeedCache::new(FEED_CACHE_CAPACITY)),
+            applied_seq: Arc::new(tokio::sync::Mutex::new(applied)),
+        })
+    }
+
+    /// The present, in the site's time zone.
+    pub fn now(&self) -> DateTime<FixedOffset> {
+        Utc::now()
+            .with_timezone(&self.catalog.site.time_zone)
+            .fixed_offset()
+    }
+
+    pub fn generator(&self) -> String {
+        format!("tidings/{}", env!("CARGO_PKG_VERSION"))
+    }
+
+    /// Validates, stores and (after commit) makes the change visible in feeds.
+    pub async fn publish(&self, document: &Value) -> Result<Upserted, PublishError> {
+        let normalized = Normalizer {
+            catalog: &self.catalog,
+            limits: &self.config.ingest,
+            now: self.now(),
+        }
+        .article(document)?;
+        let upserted = self
+            .store
+            .upsert_article(&normalized.article, &normalized.content_hash, self.now())
+            .await?;
+        self.apply_changes().await?;
+        Ok(upserted)
+    }
+
+    /// Leaves a tombstone and makes the deletion visible in feeds.
+    pub async fn delete(&self, id: &ArticleId) -> Result<DeleteOutcome, StoreError> {
+        let outcome = self.store.delete_article(id, Utc::now()).await?;
+        self.apply_changes().await?;
+        Ok(outcome)
+    }
+
+    /// Invalidates the feeds touched by events not yet applied, whoever wrote them (this
+    /// process, the CLI, another instance). Called after each local write and periodically.
+    pub async fn apply_changes(&self) -> Result<(), StoreError> {
+        let mut applied = self.applied_seq.lock().await;
+        loop {
+            let events = self.store.events_after(*applied, 500).await?;
+            let Some(last) = events.last() else {
+                return Ok(());
+            };
+            *applied = last.seq;
+            let mut scopes: Vec<Scope> = Vec::new();
+            for event in &events {
+                for section in std::iter::once(&event.section).chain(event.moved_from.as_ref()) {
+                    for scope in self.catalog.scopes_including(section) {
+                        if !scopes.contains(&scope) {
+                            scopes.push(scope);
+                        }
+                    }
+                }
+            }
+            self.cache.invalidate(&scopes);
+        }
+    }
+
+    /// The absolute URL of a feed.
+    pub fn feed_url(&self, scope: &Scope, format: FeedFormat) -> String {
+        format!(
+            "{}/feeds/{}.{}",
+            self.config.public_base(),
+            scope.as_str(),
+            format.extension()
+        )
+    }
+
+    /// A cached feed; rendered (one store read) on a miss.
+    #[tracing::instrument(skip_all, fields(scope = scope.as_str(), format = %format, limit))]
+    pub async fn feed(
+        &self,
+        scope: &Scope,
+        format: FeedFormat,
+        limit: u32,
+    ) -> Result<Arc<CachedFeed>, StoreError> {
+        let key = FeedKey {
+            scope: scope.clone(),
+            format,
+            limit,
+        };
+        if let Some(feed) = self.cache.get(&key) {
+            return Ok(feed);
+        }
+        let generation = self.cache.generation(scope);
+        let page = self.store.feed_page(scope, limit).await?;
+        // An empty scope has no change to date from: the epoch keeps the validator stable.
+        let updated = page.updated.unwrap_or(DateTime::UNIX_EPOCH);
+        let self_url = self.feed_url(scope, format);
+        let generator = self.generator();
+        let ctx = FeedContext {
+            catalog: &self.catalog,
+            scope,
+            self_url: &self_url,
+            hub_url: None,
+            updated,
+            generator: &generator,
+        };
+        let body = render_feed(format, &ctx, &page.entries, &page.tombstones);
+        let feed = Arc::new(CachedFeed::new(body, updated));
+        self.cache.insert(key, generation, feed.clone());
+        Ok(feed)
+    }
+}

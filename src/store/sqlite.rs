@@ -1,0 +1,436 @@
+//! The embedded SQLite backend.
+//!
+//! Writes go through a pool of one connection: SQLite allows one writer at a time anyway, and
+//! queueing in the pool (instead of `SQLITE_BUSY` retries) makes concurrent upserts of the same
+//! article serialise cleanly: the second one sees the first one's row and answers `Unchanged`.
+//! Reads use a separate pool and, thanks to WAL, never wait for the writer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+
+use super::{
+    DeleteOutcome, Event, EventType, FeedPage, StoreError, UpsertOutcome, parse_time_key, time_key,
+};
+use crate::catalog::Scope;
+use crate::domain::{Article, ArticleId, SectionPath, StoredArticle, Tombstone};
+
+/// The result of [`Store::upsert_article`].
+#[derive(Debug, Clone)]
+pub struct Upserted {
+    pub outcome: UpsertOutcome,
+    pub article: StoredArticle,
+    /// The section the article was in before, when an update moved it.
+    pub previous_section: Option<SectionPath>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+const ARTICLE_COLUMNS: &str = "body, version, created_at, modified_at, deleted_at";
+
+impl Store {
+    /// Opens (creating file and folder if needed) and migrates the database at `url`.
+    #[tracing::instrument(skip_all, fields(url = %url))]
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        if let Some(parent) = options.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)?;
+        }
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { write, read })
+    }
+
+    /// Stores an article unless an identical one (same `content_hash`) is stored, and writes
+    /// its event in the same transaction.
+    ///
+    /// When the article changed and the publisher gave no `updated` time, `now` becomes it.
+    #[tracing::instrument(skip_all, fields(article = %article.id))]
+    pub async fn upsert_article(
+        &self,
+        article: &Article,
+        content_hash: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Upserted, StoreError> {
+        let now_utc = now.with_timezone(&Utc);
+        let mut tx = self.write.begin().await?;
+        let existing = sqlx::query(&format!(
+            "SELECT {ARTICLE_COLUMNS}, content_hash FROM articles WHERE id = ?1"
+        ))
+        .bind(article.id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+
+        let (outcome, kind, stored, previous_section) = match existing {
+            None => {
+                let stored = StoredArticle {
+                    article: article.clone(),
+                    version: 1,
+                    created_at: now_utc,
+                    modified_at: now_utc,
+                    deleted_at: None,
+                };
+                sqlx::query(
+                    "INSERT INTO articles (id, section, body, content_hash, published_utc, version, created_at, modified_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
+                )
+                .bind(article.id.as_str())
+                .bind(article.section.as_str())
+                .bind(to_json(article)?)
+                .bind(content_hash)
+                .bind(time_key(article.published.with_timezone(&Utc)))
+                .bind(time_key(now_utc))
+                .execute(&mut *tx)
+                .await?;
+                (UpsertOutcome::Created, EventType::Published, stored, None)
+            }
+            Some(row) => {
+                let before = stored_from_row(&row)?;
+                let hash: String = row.try_get("content_hash")?;
+                let was_deleted = before.deleted_at.is_some();
+                if !was_deleted && hash == content_hash {
+                    tx.rollback().await?;
+                    return Ok(Upserted {
+                        outcome: UpsertOutcome::Unchanged,
+                        article: before,
+                        previous_section: None,
+                    });
+                }
+                let mut next = article.clone();
+                if !was_deleted && next.updated.is_none() {
+                    next.updated = Some(now);
+                }
+                let stored = StoredArticle {
+                    article: next,
+                    version: before.version + 1,
+                    created_at: before.created_at,
+                    modified_at: now_utc,
+                    deleted_at: None,
+                };
+                sqlx::query(
+                    "UPDATE articles SET section = ?2, body = ?3, content_hash = ?4, published_utc = ?5,
+                            version = ?6, modified_at = ?7, deleted_at = NULL
+                     WHERE id = ?1",
+                )
+                .bind(article.id.as_str())
+                .bind(article.section.as_str())
+                .bind(to_json(&stored.article)?)
+                .bind(content_hash)
+                .bind(time_key(article.published.with_timezone(&Utc)))
+                .bind(stored.version)
+                .bind(time_key(now_utc))
+                .execute(&mut *tx)
+                .await?;
+                let moved =
+                    (before.article.section != article.section).then_some(before.article.section);
+                if was_deleted {
+                    (UpsertOutcome::Created, EventType::Published, stored, moved)
+                } else {
+                    (UpsertOutcome::Updated, EventType::Updated, stored, moved)
+                }
+            }
+        };
+        let payload =
+            serde_json::to_value(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        insert_event(
+            &mut tx,
+            kind,
+            &stored,
+            previous_section.as_ref(),
+            payload,
+            now_utc,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Upserted {
+            outcome,
+            article: stored,
+            previous_section,
+        })
+    }
+
+    /// Turns an article into a tombstone and writes its `article.deleted` event, together.
+    #[tracing::instrument(skip_all, fields(article = %id))]
+    pub async fn delete_article(
+        &self,
+        id: &ArticleId,
+        now: DateTime<Utc>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(DeleteOutcome::NotFound);
+        };
+        let before = stored_from_row(&row)?;
+        if before.deleted_at.is_some() {
+            return Ok(DeleteOutcome::AlreadyDeleted(before));
+        }
+        let stored = StoredArticle {
+            version: before.version + 1,
+            modified_at: now,
+            deleted_at: Some(now),
+            ..before
+        };
+        sqlx::query(
+            "UPDATE articles SET version = ?2, modified_at = ?3, deleted_at = ?3 WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .bind(stored.version)
+        .bind(time_key(now))
+        .execute(&mut *tx)
+        .await?;
+        let payload = serde_json::json!({
+            "id": stored.article.id,
+            "section": stored.article.section,
+            "version": stored.version,
+        });
+        insert_event(&mut tx, EventType::Deleted, &stored, None, payload, now).await?;
+        tx.commit().await?;
+        Ok(DeleteOutcome::Deleted(stored))
+    }
+
+    /// One article, live or tombstone.
+    #[tracing::instrument(skip_all, fields(article = %id))]
+    pub async fn article(&self, id: &ArticleId) -> Result<Option<StoredArticle>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.read)
+        .await?
+        .map(|row| stored_from_row(&row))
+        .transpose()
+    }
+
+    /// The newest `limit` live articles of a scope, the tombstones inside that window, and the
+    /// time of the scope's newest change.
+    ///
+    /// A tombstone is inside the window when the deleted article was published no earlier than
+    /// the oldest live entry shown (or at any time, when the feed is not full).
+    #[tracing::instrument(skip_all, fields(scope = scope.as_str(), limit))]
+    pub async fn feed_page(&self, scope: &Scope, limit: u32) -> Result<FeedPage, StoreError> {
+        let (filter, lo, hi) = scope_filter(scope);
+        let rows = sqlx::query(&format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NULL AND {filter}
+             ORDER BY published_utc DESC, id DESC LIMIT ?4"
+        ))
+        .bind(&lo)
+        .bind(&hi)
+        .bind(scope.as_str())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let entries = rows
+            .iter()
+            .map(stored_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let since = if entries.len() as u64 >= u64::from(limit) {
+            entries
+                .last()
+                .map(|e| time_key(e.article.published.with_timezone(&Utc)))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NOT NULL AND {filter}
+               AND published_utc >= ?5
+             ORDER BY deleted_at DESC, id DESC LIMIT ?4"
+        ))
+        .bind(&lo)
+        .bind(&hi)
+        .bind(scope.as_str())
+        .bind(limit)
+        .bind(since)
+        .fetch_all(&self.read)
+        .await?;
+        let tombstones = rows
+            .iter()
+            .map(|row| {
+                let stored = stored_from_row(row)?;
+                Ok(Tombstone {
+                    deleted_at: stored.deleted_at.unwrap_or(stored.modified_at),
+                    id: stored.article.id,
+                    section: stored.article.section,
+                    url: stored.article.url,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+
+        let updated: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT max(modified_at) FROM articles WHERE {filter}"
+        ))
+        .bind(&lo)
+        .bind(&hi)
+        .bind(scope.as_str())
+        .fetch_one(&self.read)
+        .await?;
+        Ok(FeedPage {
+            entries,
+            tombstones,
+            updated: updated.as_deref().map(parse_time_key).transpose()?,
+        })
+    }
+
+    /// Events after the cursor `after`, oldest first.
+    #[tracing::instrument(skip_all, fields(after, limit))]
+    pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        sqlx::query(
+            "SELECT seq, id, type, article_id, section, moved_from, version, occurred_at, payload
+             FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect()
+    }
+
+    /// The cursor of the newest event (0 when there is none).
+    pub async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// Live articles per section (not including descendants).
+    pub async fn article_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT section, count(*) AS n FROM articles WHERE deleted_at IS NULL GROUP BY section",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("section")?, r.try_get::<i64, _>("n")? as u64)))
+            .collect()
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// SQL selecting the rows of a scope, with its three parameters (?1, ?2, ?3).
+///
+/// A section's subtree is the section itself and the paths in ['path/', 'path0'): `0` is the
+/// character after `/`, so the range holds exactly the descendants and can use the index.
+fn scope_filter(scope: &Scope) -> (&'static str, String, String) {
+    match scope {
+        Scope::All => (
+            "(?1 = ?1 AND ?2 = ?2 AND ?3 = ?3)",
+            String::new(),
+            String::new(),
+        ),
+        Scope::Section(path) => (
+            "(section = ?3 OR (section >= ?1 AND section < ?2))",
+            format!("{path}/"),
+            format!("{path}0"),
+        ),
+    }
+}
+
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    kind: EventType,
+    stored: &StoredArticle,
+    moved_from: Option<&SectionPath>,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at, payload)
+         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7)",
+    )
+    .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
+    .bind(kind.as_str())
+    .bind(stored.article.id.as_str())
+    .bind(stored.article.section.as_str())
+    .bind(stored.version)
+    .bind(time_key(now))
+    .bind(payload.to_string())
+    .bind(moved_from.map(SectionPath::as_str))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn to_json(article: &Article) -> Result<String, StoreError> {
+    serde_json::to_string(article).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn stored_from_row(row: &SqliteRow) -> Result<StoredArticle, StoreError> {
+    let body: String = row.try_get("body")?;
+    let article: Article = serde_json::from_str(&body)
+        .map_err(|e| StoreError::Corrupt(format!("article body: {e}")))?;
+    let deleted_at: Option<String> = row.try_get("deleted_at")?;
+    Ok(StoredArticle {
+        article,
+        version: row.try_get("version")?,
+        created_at: parse_time_key(&row.try_get::<String, _>("created_at")?)?,
+        modified_at: parse_time_key(&row.try_get::<String, _>("modified_at")?)?,
+        deleted_at: deleted_at.as_deref().map(parse_time_key).transpose()?,
+    })
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
+    let kind: String = row.try_get("type")?;
+    let article_id: String = row.try_get("article_id")?;
+    let section: String = row.try_get("section")?;
+    let payload: String = row.try_get("payload")?;
+    let moved_from: Option<String> = row.try_get("moved_from")?;
+    let section_path =
+        |raw: &str| SectionPath::parse(raw).map_err(|e| StoreError::Corrupt(e.to_string()));
+    Ok(Event {
+        seq: row.try_get("seq")?,
+        id: row.try_get("id")?,
+        kind: EventType::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown event type {kind:?}")))?,
+        article_id: ArticleId::parse(&article_id)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        section: section_path(&section)?,
+        moved_from: moved_from.as_deref().map(section_path).transpose()?,
+        version: row.try_get("version")?,
+        occurred_at: parse_time_key(&row.try_get::<String, _>("occurred_at")?)?,
+        payload: serde_json::from_str(&payload)
+            .map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))?,
+    })
+}

@@ -1,0 +1,245 @@
+//! The `tidings` binary: ingest from files and standard input, check the catalogue.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{article, repo_path, seed_article, spawn_app_with};
+
+/// Runs the binary in `dir` with its own database and the shipped catalogue.
+fn tidings(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tidings"));
+    command.env("TIDINGS_CATALOG_DIR", repo_path("feeds"));
+    run(command, dir, args, stdin)
+}
+
+fn run(mut command: Command, dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = command
+        .args(args)
+        .current_dir(dir)
+        .env(
+            "TIDINGS_DATABASE_URL",
+            format!("sqlite://{}", dir.join("cli.db").display()),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn ingest_reads_files_folders_and_stdin_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let articles = dir.path().join("articles");
+    std::fs::create_dir_all(articles.join("nested")).unwrap();
+    std::fs::write(articles.join("seed.json"), seed_article().to_string()).unwrap();
+    let array = json!([
+        article("f-1", "zwgk/tzgg", "通知一"),
+        article("f-2", "zwgk/tzgg", "通知二")
+    ]);
+    std::fs::write(
+        articles.join("nested/two.json"),
+        serde_json::to_string_pretty(&array).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(articles.join("ignored.txt"), "not an article").unwrap();
+
+    let first = tidings(dir.path(), &["ingest", "articles"], None);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert_eq!(
+        text(&first.stdout).trim(),
+        "3 created, 0 updated, 0 unchanged, 0 rejected"
+    );
+
+    let again = tidings(dir.path(), &["ingest", "articles"], None);
+    assert_eq!(
+        text(&again.stdout).trim(),
+        "0 created, 0 updated, 3 unchanged, 0 rejected"
+    );
+
+    let ndjson = format!(
+        "{}\n{}\n",
+        article("f-3", "zwgk/tzgg", "通知三"),
+        article("f-4", "nowhere", "坏")
+    );
+    let piped = tidings(dir.path(), &["ingest", "-"], Some(&ndjson));
+    assert_eq!(
+        piped.status.code(),
+        Some(1),
+        "a rejection makes the exit non-zero"
+    );
+    assert_eq!(
+        text(&piped.stdout).trim(),
+        "1 created, 0 updated, 0 unchanged, 1 rejected"
+    );
+    let stderr = text(&piped.stderr);
+    assert!(
+        stderr.contains("-:2: f-4: section: unknown section \"nowhere\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ingest_names_the_file_and_line_of_each_rejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let array = format!(
+        "[\n{},\n{}\n]",
+        article("ok-1", "hnyw", "好"),
+        json!({"id": "bad-1", "section": "hnyw", "url": "https://x.cn/1", "published": "2024-01-01"})
+    );
+    std::fs::write(dir.path().join("batch.json"), array).unwrap();
+    std::fs::write(
+        dir.path().join("lines.ndjson"),
+        "{\"id\": \"nl-1\"}\n\n{broken\n",
+    )
+    .unwrap();
+    let out = tidings(dir.path(), &["ingest", "batch.json", "lines.ndjson"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("batch.json:3: bad-1: title: is required"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("lines.ndjson:1: nl-1: "), "{stderr}");
+    assert!(
+        stderr.contains("lines.ndjson:3: -: line 3 is not valid JSON"),
+        "{stderr}"
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "1 created, 0 updated, 0 unchanged, 3 rejected"
+    );
+
+    let missing = tidings(dir.path(), &["ingest", "no-such-file.json"], None);
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = text(&missing.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.starts_with("error: cannot read no-such-file.json"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_names_each_catalogue_problem_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir_all(&feeds).unwrap();
+    std::fs::copy(repo_path("feeds/site.toml"), feeds.join("site.toml")).unwrap();
+    std::fs::write(
+        feeds.join("a.toml"),
+        "[[section]]\nslug = \"news\"\ntitle = \"新闻\"\n\n[[section]]\nslug = \"news\"\ntitle = \"又一个\"\n\n[[section]]\nparent = \"ghost\"\nslug = \"x\"\ntitle = \"孤儿\"\n\n[[section]]\nslug = \"en\"\ntitle = \"English\"\nlanguage = \"not a tag!\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        feeds.join("b.toml"),
+        "[[section]]\nslug = \"b\"\ntitle = \"乙\"\ncolour = \"red\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("tidings.toml");
+    std::fs::write(
+        &config,
+        format!("catalog_dir = {:?}\n", feeds.display().to_string()),
+    )
+    .unwrap();
+    let check = |config: &Path| {
+        let command = Command::new(env!("CARGO_BIN_EXE_tidings"));
+        run(
+            command,
+            dir.path(),
+            &["--config", config.to_str().unwrap(), "check"],
+            None,
+        )
+    };
+    let out = check(&config);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let a = feeds.join("a.toml").display().to_string();
+    let b = feeds.join("b.toml").display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "{a}:6: duplicate section news: already defined at {a}:2"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{a}:10: unknown parent section ghost")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{a}:17: language \"not a tag!\" is not a BCP 47")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{b}:4: unknown field `colour`")),
+        "{stderr}"
+    );
+
+    std::fs::write(&config, "listen = \"127.0.0.1:9\"\nlisen = 1\n").unwrap();
+    let out = check(&config);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("tidings.toml:2: unknown field `lisen`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let ok = tidings(&repo_path(""), &["check"], None);
+    assert!(
+        ok.status.success(),
+        "the shipped catalogue is valid: {}",
+        text(&ok.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_running_server_picks_up_what_the_cli_ingested() {
+    let app = spawn_app_with(|c| c.feeds.poll_interval_ms = 50).await;
+    let before = app.get_text("/feeds/zjhn/lyfw.rss").await;
+    assert!(!before.contains("景区开放"));
+    let dir = app.dir.path().to_owned();
+    let file = dir.join("one.json");
+    std::fs::write(
+        &file,
+        article("cli-live", "zjhn/lyfw", "景区开放").to_string(),
+    )
+    .unwrap();
+    let database = app.config.database_url.clone();
+    let out = Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .args(["ingest", file.to_str().unwrap()])
+        .current_dir(repo_path(""))
+        .env("TIDINGS_DATABASE_URL", database)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Wait for the change watcher; the timeout only guards against a hang.
+    let seen = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if app
+                .get_text("/feeds/zjhn/lyfw.rss")
+                .await
+                .contains("景区开放")
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        seen.is_ok(),
+        "the feed never showed the article ingested by the CLI"
+    );
+}

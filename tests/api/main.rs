@@ -1,0 +1,10 @@
+//! The integration suite: the real server on a random loopback port with a fresh SQLite file,
+//! driven over HTTP.
+
+mod cli;
+mod feeds;
+mod helpers;
+mod hostile;
+mod ingest;
+mod interop;
+mod seed;

@@ -1,0 +1,49 @@
+"""Parses a feed file with Python feedparser and prints what it understood, as JSON.
+
+The Rust interop test compares this with what it published. Usage: feedparser_dump.py FILE
+"""
+import calendar
+import json
+import sys
+
+import feedparser
+
+
+def when(parsed):
+    # feedparser gives UTC struct_time; turn it into seconds since the epoch.
+    return calendar.timegm(parsed) if parsed else None
+
+
+def main(path):
+    d = feedparser.parse(path)
+    out = {
+        "bozo": bool(d.bozo),
+        "bozo_exception": str(d.get("bozo_exception", "")),
+        "version": d.version,
+        "title": d.feed.get("title"),
+        "link": d.feed.get("link"),
+        "language": d.feed.get("language"),
+        "updated": when(d.feed.get("updated_parsed")),
+        "links": [{"rel": l.get("rel"), "href": l.get("href")} for l in d.feed.get("links", [])],
+        "entries": [],
+    }
+    for e in d.entries:
+        out["entries"].append({
+            "id": e.get("id"),
+            "title": e.get("title"),
+            "link": e.get("link"),
+            "published": when(e.get("published_parsed")),
+            "updated": when(e.get("updated_parsed")),
+            "summary": e.get("summary"),
+            "content": [c.value for c in e.get("content", [])],
+            "author": e.get("author"),
+            "authors": [a.get("name") for a in e.get("authors", [])],
+            "tags": [t.get("term") for t in e.get("tags", [])],
+            "media_content": [m.get("url") for m in e.get("media_content", [])],
+            "media_thumbnail": [m.get("url") for m in e.get("media_thumbnail", [])],
+        })
+    json.dump(out, sys.stdout, ensure_ascii=False)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
