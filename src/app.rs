@@ -54,7 +54,14 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let watcher = tokio::spawn(watch_changes(self.service.clone(), shutdown.clone()));
         let app = router(AppState::new(self.service.clone()));
-        tracing::info!(address = %self.local_addr(), "serving");
+        tracing::info!(address = %self.local_addr(), base_url = %self.service.config.base_url, "serving");
+        let config = &self.service.config;
+        if config.api_token.is_empty() && config.tokens.is_empty() {
+            tracing::warn!(
+                "no API token is configured, so the ingest API refuses every request; \
+                 set TIDINGS_API_TOKEN or add [[tokens]] to the configuration"
+            );
+        }
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await

@@ -359,3 +359,37 @@ async fn a_batch_answers_one_result_per_item_with_partial_success() {
         .collect();
     assert_eq!(lines, [(1, "created"), (3, "created"), (4, "rejected")]);
 }
+
+#[tokio::test]
+async fn articles_and_events_survive_a_restart() {
+    let app = spawn_app().await;
+    app.publish(&seed_article()).await;
+    let etag = app.get("/feeds/all.atom").await.headers()["etag"].clone();
+    let (dir, config) = app.stop().await;
+    let app = crate::helpers::spawn_in(dir, config).await;
+    let again = app.post_article(&seed_article()).await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["status"], "unchanged");
+    assert_eq!(app.events().await.len(), 1);
+    let response = app.get("/feeds/all.atom").await;
+    assert_eq!(
+        response.headers()["etag"],
+        etag,
+        "the same data renders the same bytes"
+    );
+}
+
+#[tokio::test]
+async fn a_path_that_is_not_utf8_gets_a_problem_not_a_crash() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/articles/%FF%FE"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, 400).await;
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+}
