@@ -29,6 +29,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub feeds: FeedsConfig,
     pub ingest: IngestConfig,
+    pub delivery: DeliveryConfig,
 }
 
 /// A bearer token and what it may do.
@@ -98,6 +99,58 @@ impl Default for Config {
             http: HttpConfig::default(),
             feeds: FeedsConfig::default(),
             ingest: IngestConfig::default(),
+            delivery: DeliveryConfig::default(),
+        }
+    }
+}
+
+/// The delivery engine (webhooks now, WebSub next).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Delay before each attempt, in seconds: the first is the initial delivery, the last
+    /// attempt's failure gives up. Fractions are allowed.
+    pub retry_schedule_secs: Vec<f64>,
+    /// Each delay is spread by ± this fraction.
+    pub jitter: f64,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    pub connect_timeout_secs: f64,
+    /// Total time allowed for one request.
+    pub request_timeout_secs: f64,
+    /// How long a claimed delivery is reserved for its worker; must outlive the request.
+    pub lease_secs: f64,
+    /// How much of a receiver's answer is kept in the attempt log, in bytes.
+    pub max_response_bytes: usize,
+    /// Allow destinations on loopback, private, link-local and other non-public addresses.
+    pub allow_private_destinations: bool,
+    /// After this long failing without a success an endpoint is reported failing.
+    pub failing_after_secs: f64,
+    /// After this long failing without a success an endpoint is disabled.
+    pub disable_after_secs: f64,
+    /// How long a rotated-out secret keeps signing beside the new one.
+    pub rotation_grace_secs: f64,
+    /// How often to look for work when nothing wakes the engine, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            retry_schedule_secs: vec![
+                0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0,
+            ],
+            jitter: 0.2,
+            concurrency: 32,
+            connect_timeout_secs: 5.0,
+            request_timeout_secs: 15.0,
+            lease_secs: 60.0,
+            max_response_bytes: 4096,
+            allow_private_destinations: false,
+            failing_after_secs: 24.0 * 3600.0,
+            disable_after_secs: 5.0 * 24.0 * 3600.0,
+            rotation_grace_secs: 24.0 * 3600.0,
+            poll_interval_ms: 1000,
         }
     }
 }
@@ -189,6 +242,27 @@ impl Config {
                 "database_url {:?}: only sqlite:// is supported by this build",
                 self.database_url
             )));
+        }
+        let d = &self.delivery;
+        if d.retry_schedule_secs.is_empty()
+            || d.retry_schedule_secs
+                .iter()
+                .any(|s| !(0.0..=7.0 * 86400.0).contains(s))
+        {
+            return Err(ConfigError::Invalid(
+                "delivery.retry_schedule_secs needs at least one delay, each from 0 to 604800"
+                    .into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&d.jitter) || d.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "delivery.jitter must be in [0, 1) and delivery.concurrency at least 1".into(),
+            ));
+        }
+        if d.lease_secs <= d.request_timeout_secs + d.connect_timeout_secs {
+            return Err(ConfigError::Invalid(
+                "delivery.lease_secs must exceed the request and connect timeouts together".into(),
+            ));
         }
         for t in &self.tokens {
             if t.token.len() < 16 {

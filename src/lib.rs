@@ -12,6 +12,8 @@ pub mod cli;
 pub mod commands;
 /// Configuration: `config/tidings.toml` under `TIDINGS_…` environment variables.
 pub mod config;
+/// The delivery engine: dispatcher, workers, retry arithmetic, the hardened client.
+pub mod delivery;
 /// Domain types parsed at the edge: `ArticleId`, `SectionPath`, `Article`, `FeedFormat`.
 pub mod domain;
 /// Rendered feeds with validators, invalidated per section.
@@ -20,6 +22,8 @@ pub mod feed_cache;
 pub mod http;
 /// Ingest: validate, sanitise and normalise what publishers send.
 pub mod ingest;
+/// Prometheus metrics.
+pub mod metrics;
 /// Pure renderers: RSS 2.0, Atom 1.0, JSON Feed 1.1, OPML, the HTML index.
 pub mod render;
 /// The use cases every front door shares: publish, delete, read feeds.
@@ -28,3 +32,5 @@ pub mod service;
 pub mod store;
 /// Logging.
 pub mod telemetry;
+/// Webhook endpoints, payloads and Standard Webhooks signatures.
+pub mod webhooks;

@@ -8,7 +8,10 @@ use serde::Serialize;
 
 use crate::domain::{ArticleId, SectionPath, StoredArticle, Tombstone};
 
-pub use sqlite::{Store, Upserted};
+pub use sqlite::{
+    Attempt, AttemptOutcome, Claimed, DeliveryView, EndpointPatch, NewEndpoint, QueueStats, Store,
+    Upserted,
+};
 
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

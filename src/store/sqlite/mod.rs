@@ -5,6 +5,12 @@
 //! article serialise cleanly: the second one sees the first one's row and answers `Unchanged`.
 //! Reads use a separate pool and, thanks to WAL, never wait for the writer.
 
+mod deliveries;
+mod webhooks;
+
+pub use deliveries::{Attempt, AttemptOutcome, Claimed, DeliveryView, QueueStats};
+pub use webhooks::{EndpointPatch, NewEndpoint};
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -411,7 +417,7 @@ fn stored_from_row(row: &SqliteRow) -> Result<StoredArticle, StoreError> {
     })
 }
 
-fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
+pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
     let kind: String = row.try_get("type")?;
     let article_id: String = row.try_get("article_id")?;
     let section: String = row.try_get("section")?;

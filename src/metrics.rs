@@ -1,0 +1,128 @@
+//! Prometheus metrics (OpenMetrics text at `GET /metrics`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+use crate::store::QueueStats;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// delivered, retrying, failed, released
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabel {
+    /// success, or the error class (dns, refused, connect, tls, timeout, http)
+    pub result: &'static str,
+}
+
+/// Every metric tidings exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub deliveries: Family<OutcomeLabel, Counter>,
+    pub attempts: Family<AttemptLabel, Counter>,
+    pub events_dispatched: Counter,
+    pub endpoints_failing: Gauge,
+    queue_pending: Gauge,
+    queue_failed: Gauge,
+    oldest_due_seconds: Gauge<f64, AtomicU64>,
+    endpoints_disabled: Gauge,
+    endpoints: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tidings");
+        let deliveries = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by what they led to",
+            deliveries.clone(),
+        );
+        let attempts = Family::<AttemptLabel, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook HTTP attempts by result",
+            attempts.clone(),
+        );
+        let events_dispatched = Counter::default();
+        registry.register(
+            "events_dispatched",
+            "Events of the log turned into deliveries",
+            events_dispatched.clone(),
+        );
+        let endpoints_failing = Gauge::default();
+        registry.register(
+            "webhook_endpoints_failing",
+            "Endpoints failing continuously for longer than delivery.failing_after_secs",
+            endpoints_failing.clone(),
+        );
+        let queue_pending = Gauge::default();
+        registry.register(
+            "delivery_queue_depth",
+            "Deliveries pending",
+            queue_pending.clone(),
+        );
+        let queue_failed = Gauge::default();
+        registry.register(
+            "delivery_failed",
+            "Deliveries given up (replayable)",
+            queue_failed.clone(),
+        );
+        let oldest_due_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "delivery_oldest_due_age_seconds",
+            "How long the oldest due delivery has been waiting",
+            oldest_due_seconds.clone(),
+        );
+        let endpoints_disabled = Gauge::default();
+        registry.register(
+            "webhook_endpoints_disabled",
+            "Disabled endpoints",
+            endpoints_disabled.clone(),
+        );
+        let endpoints = Gauge::default();
+        registry.register(
+            "webhook_endpoints",
+            "Registered endpoints",
+            endpoints.clone(),
+        );
+        Self {
+            registry,
+            deliveries,
+            attempts,
+            events_dispatched,
+            endpoints_failing,
+            queue_pending,
+            queue_failed,
+            oldest_due_seconds,
+            endpoints_disabled,
+            endpoints,
+        }
+    }
+
+    /// The exposition text, with the queue gauges taken from `stats`.
+    pub fn render(&self, stats: &QueueStats) -> String {
+        self.queue_pending.set(stats.pending);
+        self.queue_failed.set(stats.failed);
+        self.oldest_due_seconds.set(stats.oldest_due_secs);
+        self.endpoints_disabled.set(stats.disabled_endpoints);
+        self.endpoints.set(stats.endpoints);
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

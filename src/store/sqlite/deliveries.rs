@@ -1,0 +1,529 @@
+//! The durable delivery queue: dispatch (events → deliveries), claim, record, replay.
+//!
+//! A worker step is claim (a short transaction that leases due deliveries) → send (no
+//! transaction open) → record (a short transaction). A lease that runs out, because the
+//! process died, makes the delivery claimable again: delivery is at least once.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::webhooks::endpoint_from_row;
+use super::{Store, event_from_row};
+use crate::store::{Event, StoreError, parse_time_key, time_key};
+use crate::webhooks::Endpoint;
+
+/// The event-log consumer name of the webhook dispatcher.
+const WEBHOOK_CURSOR: &str = "webhooks";
+
+/// A leased delivery, with what is needed to send it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub seq: i64,
+    pub id: String,
+    pub message_id: String,
+    pub message_type: String,
+    pub body: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub endpoint: Endpoint,
+}
+
+/// One attempt, as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub attempted_at: DateTime<Utc>,
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    pub error_class: Option<String>,
+    pub error: Option<String>,
+    pub response_body: String,
+}
+
+/// What the attempt leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered,
+    RetryAt(DateTime<Utc>),
+    /// The schedule is exhausted: `failed`, visible and replayable.
+    GaveUp,
+}
+
+/// A delivery as the delivery log shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryView {
+    pub id: String,
+    /// The `webhook-id` the receiver sees.
+    pub message_id: String,
+    #[serde(rename = "type")]
+    pub message_type: String,
+    pub endpoint_id: String,
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The cursor of this row in the log (`after=`).
+    pub cursor: i64,
+    pub attempt_log: Vec<Attempt>,
+}
+
+/// Figures for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueStats {
+    pub pending: i64,
+    pub failed: i64,
+    pub delivered: i64,
+    /// Age of the oldest due pending delivery, in seconds.
+    pub oldest_due_secs: f64,
+    pub disabled_endpoints: i64,
+    pub endpoints: i64,
+}
+
+impl Store {
+    /// Turns the next events of the log into messages and deliveries for the endpoints that
+    /// match them, and moves the dispatcher's cursor, all in one transaction: a crash leaves
+    /// either all of it or none. Returns how many events were dispatched.
+    #[tracing::instrument(skip_all, fields(batch))]
+    pub async fn dispatch_events(
+        &self,
+        batch: u32,
+        body_of: impl Fn(&Event) -> String,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let cursor: i64 = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?1")
+            .bind(WEBHOOK_CURSOR)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(0);
+        let events = sqlx::query(
+            "SELECT seq, id, type, article_id, section, moved_from, version, occurred_at, payload
+             FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(cursor)
+        .bind(batch)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return Ok(0);
+        };
+        let endpoints = sqlx::query(
+            "SELECT id, url, description, event_types, sections, secret, previous_secret, previous_expires_at,
+                    rate_limit, enabled, disabled_reason, failing_since, after_seq, created_at, updated_at
+             FROM webhook_endpoints WHERE enabled = 1",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(endpoint_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        for event in &events {
+            let targets: Vec<&Endpoint> = endpoints.iter().filter(|e| e.matches(event)).collect();
+            if targets.is_empty() {
+                continue;
+            }
+            sqlx::query(
+                "INSERT OR IGNORE INTO messages (id, type, event_seq, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(&event.id)
+            .bind(event.kind.as_str())
+            .bind(event.seq)
+            .bind(body_of(event))
+            .bind(time_key(now))
+            .execute(&mut *tx)
+            .await?;
+            for endpoint in targets {
+                insert_delivery(
+                    &mut tx,
+                    &event.id,
+                    &endpoint.id,
+                    event.article_id.as_str(),
+                    now,
+                )
+                .await?;
+            }
+        }
+        sqlx::query("INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET seq = ?2")
+            .bind(WEBHOOK_CURSOR)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(events.len())
+    }
+
+    /// Queues a `webhook.test` message for one endpoint; returns the delivery id.
+    pub async fn enqueue_test(
+        &self,
+        endpoint_id: &str,
+        message_id: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("INSERT INTO messages (id, type, event_seq, body, created_at) VALUES (?1, ?2, NULL, ?3, ?4)")
+            .bind(message_id)
+            .bind(crate::webhooks::TEST_EVENT_TYPE)
+            .bind(body)
+            .bind(time_key(now))
+            .execute(&mut *tx)
+            .await?;
+        let id = insert_delivery(&mut tx, message_id, endpoint_id, message_id, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Leases up to `limit` due deliveries until `lease_until`.
+    ///
+    /// Due: pending, its time come, not leased (or the lease expired), its endpoint enabled,
+    /// and no earlier delivery of the same article to the same endpoint still pending, so that
+    /// version n+1 never overtakes version n.
+    #[tracing::instrument(skip_all, fields(limit))]
+    pub async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let now_key = time_key(now);
+        let mut tx = self.write.begin().await?;
+        let seqs: Vec<i64> = sqlx::query_scalar(
+            "UPDATE deliveries SET lease_until = ?2
+             WHERE seq IN (
+               SELECT d.seq FROM deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+               WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+                 AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+                 AND e.enabled = 1
+                 AND NOT EXISTS (
+                   SELECT 1 FROM deliveries p
+                   WHERE p.endpoint_id = d.endpoint_id AND p.order_key = d.order_key
+                     AND p.seq < d.seq AND p.status = 'pending')
+               ORDER BY d.next_attempt_at, d.seq
+               LIMIT ?3)
+             RETURNING seq",
+        )
+        .bind(&now_key)
+        .bind(time_key(lease_until))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            let row = sqlx::query(
+                "SELECT d.seq, d.id, d.message_id, d.attempts, m.type AS message_type, m.body,
+                        e.id AS ep_id, e.url, e.description, e.event_types, e.sections, e.secret,
+                        e.previous_secret, e.previous_expires_at, e.rate_limit, e.enabled, e.disabled_reason,
+                        e.failing_since, e.after_seq, e.created_at, e.updated_at
+                 FROM deliveries d JOIN messages m ON m.id = d.message_id
+                 JOIN webhook_endpoints e ON e.id = d.endpoint_id
+                 WHERE d.seq = ?1",
+            )
+            .bind(seq)
+            .fetch_one(&mut *tx)
+            .await?;
+            claimed.push(claimed_from_row(&row)?);
+        }
+        tx.commit().await?;
+        claimed.sort_by_key(|c| c.seq);
+        Ok(claimed)
+    }
+
+    /// Gives a claimed delivery back without an attempt (rate limit, shutdown).
+    pub async fn release_delivery(
+        &self,
+        seq: i64,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET lease_until = NULL, next_attempt_at = ?2 WHERE seq = ?1",
+        )
+        .bind(seq)
+        .bind(time_key(next_attempt_at))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Records an attempt and its outcome, and keeps the endpoint's failure history: success
+    /// ends a run of failures, a failure starts one if none is running. Returns the endpoint's
+    /// `failing_since` afterwards.
+    #[tracing::instrument(skip_all, fields(delivery = seq))]
+    pub async fn record_attempt(
+        &self,
+        seq: i64,
+        endpoint_id: &str,
+        attempt: &Attempt,
+        outcome: AttemptOutcome,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at = time_key(attempt.attempted_at);
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_seq, attempted_at, status_code, duration_ms, error_class, error, response_body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(seq)
+        .bind(&at)
+        .bind(attempt.status_code)
+        .bind(attempt.duration_ms as i64)
+        .bind(&attempt.error_class)
+        .bind(&attempt.error)
+        .bind(&attempt.response_body)
+        .execute(&mut *tx)
+        .await?;
+        let (status, next, finished) = match outcome {
+            AttemptOutcome::Delivered => ("delivered", at.clone(), Some(at.clone())),
+            AttemptOutcome::RetryAt(when) => ("pending", time_key(when), None),
+            AttemptOutcome::GaveUp => ("failed", at.clone(), Some(at.clone())),
+        };
+        sqlx::query(
+            "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3, lease_until = NULL,
+                    last_status = ?4, last_error = ?5, finished_at = ?6
+             WHERE seq = ?1",
+        )
+        .bind(seq)
+        .bind(status)
+        .bind(next)
+        .bind(attempt.status_code)
+        .bind(&attempt.error)
+        .bind(finished)
+        .execute(&mut *tx)
+        .await?;
+        let failing_since = if outcome == AttemptOutcome::Delivered {
+            sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1")
+                .bind(endpoint_id)
+                .execute(&mut *tx)
+                .await?;
+            None
+        } else {
+            let since: Option<String> = sqlx::query_scalar(
+                "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, ?2) WHERE id = ?1
+                 RETURNING failing_since",
+            )
+            .bind(endpoint_id)
+            .bind(&at)
+            .fetch_optional(&mut *tx)
+            .await?
+            .flatten();
+            since.as_deref().map(parse_time_key).transpose()?
+        };
+        tx.commit().await?;
+        Ok(failing_since)
+    }
+
+    /// The delivery log of an endpoint, oldest first, after the cursor `after`.
+    pub async fn deliveries_of(
+        &self,
+        endpoint_id: &str,
+        status: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.seq, d.id, d.message_id, m.type AS message_type, d.endpoint_id, d.status, d.attempts,
+                    d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.finished_at
+             FROM deliveries d JOIN messages m ON m.id = d.message_id
+             WHERE d.endpoint_id = ?1 AND d.seq > ?2 AND (?3 IS NULL OR d.status = ?3)
+             ORDER BY d.seq LIMIT ?4",
+        )
+        .bind(endpoint_id)
+        .bind(after)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut view = view_from_row(row)?;
+            view.attempt_log = self.attempts_of(view.cursor).await?;
+            views.push(view);
+        }
+        Ok(views)
+    }
+
+    /// One delivery by its public id.
+    pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryView>, StoreError> {
+        let row = sqlx::query(
+            "SELECT d.seq, d.id, d.message_id, m.type AS message_type, d.endpoint_id, d.status, d.attempts,
+                    d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.finished_at
+             FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.write)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut view = view_from_row(&row)?;
+        view.attempt_log = self.attempts_of(view.cursor).await?;
+        Ok(Some(view))
+    }
+
+    async fn attempts_of(&self, seq: i64) -> Result<Vec<Attempt>, StoreError> {
+        sqlx::query(
+            "SELECT attempted_at, status_code, duration_ms, error_class, error, response_body
+             FROM delivery_attempts WHERE delivery_seq = ?1 ORDER BY id",
+        )
+        .bind(seq)
+        .fetch_all(&self.write)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Attempt {
+                attempted_at: parse_time_key(&r.try_get::<String, _>("attempted_at")?)?,
+                status_code: r
+                    .try_get::<Option<i64>, _>("status_code")?
+                    .map(|s| s as u16),
+                duration_ms: r.try_get::<i64, _>("duration_ms")? as u64,
+                error_class: r.try_get("error_class")?,
+                error: r.try_get("error")?,
+                response_body: r.try_get("response_body")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Puts a delivery back in the queue, due now, with a fresh schedule; the receiver sees
+    /// the same `webhook-id`. `false` when there is no such delivery.
+    pub async fn resend_delivery(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?2, lease_until = NULL,
+                    finished_at = NULL
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(time_key(now))
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(changed > 0)
+    }
+
+    /// Re-queues every failed delivery of an endpoint created since `since`.
+    pub async fn recover_deliveries(
+        &self,
+        endpoint_id: &str,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?3, lease_until = NULL,
+                    finished_at = NULL
+             WHERE endpoint_id = ?1 AND status = 'failed' AND created_at >= ?2",
+        )
+        .bind(endpoint_id)
+        .bind(time_key(since))
+        .bind(time_key(now))
+        .execute(&self.write)
+        .await?
+        .rows_affected())
+    }
+
+    /// The earliest time a pending delivery becomes due, if any (for the worker's sleep).
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<String> = sqlx::query_scalar(
+            "SELECT min(max(d.next_attempt_at, coalesce(d.lease_until, ''))) FROM deliveries d
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id
+             WHERE d.status = 'pending' AND e.enabled = 1",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        next.as_deref().map(parse_time_key).transpose()
+    }
+
+    /// Queue figures for metrics.
+    pub async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
+        let row = sqlx::query(
+            "SELECT
+               (SELECT count(*) FROM deliveries WHERE status = 'pending') AS pending,
+               (SELECT count(*) FROM deliveries WHERE status = 'failed') AS failed,
+               (SELECT count(*) FROM deliveries WHERE status = 'delivered') AS delivered,
+               (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1) AS oldest,
+               (SELECT count(*) FROM webhook_endpoints WHERE enabled = 0) AS disabled,
+               (SELECT count(*) FROM webhook_endpoints) AS endpoints",
+        )
+        .bind(time_key(now))
+        .fetch_one(&self.read)
+        .await?;
+        let oldest: Option<String> = row.try_get("oldest")?;
+        let oldest_due_secs = match oldest.as_deref().map(parse_time_key).transpose()? {
+            Some(t) => (now - t).num_milliseconds().max(0) as f64 / 1000.0,
+            None => 0.0,
+        };
+        Ok(QueueStats {
+            pending: row.try_get("pending")?,
+            failed: row.try_get("failed")?,
+            delivered: row.try_get("delivered")?,
+            oldest_due_secs,
+            disabled_endpoints: row.try_get("disabled")?,
+            endpoints: row.try_get("endpoints")?,
+        })
+    }
+}
+
+async fn insert_delivery(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    message_id: &str,
+    endpoint_id: &str,
+    order_key: &str,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(
+        "INSERT OR IGNORE INTO deliveries (id, message_id, endpoint_id, order_key, status, next_attempt_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+    )
+    .bind(&id)
+    .bind(message_id)
+    .bind(endpoint_id)
+    .bind(order_key)
+    .bind(time_key(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+fn claimed_from_row(row: &SqliteRow) -> Result<Claimed, StoreError> {
+    // The endpoint's columns are selected under their own names, but its id as `ep_id`.
+    let endpoint = super::webhooks::endpoint_from_row_with_id(row, "ep_id")?;
+    Ok(Claimed {
+        seq: row.try_get("seq")?,
+        id: row.try_get("id")?,
+        message_id: row.try_get("message_id")?,
+        message_type: row.try_get("message_type")?,
+        body: row.try_get("body")?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        endpoint,
+    })
+}
+
+fn view_from_row(row: &SqliteRow) -> Result<DeliveryView, StoreError> {
+    let status: String = row.try_get("status")?;
+    let finished: Option<String> = row.try_get("finished_at")?;
+    let next: String = row.try_get("next_attempt_at")?;
+    Ok(DeliveryView {
+        id: row.try_get("id")?,
+        message_id: row.try_get("message_id")?,
+        message_type: row.try_get("message_type")?,
+        endpoint_id: row.try_get("endpoint_id")?,
+        next_attempt_at: if status == "pending" {
+            Some(parse_time_key(&next)?)
+        } else {
+            None
+        },
+        status,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        last_status: row
+            .try_get::<Option<i64>, _>("last_status")?
+            .map(|s| s as u16),
+        last_error: row.try_get("last_error")?,
+        created_at: parse_time_key(&row.try_get::<String, _>("created_at")?)?,
+        finished_at: finished.as_deref().map(parse_time_key).transpose()?,
+        cursor: row.try_get("seq")?,
+        attempt_log: Vec::new(),
+    })
+}

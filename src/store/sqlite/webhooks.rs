@@ -1,0 +1,265 @@
+//! Webhook endpoints.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::Store;
+use crate::domain::SectionPath;
+use crate::store::{EventType, StoreError, parse_time_key, time_key};
+use crate::webhooks::{Endpoint, Secret};
+
+/// A new endpoint, validated.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    pub url: url::Url,
+    pub description: String,
+    pub event_types: Vec<EventType>,
+    pub sections: Vec<SectionPath>,
+    pub secret: Secret,
+    pub rate_limit: Option<f64>,
+}
+
+/// Changes to an endpoint; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointPatch {
+    pub url: Option<url::Url>,
+    pub description: Option<String>,
+    pub event_types: Option<Vec<EventType>>,
+    pub sections: Option<Vec<SectionPath>>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit: Option<Option<f64>>,
+    /// Re-enabling clears the failure history and the reason.
+    pub enabled: Option<bool>,
+}
+
+const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, sections, secret, previous_secret,
+    previous_expires_at, rate_limit, enabled, disabled_reason, failing_since, after_seq, created_at, updated_at";
+
+impl Store {
+    /// Registers an endpoint; it receives the events after the newest one at this moment.
+    #[tracing::instrument(skip_all, fields(url = %new.url))]
+    pub async fn create_endpoint(
+        &self,
+        new: NewEndpoint,
+        now: DateTime<Utc>,
+    ) -> Result<Endpoint, StoreError> {
+        let id = format!("ep_{}", uuid::Uuid::now_v7().simple());
+        let mut tx = self.write.begin().await?;
+        let after_seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, url, description, event_types, sections, secret, rate_limit,
+                                            enabled, after_seq, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?9)",
+        )
+        .bind(&id)
+        .bind(new.url.as_str())
+        .bind(&new.description)
+        .bind(types_json(&new.event_types))
+        .bind(sections_json(&new.sections))
+        .bind(new.secret.as_str())
+        .bind(new.rate_limit)
+        .bind(after_seq)
+        .bind(time_key(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.endpoint(&id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a created endpoint vanished".into()))
+    }
+
+    pub async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(endpoint_from_row)
+        .collect()
+    }
+
+    pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.write)
+        .await?
+        .as_ref()
+        .map(endpoint_from_row)
+        .transpose()
+    }
+
+    /// Applies a patch; `None` when there is no such endpoint.
+    #[tracing::instrument(skip_all, fields(endpoint = id))]
+    pub async fn update_endpoint(
+        &self,
+        id: &str,
+        patch: EndpointPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        let Some(current) = self.endpoint(id).await? else {
+            return Ok(None);
+        };
+        let enabled = patch.enabled.unwrap_or(current.enabled);
+        let re_enabled = enabled && !current.enabled;
+        let disabled_reason = if enabled {
+            None
+        } else if patch.enabled == Some(false) {
+            Some("disabled through the API".to_owned())
+        } else {
+            current.disabled_reason.clone()
+        };
+        let failing_since = if re_enabled {
+            None
+        } else {
+            current.failing_since
+        };
+        sqlx::query(
+            "UPDATE webhook_endpoints SET url = ?2, description = ?3, event_types = ?4, sections = ?5,
+                    rate_limit = ?6, enabled = ?7, disabled_reason = ?8, failing_since = ?9, updated_at = ?10
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(patch.url.as_ref().unwrap_or(&current.url).as_str())
+        .bind(patch.description.as_ref().unwrap_or(&current.description))
+        .bind(types_json(patch.event_types.as_ref().unwrap_or(&current.event_types)))
+        .bind(sections_json(patch.sections.as_ref().unwrap_or(&current.sections)))
+        .bind(patch.rate_limit.unwrap_or(current.rate_limit))
+        .bind(enabled)
+        .bind(disabled_reason)
+        .bind(failing_since.map(time_key))
+        .bind(time_key(now))
+        .execute(&self.write)
+        .await?;
+        self.endpoint(id).await
+    }
+
+    /// Removes an endpoint and its queue; `false` when there was none.
+    pub async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "DELETE FROM delivery_attempts WHERE delivery_seq IN (SELECT seq FROM deliveries WHERE endpoint_id = ?1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM deliveries WHERE endpoint_id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    /// Replaces the secret; the old one keeps signing until `grace_until`.
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &Secret,
+        grace_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE webhook_endpoints SET previous_secret = secret, previous_expires_at = ?3, secret = ?2,
+                    updated_at = ?4
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(secret.as_str())
+        .bind(time_key(grace_until))
+        .bind(time_key(now))
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.endpoint(id).await
+    }
+
+    /// Disables an endpoint, recording why.
+    pub async fn disable_endpoint(
+        &self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind(id)
+            .bind(reason)
+            .bind(time_key(now))
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}
+
+fn types_json(types: &[EventType]) -> String {
+    serde_json::to_string(&types.iter().map(|t| t.as_str()).collect::<Vec<_>>())
+        .expect("strings serialise")
+}
+
+fn sections_json(sections: &[SectionPath]) -> String {
+    serde_json::to_string(sections).expect("strings serialise")
+}
+
+pub(super) fn endpoint_from_row(row: &SqliteRow) -> Result<Endpoint, StoreError> {
+    endpoint_from_row_with_id(row, "id")
+}
+
+/// Reads an endpoint whose id column is named `id_column` (joins rename it).
+pub(super) fn endpoint_from_row_with_id(
+    row: &SqliteRow,
+    id_column: &str,
+) -> Result<Endpoint, StoreError> {
+    let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("endpoint {what}: {e}"))
+    };
+    let types: Vec<String> = serde_json::from_str(&row.try_get::<String, _>("event_types")?)
+        .map_err(|e| corrupt("event_types", &e))?;
+    let event_types = types
+        .iter()
+        .map(|t| EventType::parse(t).ok_or_else(|| corrupt("event_types", t)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sections: Vec<SectionPath> = serde_json::from_str(&row.try_get::<String, _>("sections")?)
+        .map_err(|e| corrupt("sections", &e))?;
+    let secret =
+        Secret::parse(&row.try_get::<String, _>("secret")?).map_err(|e| corrupt("secret", &e))?;
+    let previous: Option<String> = row.try_get("previous_secret")?;
+    let previous_expires: Option<String> = row.try_get("previous_expires_at")?;
+    let previous_secret = match (previous, previous_expires) {
+        (Some(s), Some(until)) => Some((
+            Secret::parse(&s).map_err(|e| corrupt("previous_secret", &e))?,
+            parse_time_key(&until)?,
+        )),
+        _ => None,
+    };
+    let url: String = row.try_get("url")?;
+    let failing_since: Option<String> = row.try_get("failing_since")?;
+    Ok(Endpoint {
+        id: row.try_get(id_column)?,
+        url: url::Url::parse(&url).map_err(|e| corrupt("url", &e))?,
+        description: row.try_get("description")?,
+        event_types,
+        sections,
+        secret,
+        previous_secret,
+        rate_limit: row.try_get("rate_limit")?,
+        enabled: row.try_get("enabled")?,
+        disabled_reason: row.try_get("disabled_reason")?,
+        failing_since: failing_since.as_deref().map(parse_time_key).transpose()?,
+        after_seq: row.try_get("after_seq")?,
+        created_at: parse_time_key(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_time_key(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}
