@@ -53,6 +53,7 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then lets in-flight requests finish.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let watcher = tokio::spawn(watch_changes(self.service.clone(), shutdown.clone()));
+        let delivery = tokio::spawn(self.service.delivery.clone().run(shutdown.clone()));
         let app = router(AppState::new(self.service.clone()));
         tracing::info!(address = %self.local_addr(), base_url = %self.service.config.base_url, "serving");
         let config = &self.service.config;
@@ -68,6 +69,7 @@ impl Application {
             .context("the HTTP server failed");
         shutdown.cancel();
         let _ = watcher.await;
+        let _ = delivery.await;
         self.service.store.close().await;
         served
     }

@@ -7,9 +7,11 @@ use serde_json::Value;
 
 use crate::catalog::{Catalog, Scope};
 use crate::config::Config;
+use crate::delivery::DeliveryEngine;
 use crate::domain::{ArticleId, FeedFormat};
 use crate::feed_cache::{CachedFeed, FeedCache, FeedKey};
 use crate::ingest::{Normalizer, Rejection};
+use crate::metrics::Metrics;
 use crate::render::{FeedContext, render_feed};
 use crate::store::{DeleteOutcome, Store, StoreError, Upserted};
 
@@ -25,6 +27,15 @@ pub enum PublishError {
     Store(#[from] StoreError),
 }
 
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the outbound HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
 /// Everything a request or command needs; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -32,20 +43,33 @@ pub struct Service {
     pub catalog: Arc<Catalog>,
     pub store: Store,
     pub cache: Arc<FeedCache>,
+    pub metrics: Arc<Metrics>,
+    /// Pushes events to subscribers; only `serve` runs it, others just wake it.
+    pub delivery: DeliveryEngine,
     /// The last event whose sections' feeds were invalidated.
     applied_seq: Arc<tokio::sync::Mutex<i64>>,
 }
 
 impl Service {
     /// Opens the store (migrating it) and starts from the newest event.
-    pub async fn open(config: Config, catalog: Catalog) -> Result<Self, StoreError> {
+    pub async fn open(config: Config, catalog: Catalog) -> Result<Self, OpenError> {
         let store = Store::connect(&config.database_url).await?;
         let applied = store.last_event_seq().await?;
+        let catalog = Arc::new(catalog);
+        let metrics = Arc::new(Metrics::new());
+        let delivery = DeliveryEngine::new(
+            store.clone(),
+            catalog.clone(),
+            config.delivery.clone(),
+            metrics.clone(),
+        )?;
         Ok(Self {
             config: Arc::new(config),
-            catalog: Arc::new(catalog),
+            catalog,
             store,
             cache: Arc::new(FeedCache::new(FEED_CACHE_CAPACITY)),
+            metrics,
+            delivery,
             applied_seq: Arc::new(tokio::sync::Mutex::new(applied)),
         })
     }
@@ -93,6 +117,7 @@ impl Service {
             let Some(last) = events.last() else {
                 return Ok(());
             };
+            self.delivery.wake();
             *applied = last.seq;
             let mut scopes: Vec<Scope> = Vec::new();
             for event in &events {

@@ -5,6 +5,7 @@ pub mod error;
 mod extract;
 mod feeds;
 mod site;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,16 @@ impl AppState {
         let tokens = Arc::new(Tokens::from_config(&service.config));
         Self { service, tokens }
     }
+
+    /// Where outbound requests may go (checked when a URL is registered).
+    pub fn delivery_policy(&self) -> crate::delivery::client::AddressPolicy {
+        self.service.delivery.policy()
+    }
+
+    /// Tells the delivery engine there is work.
+    pub fn wake_delivery(&self) {
+        self.service.delivery.wake();
+    }
 }
 
 /// The whole application's routes.
@@ -47,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(site::router())
         .merge(feeds::router())
         .merge(articles::router())
+        .merge(webhooks::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

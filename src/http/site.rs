@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/feeds.opml", get(get_opml))
         .route("/api/v1/sections", get(get_sections))
         .route("/healthz", get(get_health))
+        .route("/metrics", get(get_metrics))
 }
 
 /// `GET /`: every section with its feeds, and autodiscovery links.
@@ -123,4 +124,20 @@ async fn get_sections(State(state): State<AppState>) -> Json<SiteTree> {
 async fn get_health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     state.service.store.ping().await?;
     Ok(Json(serde_json::json!({ "status": "ok" })))
+}
+
+/// `GET /metrics`: Prometheus (OpenMetrics) text.
+async fn get_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let service = &state.service;
+    let stats = service.store.queue_stats(chrono::Utc::now()).await?;
+    service.delivery.refresh_failing_gauge().await?;
+    let body = service.metrics.render(&stats);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
 }

@@ -364,7 +364,10 @@ async fn a_batch_answers_one_result_per_item_with_partial_success() {
 async fn articles_and_events_survive_a_restart() {
     let app = spawn_app().await;
     app.publish(&seed_article()).await;
-    let etag = app.get("/feeds/all.atom").await.headers()["etag"].clone();
+    let before = app
+        .get_text("/feeds/all.atom")
+        .await
+        .replace(&app.address, "");
     let (dir, config) = app.stop().await;
     let app = crate::helpers::spawn_in(dir, config).await;
     let again = app.post_article(&seed_article()).await;
@@ -372,12 +375,12 @@ async fn articles_and_events_survive_a_restart() {
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["status"], "unchanged");
     assert_eq!(app.events().await.len(), 1);
-    let response = app.get("/feeds/all.atom").await;
-    assert_eq!(
-        response.headers()["etag"],
-        etag,
-        "the same data renders the same bytes"
-    );
+    // The same data renders the same bytes (but for the new port in the self links).
+    let after = app
+        .get_text("/feeds/all.atom")
+        .await
+        .replace(&app.address, "");
+    assert_eq!(after, before);
 }
 
 #[tokio::test]

@@ -1,0 +1,560 @@
+//! `/api/v1/webhooks`, `/api/v1/deliveries`, `/api/v1/events`: managing push to other systems.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Caller, Payload};
+use crate::config::Scope;
+use crate::domain::SectionPath;
+use crate::ingest::FieldError;
+use crate::store::{EndpointPatch, EventType, NewEndpoint};
+use crate::webhooks::{Endpoint, Secret, test_body};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/webhooks",
+            post(create_endpoint).get(list_endpoints),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(get_endpoint)
+                .patch(patch_endpoint)
+                .delete(delete_endpoint),
+        )
+        .route("/api/v1/webhooks/{id}/rotate-secret", post(rotate_secret))
+        .route("/api/v1/webhooks/{id}/test", post(send_test))
+        .route("/api/v1/webhooks/{id}/deliveries", get(list_deliveries))
+        .route("/api/v1/webhooks/{id}/recover", post(recover))
+        .route("/api/v1/deliveries/{id}", get(get_delivery))
+        .route("/api/v1/deliveries/{id}/resend", post(resend))
+        .route("/api/v1/events", get(list_events))
+}
+
+fn admin(caller: &Caller) -> Result<(), ApiError> {
+    caller.require(Scope::Admin, "manage webhooks")
+}
+
+/// The endpoint as the API shows it; the secret only when just made.
+fn endpoint_json(endpoint: &Endpoint, with_secret: bool) -> Value {
+    let mut value = serde_json::to_value(endpoint).expect("an endpoint serialises");
+    if with_secret && let Some(obj) = value.as_object_mut() {
+        obj.insert(
+            "secret".into(),
+            Value::String(endpoint.secret.as_str().to_owned()),
+        );
+    }
+    value
+}
+
+async fn find(state: &AppState, id: &str) -> Result<Endpoint, ApiError> {
+    state
+        .service
+        .store
+        .endpoint(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint has the id {id}")))
+}
+
+/// Field-by-field parsing of endpoint documents, collecting every error.
+struct EndpointFields<'a> {
+    state: &'a AppState,
+    obj: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl EndpointFields<'_> {
+    fn fail<T>(&mut self, field: &str, reason: impl Into<String>) -> Option<T> {
+        self.errors.push(FieldError::new(field, reason));
+        None
+    }
+
+    async fn url(&mut self) -> Option<Url> {
+        let raw = match self.obj.get("url") {
+            None | Some(Value::Null) => return None,
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return self.fail("url", "must be a string"),
+        };
+        let url = match Url::parse(raw.trim()) {
+            Ok(url) => url,
+            Err(e) => return self.fail("url", format!("is not a URL: {e}")),
+        };
+        match self.state.delivery_policy().check_destination(&url).await {
+            Ok(()) => Some(url),
+            Err(reason) => self.fail("url", reason),
+        }
+    }
+
+    fn description(&mut self) -> Option<String> {
+        match self.obj.get("description") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.chars().count() <= 500 => Some(s.trim().to_owned()),
+            Some(Value::String(_)) => self.fail("description", "must be at most 500 characters"),
+            Some(_) => self.fail("description", "must be a string"),
+        }
+    }
+
+    fn event_types(&mut self) -> Option<Vec<EventType>> {
+        let items = match self.obj.get("event_types") {
+            None | Some(Value::Null) => return None,
+            Some(Value::Array(items)) => items,
+            Some(_) => return self.fail("event_types", "must be an array"),
+        };
+        let mut types = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match item.as_str().and_then(EventType::parse) {
+                Some(t) if !types.contains(&t) => types.push(t),
+                Some(_) => {}
+                None => {
+                    self.errors.push(FieldError::new(
+                        format!("event_types[{i}]"),
+                        "must be one of article.published, article.updated, article.deleted",
+                    ));
+                }
+            }
+        }
+        Some(types)
+    }
+
+    fn sections(&mut self) -> Option<Vec<SectionPath>> {
+        let items = match self.obj.get("sections") {
+            None | Some(Value::Null) => return None,
+            Some(Value::Array(items)) => items,
+            Some(_) => return self.fail("sections", "must be an array of section paths"),
+        };
+        let catalog = &self.state.service.catalog;
+        let mut sections = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let raw = item.as_str().unwrap_or_default();
+            match SectionPath::parse(raw)
+                .ok()
+                .filter(|p| catalog.section(p).is_some())
+            {
+                Some(path) => sections.push(path),
+                None => {
+                    let mut err = FieldError::new(
+                        format!("sections[{i}]"),
+                        format!("unknown section {item}"),
+                    );
+                    err.suggestions = catalog.suggest(raw, 3);
+                    self.errors.push(err);
+                }
+            }
+        }
+        Some(sections)
+    }
+
+    fn rate_limit(&mut self) -> Option<Option<f64>> {
+        match self.obj.get("rate_limit") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(v) => match v.as_f64() {
+                Some(r) if r > 0.0 && r <= 10_000.0 => Some(Some(r)),
+                _ => self.fail(
+                    "rate_limit",
+                    "must be a number of deliveries per second above 0, or null",
+                ),
+            },
+        }
+    }
+}
+
+fn object(value: &Value) -> Result<&Map<String, Value>, ApiError> {
+    value.as_object().ok_or_else(|| {
+        ApiError::Invalid(vec![FieldError::new("", "the body must be a JSON object")])
+    })
+}
+
+/// `POST /api/v1/webhooks`: 201 with the endpoint and its secret.
+async fn create_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Payload,
+) -> Result<Response, ApiError> {
+    admin(&caller)?;
+    let document = payload.json()?;
+    let mut fields = EndpointFields {
+        state: &state,
+        obj: object(&document)?,
+        errors: Vec::new(),
+    };
+    let url = fields.url().await;
+    if url.is_none() && !fields.obj.contains_key("url") {
+        fields.fail::<()>("url", "is required");
+    }
+    let description = fields.description().unwrap_or_default();
+    let event_types = fields.event_types().unwrap_or_default();
+    let sections = fields.sections().unwrap_or_default();
+    let rate_limit = fields.rate_limit().flatten();
+    let secret = match fields.obj.get("secret") {
+        None | Some(Value::Null) => Some(Secret::generate()),
+        Some(Value::String(s)) => match Secret::parse(s) {
+            Ok(secret) => Some(secret),
+            Err(reason) => fields.fail("secret", reason),
+        },
+        Some(_) => fields.fail("secret", "must be a string"),
+    };
+    let (Some(url), Some(secret), true) = (url, secret, fields.errors.is_empty()) else {
+        return Err(ApiError::Invalid(fields.errors));
+    };
+    let endpoint = state
+        .service
+        .store
+        .create_endpoint(
+            NewEndpoint {
+                url,
+                description,
+                event_types,
+                sections,
+                secret,
+                rate_limit,
+            },
+            Utc::now(),
+        )
+        .await?;
+    tracing::info!(token = %caller.name, endpoint = %endpoint.id, url = %endpoint.url, "webhook endpoint created");
+    Ok((StatusCode::CREATED, Json(endpoint_json(&endpoint, true))).into_response())
+}
+
+async fn list_endpoints(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    admin(&caller)?;
+    let endpoints: Vec<Value> = state
+        .service
+        .store
+        .endpoints()
+        .await?
+        .iter()
+        .map(|e| endpoint_json(e, false))
+        .collect();
+    Ok(Json(json!({ "endpoints": endpoints })))
+}
+
+async fn get_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&caller)?;
+    Ok(Json(endpoint_json(&find(&state, &id).await?, false)))
+}
+
+/// `PATCH /api/v1/webhooks/{id}`: change filters, URL, limit; `"enabled": true` re-enables
+/// and resets the failure history.
+async fn patch_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    payload: Payload,
+) -> Result<Json<Value>, ApiError> {
+    admin(&caller)?;
+    find(&state, &id).await?;
+    let document = payload.json()?;
+    let mut fields = EndpointFields {
+        state: &state,
+        obj: object(&document)?,
+        errors: Vec::new(),
+    };
+    let patch = EndpointPatch {
+        url: fields.url().await,
+        description: fields.description(),
+        event_types: fields.event_types(),
+        sections: fields.sections(),
+        rate_limit: fields.rate_limit(),
+        enabled: match fields.obj.get("enabled") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => fields.fail("enabled", "must be true or false"),
+        },
+    };
+    if fields.obj.contains_key("secret") {
+        fields.fail::<()>(
+            "secret",
+            "is changed with POST /api/v1/webhooks/{id}/rotate-secret",
+        );
+    }
+    if !fields.errors.is_empty() {
+        return Err(ApiError::Invalid(fields.errors));
+    }
+    let endpoint = state
+        .service
+        .store
+        .update_endpoint(&id, patch, Utc::now())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint has the id {id}")))?;
+    state.wake_delivery();
+    Ok(Json(endpoint_json(&endpoint, false)))
+}
+
+async fn delete_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    admin(&caller)?;
+    if state.service.store.delete_endpoint(&id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!(
+            "no webhook endpoint has the id {id}"
+        )))
+    }
+}
+
+/// `POST /api/v1/webhooks/{id}/rotate-secret`: a new secret (given or generated); the old one
+/// keeps signing beside it for the grace period (`grace_secs`, default from configuration).
+async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    admin(&caller)?;
+    find(&state, &id).await?;
+    // The body is optional here: an empty POST rotates to a generated secret.
+    let document = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        super::extract::parse_json(&body)?
+    };
+    let obj = object(&document)?;
+    let mut errors = Vec::new();
+    let secret = match obj.get("secret") {
+        None | Some(Value::Null) => Some(Secret::generate()),
+        Some(Value::String(s)) => Secret::parse(s)
+            .map_err(|r| errors.push(FieldError::new("secret", r)))
+            .ok(),
+        Some(_) => {
+            errors.push(FieldError::new("secret", "must be a string"));
+            None
+        }
+    };
+    let grace = match obj.get("grace_secs") {
+        None | Some(Value::Null) => Some(state.service.config.delivery.rotation_grace_secs),
+        Some(v) => match v.as_f64() {
+            Some(g) if (0.0..=30.0 * 86400.0).contains(&g) => Some(g),
+            _ => {
+                errors.push(FieldError::new(
+                    "grace_secs",
+                    "must be a number of seconds from 0 to 2592000",
+                ));
+                None
+            }
+        },
+    };
+    let (Some(secret), Some(grace), true) = (secret, grace, errors.is_empty()) else {
+        return Err(ApiError::Invalid(errors));
+    };
+    let now = Utc::now();
+    let until = now + chrono::Duration::milliseconds((grace * 1000.0) as i64);
+    let endpoint = state
+        .service
+        .store
+        .rotate_secret(&id, &secret, until, now)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint has the id {id}")))?;
+    let mut value = endpoint_json(&endpoint, true);
+    value["previous_secret_expires_at"] = json!(until);
+    Ok(Json(value))
+}
+
+/// `POST /api/v1/webhooks/{id}/test`: queues a `webhook.test` message.
+async fn send_test(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    admin(&caller)?;
+    let endpoint = find(&state, &id).await?;
+    let now = Utc::now();
+    let message_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    let delivery_id = state
+        .service
+        .store
+        .enqueue_test(
+            &endpoint.id,
+            &message_id,
+            &test_body(&endpoint.id, now),
+            now,
+        )
+        .await?;
+    state.wake_delivery();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "message_id": message_id, "delivery_id": delivery_id })),
+    )
+        .into_response())
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn cursor_param(query: Option<&str>) -> Result<i64, ApiError> {
+    match query_param(query, "after") {
+        None => Ok(0),
+        Some(raw) if raw.is_empty() => Ok(0),
+        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::bad_field(
+                "after",
+                format!("must be a cursor from an earlier page, not {raw:?}"),
+            )
+        }),
+    }
+}
+
+fn limit_param(query: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match query_param(query, "limit") {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_field(
+                    "limit",
+                    format!("must be a whole number from 1 to {max}, not {raw:?}"),
+                )
+            }),
+    }
+}
+
+/// `GET /api/v1/webhooks/{id}/deliveries?status=&after=&limit=`: the delivery log, with each
+/// attempt; `next` is the cursor of the following page (absent on the last page).
+async fn list_deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    admin(&caller)?;
+    find(&state, &id).await?;
+    let query = query.as_deref();
+    let status = query_param(query, "status");
+    if let Some(s) = &status
+        && !matches!(s.as_str(), "pending" | "delivered" | "failed")
+    {
+        return Err(ApiError::bad_field(
+            "status",
+            "must be pending, delivered or failed",
+        ));
+    }
+    let after = cursor_param(query)?;
+    let limit = limit_param(query, 50, 500)?;
+    let deliveries = state
+        .service
+        .store
+        .deliveries_of(&id, status.as_deref(), after, limit)
+        .await?;
+    let next =
+        (deliveries.len() as u32 == limit).then(|| deliveries.last().map(|d| d.cursor.to_string()));
+    Ok(Json(
+        json!({ "deliveries": deliveries, "next": next.flatten() }),
+    ))
+}
+
+async fn get_delivery(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&caller)?;
+    let delivery = state
+        .service
+        .store
+        .delivery(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no delivery has the id {id}")))?;
+    Ok(Json(
+        serde_json::to_value(delivery).expect("a delivery serialises"),
+    ))
+}
+
+/// `POST /api/v1/deliveries/{id}/resend`: sends again, with the same `webhook-id`.
+async fn resend(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    admin(&caller)?;
+    if !state.service.store.resend_delivery(&id, Utc::now()).await? {
+        return Err(ApiError::NotFound(format!("no delivery has the id {id}")));
+    }
+    state.wake_delivery();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "status": "pending", "id": id })),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/webhooks/{id}/recover {"since": RFC 3339}`: re-queues every failed delivery
+/// created since then.
+async fn recover(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    payload: Payload,
+) -> Result<Response, ApiError> {
+    admin(&caller)?;
+    find(&state, &id).await?;
+    let document = payload.json()?;
+    let since = document
+        .get("since")
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .ok_or_else(|| {
+            ApiError::Invalid(vec![FieldError::new(
+                "since",
+                "is required, as an RFC 3339 time",
+            )])
+        })?;
+    let requeued = state
+        .service
+        .store
+        .recover_deliveries(&id, since.with_timezone(&Utc), Utc::now())
+        .await?;
+    state.wake_delivery();
+    Ok((StatusCode::ACCEPTED, Json(json!({ "requeued": requeued }))).into_response())
+}
+
+/// `GET /api/v1/events?after=CURSOR&limit=`: the event log, oldest first. Each event's `id` is
+/// the `webhook-id` of its deliveries, so a consumer can reconcile what it missed.
+async fn list_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_any(&[Scope::Read, Scope::Admin], "read the event log")?;
+    let query = query.as_deref();
+    let after = cursor_param(query)?;
+    let limit = limit_param(query, 100, 1000)?;
+    let events = state.service.store.events_after(after, limit).await?;
+    let next = events.last().map(|e| e.seq.to_string());
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id, "cursor": e.seq.to_string(), "type": e.kind, "article_id": e.article_id,
+                "section": e.section, "version": e.version, "occurred_at": e.occurred_at,
+            })
+        })
+        .collect();
+    // `next` is always given (the last cursor seen, or the one asked for), so a consumer can
+    // poll with it and get only what is new.
+    let next = next.unwrap_or_else(|| after.to_string());
+    Ok(Json(json!({ "events": events, "next": next })))
+}
