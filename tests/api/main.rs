@@ -7,4 +7,6 @@ mod helpers;
 mod hostile;
 mod ingest;
 mod interop;
+mod receiver;
 mod seed;
+mod webhooks;

@@ -1,0 +1,137 @@
+//! A real HTTP receiver on loopback that records what it is sent and answers as scripted.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    received: Mutex<Vec<Received>>,
+    script: Mutex<VecDeque<Reply>>,
+    /// Answer once the script is used up (200 unless set).
+    fallback: Mutex<Option<Reply>>,
+    arrived: Notify,
+}
+
+/// The receiver; dropping it leaves the server running until the test's runtime ends.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    shared: Arc<Shared>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let shared = Arc::new(Shared::default());
+        let app = Router::new().fallback(receive).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let url = format!("http://{}/hook", listener.local_addr().expect("an address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, shared }
+    }
+
+    /// Answers these first, in order.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.shared.script.lock().unwrap().extend(replies);
+    }
+
+    /// Answers this once the script is used up.
+    pub fn otherwise(&self, reply: Reply) {
+        *self.shared.fallback.lock().unwrap() = Some(reply);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` requests have arrived; the timeout only guards against a hang.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let waited = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let notified = self.shared.arrived.notified();
+                if self.received().len() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await;
+        let received = self.received();
+        assert!(
+            waited.is_ok(),
+            "expected {n} requests, got {}",
+            received.len()
+        );
+        received
+    }
+}
+
+async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let reply = shared.script.lock().unwrap().pop_front();
+    let reply = reply
+        .or_else(|| shared.fallback.lock().unwrap().clone())
+        .unwrap_or(Reply::status(200));
+    shared.received.lock().unwrap().push(Received {
+        headers,
+        body,
+        at: Instant::now(),
+    });
+    shared.arrived.notify_waiters();
+    let mut response = (StatusCode::from_u16(reply.status).unwrap(), "ok").into_response();
+    for (name, value) in reply.headers {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response
+}

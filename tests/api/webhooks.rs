@@ -1,0 +1,614 @@
+//! Signed webhooks through the durable delivery engine, against real receivers.
+
+use std::process::Command;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::helpers::{TOKEN, TestApp, article, repo_path, require_tool, spawn_app_with};
+use crate::receiver::{Received, Receiver, Reply};
+
+/// A server whose engine may reach loopback receivers and retries quickly.
+async fn app_with_schedule(schedule: &[f64]) -> TestApp {
+    let schedule = schedule.to_vec();
+    spawn_app_with(move |c| {
+        c.delivery.allow_private_destinations = true;
+        c.delivery.retry_schedule_secs = schedule;
+        c.delivery.jitter = 0.0;
+        c.delivery.poll_interval_ms = 20;
+    })
+    .await
+}
+
+async fn app() -> TestApp {
+    app_with_schedule(&[0.0, 0.05, 0.05, 0.05]).await
+}
+
+async fn create_endpoint(app: &TestApp, body: Value) -> Value {
+    let response = app
+        .client
+        .post(app.url("/api/v1/webhooks"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn admin_get(app: &TestApp, path: &str) -> Value {
+    let response = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
+async fn admin_post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Waits until the endpoint's delivery log satisfies `done`; the timeout guards against hangs.
+async fn wait_log(app: &TestApp, endpoint: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let path = format!("/api/v1/webhooks/{endpoint}/deliveries?limit=500");
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let log = admin_get(app, &path).await["deliveries"]
+                .as_array()
+                .unwrap()
+                .clone();
+            if done(&log) {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the delivery log never reached the expected state")
+}
+
+fn has_standardwebhooks() -> bool {
+    Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Verifies each request with the reference Python library, against any of `secrets`.
+fn verify_with_reference_library(app: &TestApp, secret: &str, received: &[Received]) {
+    if !require_tool("python3 standardwebhooks", has_standardwebhooks()) {
+        return;
+    }
+    let deliveries: Vec<Value> = received
+        .iter()
+        .map(|r| {
+            json!({
+                "secret": secret,
+                "headers": {
+                    "webhook-id": r.header("webhook-id"),
+                    "webhook-timestamp": r.header("webhook-timestamp"),
+                    "webhook-signature": r.header("webhook-signature"),
+                },
+                "body": String::from_utf8(r.body.to_vec()).unwrap(),
+            })
+        })
+        .collect();
+    let file = tempfile::NamedTempFile::new_in(app.dir.path()).unwrap();
+    std::fs::write(file.path(), serde_json::to_vec(&deliveries).unwrap()).unwrap();
+    let output = Command::new("python3")
+        .arg(repo_path("tests/interop/verify_webhooks.py"))
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        received.len().to_string()
+    );
+}
+
+#[tokio::test]
+async fn endpoints_are_created_with_a_secret_and_shown_without_it() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    let created = create_endpoint(
+        &app,
+        json!({"url": receiver.url, "description": "搜索索引"}),
+    )
+    .await;
+    let secret = created["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_") && secret.len() > 40);
+    let id = created["id"].as_str().unwrap();
+    let shown = admin_get(&app, &format!("/api/v1/webhooks/{id}")).await;
+    assert!(shown.get("secret").is_none());
+    assert_eq!(shown["description"], "搜索索引");
+    assert_eq!(shown["enabled"], true);
+    let listed = admin_get(&app, "/api/v1/webhooks").await;
+    assert_eq!(listed["endpoints"].as_array().unwrap().len(), 1);
+
+    let bad = app
+        .client
+        .post(app.url("/api/v1/webhooks"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"url": "ftp://x", "event_types": ["article.eaten"], "sections": ["nope"], "secret": "abc", "rate_limit": -1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let body: Value = bad.json().await.unwrap();
+    let mut fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "event_types[0]",
+            "rate_limit",
+            "secret",
+            "sections[0]",
+            "url"
+        ]
+    );
+
+    let reader = app
+        .client
+        .get(app.url("/api/v1/webhooks"))
+        .bearer_auth(crate::helpers::READ_ONLY_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reader.status(), 403);
+    let gone = app
+        .client
+        .delete(app.url(&format!("/api/v1/webhooks/{id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 204);
+    assert_eq!(
+        app.client
+            .get(app.url(&format!("/api/v1/webhooks/{id}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn private_and_loopback_destinations_are_refused_unless_allowed() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut urls: Vec<String> = [
+        "http://127.0.0.1:9/hook",
+        "http://10.0.0.1/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://localhost:8080/hook",
+        "https://user:secret@example.com/hook",
+    ]
+    .map(String::from)
+    .to_vec();
+    // A name other than `localhost` that resolves to loopback, so that only resolution can
+    // catch it: the machine's own aliases in /etc/hosts.
+    match loopback_alias() {
+        Some(name) => urls.push(format!("http://{name}/hook")),
+        None => eprintln!(
+            "SKIPPED: no loopback alias in /etc/hosts; resolution is covered by unit tests"
+        ),
+    }
+    for url in &urls {
+        let response = admin_post(&app, "/api/v1/webhooks", json!({"url": url})).await;
+        assert_eq!(response.status(), 422, "{url}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], "url", "{url}");
+    }
+}
+
+fn loopback_alias() -> Option<String> {
+    let hosts = std::fs::read_to_string("/etc/hosts").ok()?;
+    hosts.lines().find_map(|line| {
+        let mut words = line.split('#').next()?.split_whitespace();
+        let ip: std::net::IpAddr = words.next()?.parse().ok()?;
+        if !ip.is_loopback() {
+            return None;
+        }
+        words.find(|w| !w.contains("localhost")).map(str::to_owned)
+    })
+}
+
+#[tokio::test]
+async fn deliveries_follow_type_and_section_filters_and_verify_with_the_reference_library() {
+    let app = app().await;
+    let deletions = Receiver::start().await;
+    let news = Receiver::start().await;
+    let notices = Receiver::start().await;
+    let d = create_endpoint(
+        &app,
+        json!({"url": deletions.url, "event_types": ["article.deleted"]}),
+    )
+    .await;
+    let n = create_endpoint(&app, json!({"url": news.url, "sections": ["hnyw"]})).await;
+    let z = create_endpoint(&app, json!({"url": notices.url, "sections": ["zwgk/tzgg"]})).await;
+
+    app.publish(&crate::helpers::seed_article()).await;
+    let mut changed = crate::helpers::seed_article();
+    changed["title"] = json!("黄南:双拥工作再上新台阶(更新)");
+    app.publish(&changed).await;
+    app.client
+        .delete(app.url("/api/v1/articles/hn-20210601-shuangyong"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    let got = news.wait_for(3).await;
+    let types: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        types,
+        ["article.published", "article.updated", "article.deleted"]
+    );
+    let first = got[0].json();
+    assert_eq!(first["data"]["article"]["id"], "hn-20210601-shuangyong");
+    assert_eq!(first["data"]["article"]["source"], "黄南报");
+    assert_eq!(first["data"]["sections"], json!(["hnyw/ldhd", "hnyw"]));
+    assert_eq!(first["data"]["version"], 1);
+    assert_eq!(
+        got[1].json()["data"]["article"]["title"],
+        "黄南:双拥工作再上新台阶(更新)"
+    );
+    let deleted = got[2].json();
+    assert_eq!(
+        deleted["data"],
+        json!({"id": "hn-20210601-shuangyong", "section": "hnyw/ldhd", "version": 3})
+    );
+    for r in &got {
+        assert!(r.header("webhook-id").starts_with("evt_"));
+        assert_eq!(r.header("content-type"), "application/json");
+        assert!(r.header("user-agent").starts_with("tidings/"));
+    }
+
+    let only_deletion = deletions.wait_for(1).await;
+    assert_eq!(only_deletion[0].json()["type"], "article.deleted");
+    assert_eq!(
+        only_deletion[0].header("webhook-id"),
+        got[2].header("webhook-id"),
+        "one id per event"
+    );
+
+    // The dispatcher wrote every endpoint's deliveries for an event in one transaction, so
+    // once the others have theirs, the unmatched endpoint provably has none.
+    let log = admin_get(
+        &app,
+        &format!("/api/v1/webhooks/{}/deliveries", z["id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(log["deliveries"].as_array().unwrap().is_empty());
+    assert!(notices.received().is_empty());
+    let d_log = wait_log(&app, d["id"].as_str().unwrap(), |l| {
+        l.len() == 1 && l[0]["status"] == "delivered"
+    })
+    .await;
+    assert_eq!(d_log[0]["attempt_log"][0]["status_code"], 200);
+
+    verify_with_reference_library(&app, n["secret"].as_str().unwrap(), &got);
+    verify_with_reference_library(&app, d["secret"].as_str().unwrap(), &only_deletion);
+}
+
+#[tokio::test]
+async fn a_failed_attempt_is_retried_with_the_same_id_and_a_fresh_signature() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(500), Reply::status(502)]);
+    let ep = create_endpoint(&app, json!({"url": receiver.url})).await;
+    app.publish(&article("r-1", "hnyw/ldhd", "重试")).await;
+    let got = receiver.wait_for(3).await;
+    assert_eq!(got[0].header("webhook-id"), got[2].header("webhook-id"));
+    assert_eq!(got[0].body, got[2].body, "the same bytes every attempt");
+    let log = wait_log(&app, ep["id"].as_str().unwrap(), |l| {
+        l.len() == 1 && l[0]["status"] == "delivered"
+    })
+    .await;
+    let attempts: Vec<u64> = log[0]["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, [500, 502, 200]);
+    assert_eq!(log[0]["attempt_log"][0]["error_class"], "http");
+    verify_with_reference_library(&app, ep["secret"].as_str().unwrap(), &got);
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_failure_and_is_not_followed() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    let elsewhere = Receiver::start().await;
+    receiver.script([Reply::status(302).with_header("location", elsewhere.url.clone())]);
+    let ep = create_endpoint(&app, json!({"url": receiver.url})).await;
+    app.publish(&article("redir-1", "hnyw", "重定向")).await;
+    let log = wait_log(&app, ep["id"].as_str().unwrap(), |l| {
+        l.len() == 1 && l[0]["status"] == "delivered"
+    })
+    .await;
+    let codes: Vec<u64> = log[0]["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].as_u64().unwrap())
+        .collect();
+    assert_eq!(codes, [302, 200]);
+    assert!(
+        elsewhere.received().is_empty(),
+        "the redirect was not followed"
+    );
+}
+
+#[tokio::test]
+async fn gone_disables_the_endpoint_and_re_enabling_resumes() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(410)]);
+    let ep = create_endpoint(&app, json!({"url": receiver.url})).await;
+    let id = ep["id"].as_str().unwrap();
+    app.publish(&article("gone-1", "hnyw", "已停用")).await;
+    receiver.wait_for(1).await;
+    let endpoint = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let e = admin_get(&app, &format!("/api/v1/webhooks/{id}")).await;
+            if e["enabled"] == false {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        endpoint["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("410")
+    );
+    let patched = app
+        .client
+        .patch(app.url(&format!("/api/v1/webhooks/{id}")))
+        .bearer_auth(TOKEN)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(patched["enabled"], true);
+    assert!(patched["disabled_reason"].is_null() && patched["failing_since"].is_null());
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_within_its_clamp() {
+    let app = app_with_schedule(&[0.0, 2.0, 2.0]).await;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(503).with_header("retry-after", "3")]);
+    let ep = create_endpoint(&app, json!({"url": receiver.url})).await;
+    app.publish(&article("ra-1", "hnyw", "稍后")).await;
+    let log = wait_log(&app, ep["id"].as_str().unwrap(), |l| {
+        l.len() == 1 && l[0]["attempts"] == 1
+    })
+    .await;
+    let attempted: DateTime<Utc> = log[0]["attempt_log"][0]["attempted_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let next: DateTime<Utc> = log[0]["next_attempt_at"].as_str().unwrap().parse().unwrap();
+    let delay = (next - attempted).num_milliseconds();
+    // Retry-After 3 s lies inside [2 s, 4 s], so it is honoured as sent (plus the send time).
+    assert!((3000..3500).contains(&delay), "{delay} ms");
+}
+
+#[tokio::test]
+async fn versions_of_one_article_arrive_in_order_even_when_the_first_attempt_fails() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(500)]);
+    create_endpoint(&app, json!({"url": receiver.url})).await;
+    let mut doc = article("order-1", "hnyw/ldhd", "版本1");
+    app.publish(&doc).await;
+    for v in 2..=3 {
+        doc["title"] = json!(format!("版本{v}"));
+        app.publish(&doc).await;
+    }
+    let got = receiver.wait_for(4).await;
+    let versions: Vec<i64> = got
+        .iter()
+        .map(|r| r.json()["data"]["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 1, 2, 3]);
+}
+
+#[tokio::test]
+async fn the_rate_limit_spaces_deliveries() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    create_endpoint(&app, json!({"url": receiver.url, "rate_limit": 10})).await;
+    for i in 0..6 {
+        app.publish(&article(&format!("rl-{i}"), "zwgk", &format!("限速{i}")))
+            .await;
+    }
+    let got = receiver.wait_for(6).await;
+    // Six sends at ten per second cannot take less than five intervals; a lower bound only.
+    let span = got[5].at - got[0].at;
+    assert!(span >= Duration::from_millis(480), "{span:?}");
+}
+
+#[tokio::test]
+async fn an_exhausted_delivery_fails_visibly_and_recover_sends_it_again() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    receiver.otherwise(Reply::status(500));
+    let ep = create_endpoint(&app, json!({"url": receiver.url})).await;
+    let id = ep["id"].as_str().unwrap();
+    let before = Utc::now() - chrono::Duration::seconds(5);
+    app.publish(&article("ex-1", "hnyw", "放弃")).await;
+    let log = wait_log(&app, id, |l| l.len() == 1 && l[0]["status"] == "failed").await;
+    assert_eq!(log[0]["attempts"], 4);
+    let failed = admin_get(
+        &app,
+        &format!("/api/v1/webhooks/{id}/deliveries?status=failed"),
+    )
+    .await;
+    assert_eq!(failed["deliveries"].as_array().unwrap().len(), 1);
+    let metrics = app.get_text("/metrics").await;
+    assert!(metrics.contains("tidings_delivery_failed 1"), "{metrics}");
+    assert!(
+        metrics.contains("tidings_webhook_deliveries_total{outcome=\"failed\"} 1"),
+        "{metrics}"
+    );
+
+    receiver.otherwise(Reply::status(200));
+    let recovered = admin_post(
+        &app,
+        &format!("/api/v1/webhooks/{id}/recover"),
+        json!({"since": before.to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(recovered.status(), 202);
+    assert_eq!(recovered.json::<Value>().await.unwrap()["requeued"], 1);
+    wait_log(&app, id, |l| l[0]["status"] == "delivered").await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 5);
+    assert!(
+        got.iter()
+            .all(|r| r.header("webhook-id") == got[0].header("webhook-id"))
+    );
+}
+
+#[tokio::test]
+async fn resend_keeps_the_webhook_id_and_test_sends_a_test_event() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    let ep = create_endpoint(&app, json!({"url": receiver.url})).await;
+    let id = ep["id"].as_str().unwrap();
+    let test = admin_post(&app, &format!("/api/v1/webhooks/{id}/test"), json!({})).await;
+    assert_eq!(test.status(), 202);
+    let first = receiver.wait_for(1).await;
+    assert_eq!(first[0].json()["type"], "webhook.test");
+    app.publish(&article("rs-1", "hnyw", "重发")).await;
+    receiver.wait_for(2).await;
+    let log = wait_log(&app, id, |l| {
+        l.len() == 2 && l.iter().all(|d| d["status"] == "delivered")
+    })
+    .await;
+    let delivery = log[1]["id"].as_str().unwrap();
+    let resent = admin_post(
+        &app,
+        &format!("/api/v1/deliveries/{delivery}/resend"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(resent.status(), 202);
+    let got = receiver.wait_for(3).await;
+    assert_eq!(got[2].header("webhook-id"), got[1].header("webhook-id"));
+    assert_eq!(got[2].body, got[1].body);
+    assert_eq!(
+        admin_post(&app, "/api/v1/deliveries/dlv_nope/resend", json!({}))
+            .await
+            .status(),
+        404
+    );
+    verify_with_reference_library(&app, ep["secret"].as_str().unwrap(), &got);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_old_one() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    let ep = create_endpoint(&app, json!({"url": receiver.url})).await;
+    let id = ep["id"].as_str().unwrap();
+    let old = ep["secret"].as_str().unwrap().to_owned();
+    let rotated: Value = admin_post(
+        &app,
+        &format!("/api/v1/webhooks/{id}/rotate-secret"),
+        json!({}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    app.publish(&article("rot-1", "hnyw", "轮换")).await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].header("webhook-signature").split(' ').count(), 2);
+    verify_with_reference_library(&app, &old, &got);
+    verify_with_reference_library(&app, &new, &got);
+}
+
+#[tokio::test]
+async fn the_events_api_pages_through_everything_with_the_webhook_ids() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    create_endpoint(&app, json!({"url": receiver.url})).await;
+    for i in 0..25 {
+        app.publish(&article(&format!("ev-{i}"), "zjhn", &format!("事件{i}")))
+            .await;
+    }
+    let mut ids = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = admin_get(&app, &format!("/api/v1/events?limit=10&after={cursor}")).await;
+        let events = page["events"].as_array().unwrap();
+        if events.is_empty() {
+            break;
+        }
+        ids.extend(events.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        cursor = page["next"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(ids.len(), 25);
+    let got = receiver.wait_for(25).await;
+    let mut delivered: Vec<String> = got
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    delivered.sort();
+    let mut listed = ids.clone();
+    listed.sort();
+    assert_eq!(delivered, listed);
+    let bad = app
+        .client
+        .get(app.url("/api/v1/events?after=x"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
