@@ -38,6 +38,40 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/deliveries/{id}", get(get_delivery))
         .route("/api/v1/deliveries/{id}/resend", post(resend))
         .route("/api/v1/events", get(list_events))
+        .route("/api/v1/schemas/webhooks/{name}", get(get_schema))
+}
+
+/// The JSON Schema of each webhook body, by event type.
+const SCHEMAS: [(&str, &str); 4] = [
+    (
+        "article.published.json",
+        include_str!("../../schemas/webhooks/article.published.json"),
+    ),
+    (
+        "article.updated.json",
+        include_str!("../../schemas/webhooks/article.updated.json"),
+    ),
+    (
+        "article.deleted.json",
+        include_str!("../../schemas/webhooks/article.deleted.json"),
+    ),
+    (
+        "webhook.test.json",
+        include_str!("../../schemas/webhooks/webhook.test.json"),
+    ),
+];
+
+/// `GET /api/v1/schemas/webhooks/{type}.json`: public, so that consumers can validate.
+async fn get_schema(Path(name): Path<String>) -> Result<Response, ApiError> {
+    let (_, schema) = SCHEMAS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| ApiError::NotFound(format!("no schema named {name}")))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/schema+json")],
+        *schema,
+    )
+        .into_response())
 }
 
 fn admin(caller: &Caller) -> Result<(), ApiError> {

@@ -2,6 +2,7 @@
 //! driven over HTTP.
 
 mod cli;
+mod crash;
 mod feeds;
 mod helpers;
 mod hostile;

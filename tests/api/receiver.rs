@@ -60,6 +60,8 @@ struct Shared {
     script: Mutex<VecDeque<Reply>>,
     /// Answer once the script is used up (200 unless set).
     fallback: Mutex<Option<Reply>>,
+    /// Time taken before answering, to stand for a slow receiver.
+    delay: Mutex<Duration>,
     arrived: Notify,
 }
 
@@ -92,6 +94,11 @@ impl Receiver {
         *self.shared.fallback.lock().unwrap() = Some(reply);
     }
 
+    /// Answers each request only after this long.
+    pub fn slow_down(&self, delay: Duration) {
+        *self.shared.delay.lock().unwrap() = delay;
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
     }
@@ -119,6 +126,10 @@ impl Receiver {
 }
 
 async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let delay = *shared.delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let reply = shared.script.lock().unwrap().pop_front();
     let reply = reply
         .or_else(|| shared.fallback.lock().unwrap().clone())

@@ -320,6 +320,46 @@ async fn deliveries_follow_type_and_section_filters_and_verify_with_the_referenc
 
     verify_with_reference_library(&app, n["secret"].as_str().unwrap(), &got);
     verify_with_reference_library(&app, d["secret"].as_str().unwrap(), &only_deletion);
+    for r in &got {
+        let body = r.json();
+        let kind = body["type"].as_str().unwrap();
+        validate_against_published_schema(&app, kind, &[body.clone()]).await;
+    }
+}
+
+fn has_jsonschema() -> bool {
+    Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Validates bodies against the schema tidings serves for their type.
+async fn validate_against_published_schema(app: &TestApp, kind: &str, bodies: &[Value]) {
+    let response = app
+        .get(&format!("/api/v1/schemas/webhooks/{kind}.json"))
+        .await;
+    assert_eq!(response.status(), 200, "a schema for {kind}");
+    let schema = response.text().await.unwrap();
+    if !require_tool("python3 jsonschema", has_jsonschema()) {
+        return;
+    }
+    let schema_file = tempfile::NamedTempFile::new_in(app.dir.path()).unwrap();
+    std::fs::write(schema_file.path(), schema).unwrap();
+    let docs = tempfile::NamedTempFile::new_in(app.dir.path()).unwrap();
+    std::fs::write(docs.path(), serde_json::to_vec(bodies).unwrap()).unwrap();
+    let output = Command::new("python3")
+        .arg(repo_path("tests/interop/validate_schema.py"))
+        .arg(schema_file.path())
+        .arg(docs.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{kind}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test]
@@ -522,6 +562,7 @@ async fn resend_keeps_the_webhook_id_and_test_sends_a_test_event() {
     assert_eq!(test.status(), 202);
     let first = receiver.wait_for(1).await;
     assert_eq!(first[0].json()["type"], "webhook.test");
+    validate_against_published_schema(&app, "webhook.test", &[first[0].json()]).await;
     app.publish(&article("rs-1", "hnyw", "重发")).await;
     receiver.wait_for(2).await;
     let log = wait_log(&app, id, |l| {
@@ -611,4 +652,52 @@ async fn the_events_api_pages_through_everything_with_the_webhook_ids() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_too_long_is_reported_then_disabled_with_its_reason() {
+    let app = spawn_app_with(|c| {
+        c.delivery.allow_private_destinations = true;
+        c.delivery.retry_schedule_secs = vec![0.0, 0.3, 0.3, 0.3, 0.3];
+        c.delivery.jitter = 0.0;
+        c.delivery.poll_interval_ms = 20;
+        c.delivery.failing_after_secs = 0.2;
+        c.delivery.disable_after_secs = 0.5;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.otherwise(Reply::status(500));
+    let ep = create_endpoint(&app, json!({"url": receiver.url})).await;
+    let id = ep["id"].as_str().unwrap();
+    app.publish(&article("sick-1", "hnyw", "故障")).await;
+    receiver.wait_for(2).await;
+    let endpoint = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let e = admin_get(&app, &format!("/api/v1/webhooks/{id}")).await;
+            if e["enabled"] == false {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the endpoint was never disabled");
+    assert!(
+        endpoint["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("failing without a success since")
+    );
+    assert!(endpoint["failing_since"].is_string());
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("tidings_webhook_endpoints_disabled 1"),
+        "{metrics}"
+    );
+    // Nothing more is sent to a disabled endpoint.
+    let sent = receiver.received().len();
+    app.publish(&article("sick-2", "hnyw", "故障2")).await;
+    let log = wait_log(&app, id, |l| l.len() == 2).await;
+    assert_eq!(log[1]["attempts"], 0);
+    assert_eq!(receiver.received().len(), sent);
 }

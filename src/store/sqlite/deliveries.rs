@@ -87,6 +87,8 @@ impl Store {
     /// Turns the next events of the log into messages and deliveries for the endpoints that
     /// match them, and moves the dispatcher's cursor, all in one transaction: a crash leaves
     /// either all of it or none. Returns how many events were dispatched.
+    ///
+    /// A disabled endpoint's deliveries are queued too, and wait: re-enabling it sends them.
     #[tracing::instrument(skip_all, fields(batch))]
     pub async fn dispatch_events(
         &self,
@@ -117,7 +119,7 @@ impl Store {
         let endpoints = sqlx::query(
             "SELECT id, url, description, event_types, sections, secret, previous_secret, previous_expires_at,
                     rate_limit, enabled, disabled_reason, failing_since, after_seq, created_at, updated_at
-             FROM webhook_endpoints WHERE enabled = 1",
+             FROM webhook_endpoints",
         )
         .fetch_all(&mut *tx)
         .await?
