@@ -87,6 +87,13 @@ async fn watch_changes(service: Service, shutdown: CancellationToken) {
                 if let Err(err) = service.apply_changes().await {
                     tracing::warn!(error = %err, "cannot read new events");
                 }
+                // WebSub §5.1: an expired subscription gets nothing (deliveries already check
+                // the lease) and is purged.
+                match service.store.purge_expired_subscriptions(chrono::Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "expired WebSub subscriptions removed"),
+                    Err(err) => tracing::warn!(error = %err, "cannot purge expired subscriptions"),
+                }
             }
         }
     }

@@ -30,6 +30,7 @@ pub struct Config {
     pub feeds: FeedsConfig,
     pub ingest: IngestConfig,
     pub delivery: DeliveryConfig,
+    pub websub: WebSubConfig,
 }
 
 /// A bearer token and what it may do.
@@ -100,6 +101,7 @@ impl Default for Config {
             feeds: FeedsConfig::default(),
             ingest: IngestConfig::default(),
             delivery: DeliveryConfig::default(),
+            websub: WebSubConfig::default(),
         }
     }
 }
@@ -132,6 +134,50 @@ pub struct DeliveryConfig {
     pub rotation_grace_secs: f64,
     /// How often to look for work when nothing wakes the engine, in milliseconds.
     pub poll_interval_ms: u64,
+}
+
+/// The WebSub hub.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSubConfig {
+    /// Lease granted when the subscriber asks for none, in seconds.
+    pub lease_default_secs: i64,
+    /// Requested leases are clamped to [min, max].
+    pub lease_min_secs: i64,
+    pub lease_max_secs: i64,
+    /// Changes to a topic arriving within this window go out as one notification.
+    pub coalesce_window_ms: u64,
+    /// `X-Hub-Signature` algorithm: sha1, sha256, sha384 or sha512.
+    pub signature_algorithm: crate::websub::SignatureAlgorithm,
+    /// Waits before retrying a verification that met a 5xx or a network error, in seconds.
+    pub verification_retry_secs: Vec<f64>,
+}
+
+impl Default for WebSubConfig {
+    fn default() -> Self {
+        Self {
+            lease_default_secs: 10 * 86400,
+            lease_min_secs: 3600,
+            lease_max_secs: 30 * 86400,
+            coalesce_window_ms: 1000,
+            signature_algorithm: crate::websub::SignatureAlgorithm::Sha256,
+            verification_retry_secs: vec![1.0, 5.0, 25.0],
+        }
+    }
+}
+
+impl WebSubConfig {
+    /// The hub's absolute URL, the same byte for byte in every header and document.
+    pub fn hub_url(&self, public_base: &str) -> String {
+        format!("{public_base}/websub")
+    }
+
+    /// The lease to grant for a requested one (§5.1: the hub decides).
+    pub fn grant_lease(&self, requested: Option<i64>) -> i64 {
+        requested
+            .unwrap_or(self.lease_default_secs)
+            .clamp(self.lease_min_secs, self.lease_max_secs)
+    }
 }
 
 impl Default for DeliveryConfig {
@@ -262,6 +308,15 @@ impl Config {
         if d.lease_secs <= d.request_timeout_secs + d.connect_timeout_secs {
             return Err(ConfigError::Invalid(
                 "delivery.lease_secs must exceed the request and connect timeouts together".into(),
+            ));
+        }
+        let w = &self.websub;
+        if w.lease_min_secs < 1
+            || w.lease_min_secs > w.lease_max_secs
+            || !(w.lease_min_secs..=w.lease_max_secs).contains(&w.lease_default_secs)
+        {
+            return Err(ConfigError::Invalid(
+                "websub: need 1 <= lease_min_secs <= lease_default_secs <= lease_max_secs".into(),
             ));
         }
         for t in &self.tokens {

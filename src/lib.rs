@@ -34,3 +34,5 @@ pub mod store;
 pub mod telemetry;
 /// Webhook endpoints, payloads and Standard Webhooks signatures.
 pub mod webhooks;
+/// The WebSub hub: subscriptions, verification of intent, notifications.
+pub mod websub;

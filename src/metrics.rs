@@ -12,7 +12,7 @@ use crate::store::QueueStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
-    /// delivered, retrying, failed, released
+    /// delivered, retrying, failed, released; for verifications verified, failed, retried
     pub outcome: &'static str,
 }
 
@@ -29,6 +29,8 @@ pub struct Metrics {
     pub deliveries: Family<OutcomeLabel, Counter>,
     pub attempts: Family<AttemptLabel, Counter>,
     pub events_dispatched: Counter,
+    pub websub_deliveries: Family<OutcomeLabel, Counter>,
+    pub websub_verifications: Family<OutcomeLabel, Counter>,
     pub endpoints_failing: Gauge,
     queue_pending: Gauge,
     queue_failed: Gauge,
@@ -63,6 +65,18 @@ impl Metrics {
             "events_dispatched",
             "Events of the log turned into deliveries",
             events_dispatched.clone(),
+        );
+        let websub_deliveries = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "websub_deliveries",
+            "WebSub notification attempts by what they led to",
+            websub_deliveries.clone(),
+        );
+        let websub_verifications = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "websub_verifications",
+            "WebSub intent verifications by outcome (verified, failed, retried)",
+            websub_verifications.clone(),
         );
         let endpoints_failing = Gauge::default();
         registry.register(
@@ -105,6 +119,8 @@ impl Metrics {
             deliveries,
             attempts,
             events_dispatched,
+            websub_deliveries,
+            websub_verifications,
             endpoints_failing,
             queue_pending,
             queue_failed,

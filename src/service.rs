@@ -57,12 +57,8 @@ impl Service {
         let applied = store.last_event_seq().await?;
         let catalog = Arc::new(catalog);
         let metrics = Arc::new(Metrics::new());
-        let delivery = DeliveryEngine::new(
-            store.clone(),
-            catalog.clone(),
-            config.delivery.clone(),
-            metrics.clone(),
-        )?;
+        let delivery =
+            DeliveryEngine::new(store.clone(), catalog.clone(), &config, metrics.clone())?;
         Ok(Self {
             config: Arc::new(config),
             catalog,
@@ -133,6 +129,11 @@ impl Service {
         }
     }
 
+    /// The WebSub hub's absolute URL.
+    pub fn hub_url(&self) -> String {
+        self.config.websub.hub_url(self.config.public_base())
+    }
+
     /// The absolute URL of a feed.
     pub fn feed_url(&self, scope: &Scope, format: FeedFormat) -> String {
         format!(
@@ -164,12 +165,13 @@ impl Service {
         // An empty scope has no change to date from: the epoch keeps the validator stable.
         let updated = page.updated.unwrap_or(DateTime::UNIX_EPOCH);
         let self_url = self.feed_url(scope, format);
+        let hub_url = self.hub_url();
         let generator = self.generator();
         let ctx = FeedContext {
             catalog: &self.catalog,
             scope,
             self_url: &self_url,
-            hub_url: None,
+            hub_url: Some(&hub_url),
             updated,
             generator: &generator,
         };

@@ -21,10 +21,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
-use crate::config::DeliveryConfig;
+use crate::config::{DeliveryConfig, WebSubConfig};
 use crate::metrics::{AttemptLabel, Metrics, OutcomeLabel};
-use crate::store::{Attempt, AttemptOutcome, Claimed, Store, StoreError};
+use crate::store::{Attempt, AttemptOutcome, Claimed, Store, StoreError, Target};
 use crate::webhooks::{event_body, signature::signature_header};
+use crate::websub::hub::render_notification;
 use client::{AddressPolicy, ClientSettings, Outbound};
 use limiter::RateLimiter;
 use retry::{Next, Schedule};
@@ -43,6 +44,9 @@ struct Inner {
     store: Store,
     catalog: Arc<Catalog>,
     config: DeliveryConfig,
+    websub: WebSubConfig,
+    /// Where feeds are served (`base_url`), for WebSub notifications' links.
+    public_base: String,
     schedule: Schedule,
     outbound: Outbound,
     limiter: RateLimiter,
@@ -54,9 +58,12 @@ impl DeliveryEngine {
     pub fn new(
         store: Store,
         catalog: Arc<Catalog>,
-        config: DeliveryConfig,
+        config: &crate::config::Config,
         metrics: Arc<Metrics>,
     ) -> Result<Self, reqwest::Error> {
+        let public_base = config.public_base().to_owned();
+        let websub = config.websub.clone();
+        let config = config.delivery.clone();
         let outbound = Outbound::new(ClientSettings {
             connect_timeout: Duration::from_secs_f64(config.connect_timeout_secs),
             timeout: Duration::from_secs_f64(config.request_timeout_secs),
@@ -78,6 +85,8 @@ impl DeliveryEngine {
                 store,
                 catalog,
                 config,
+                websub,
+                public_base,
                 schedule,
                 outbound,
                 limiter: RateLimiter::default(),
@@ -97,9 +106,37 @@ impl DeliveryEngine {
         self.inner.wake.notify_one();
     }
 
-    /// Dispatches every undispatched event; returns how many there were.
+    /// The outbound client, shared with the WebSub hub's verifications.
+    pub fn outbound(&self) -> &Outbound {
+        &self.inner.outbound
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Dispatches every undispatched event to webhooks, and (once their coalescing window has
+    /// passed) to WebSub subscribers; returns how many events were dispatched to webhooks.
     pub async fn dispatch_pending(&self) -> Result<usize, StoreError> {
         let inner = &self.inner;
+        let window = Duration::from_millis(inner.websub.coalesce_window_ms);
+        let generator = format!("tidings/{}", env!("CARGO_PKG_VERSION"));
+        let hub_url = inner.websub.hub_url(&inner.public_base);
+        inner
+            .store
+            .dispatch_notifications(window, Utc::now(), |scope, format, entries, tombstones| {
+                render_notification(
+                    &inner.catalog,
+                    &inner.public_base,
+                    &hub_url,
+                    &generator,
+                    scope,
+                    format,
+                    entries,
+                    tombstones,
+                )
+            })
+            .await?;
         let mut total = 0;
         loop {
             let n = inner
@@ -193,51 +230,40 @@ impl DeliveryEngine {
     }
 
     /// Sends one claimed delivery and records what happened.
-    #[tracing::instrument(skip_all, fields(delivery = %claimed.id, endpoint = %claimed.endpoint.id, attempt = claimed.attempts + 1))]
+    #[tracing::instrument(skip_all, fields(delivery = %claimed.id, target = %claimed.target.id(), attempt = claimed.attempts + 1))]
     async fn deliver(&self, claimed: Claimed) {
         let inner = &self.inner;
-        let endpoint = &claimed.endpoint;
-        if let Some(rate) = endpoint.rate_limit
-            && let Err(wait) = inner.limiter.acquire(&endpoint.id, rate)
-        {
-            let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-            inner
-                .metrics
-                .deliveries
-                .get_or_create(&OutcomeLabel {
-                    outcome: "released",
-                })
-                .inc();
-            if let Err(err) = inner.store.release_delivery(claimed.seq, at).await {
-                tracing::error!(error = %err, "cannot release a rate-limited delivery");
-            }
-            return;
-        }
-
         let now = Utc::now();
-        let timestamp = now.timestamp();
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let signature = signature_header(
-            &endpoint.signing_secrets(now),
-            &claimed.message_id,
-            timestamp,
-            claimed.body.as_bytes(),
-        );
-        for (name, value) in [
-            ("webhook-id", claimed.message_id.clone()),
-            ("webhook-timestamp", timestamp.to_string()),
-            ("webhook-signature", signature),
-        ] {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(HeaderName::from_static(name), value);
+        let (url, headers) = match &claimed.target {
+            Target::Webhook(endpoint) => {
+                if let Some(rate) = endpoint.rate_limit
+                    && let Err(wait) = inner.limiter.acquire(&endpoint.id, rate)
+                {
+                    let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                    inner
+                        .metrics
+                        .deliveries
+                        .get_or_create(&OutcomeLabel {
+                            outcome: "released",
+                        })
+                        .inc();
+                    if let Err(err) = inner.store.release_delivery(claimed.seq, at).await {
+                        tracing::error!(error = %err, "cannot release a rate-limited delivery");
+                    }
+                    return;
+                }
+                (&endpoint.url, webhook_headers(&claimed, endpoint, now))
             }
-        }
+            Target::WebSub(subscription) => (
+                &subscription.callback,
+                self.websub_headers(&claimed, subscription),
+            ),
+        };
         let exchange = inner
             .outbound
             .send(
                 Method::POST,
-                &endpoint.url,
+                url,
                 headers,
                 Some(claimed.body.clone().into()),
             )
@@ -257,6 +283,10 @@ impl DeliveryEngine {
                 .schedule
                 .next(claimed.attempts + 1, Utc::now(), retry_after, random)
             {
+                // WebSub §7: retries stay within the lease; past it the notification is dropped.
+                Next::RetryAt(at) if claimed.expires_at.is_some_and(|end| at > end) => {
+                    AttemptOutcome::GaveUp
+                }
                 Next::RetryAt(at) => AttemptOutcome::RetryAt(at),
                 Next::GiveUp => AttemptOutcome::GaveUp,
             }
@@ -269,30 +299,7 @@ impl DeliveryEngine {
             error: exchange.error.as_ref().map(|(_, m)| m.clone()),
             response_body: exchange.body.clone(),
         };
-        let result_label = exchange
-            .error
-            .as_ref()
-            .map(|(c, _)| c.as_str())
-            .unwrap_or("success");
-        inner
-            .metrics
-            .attempts
-            .get_or_create(&AttemptLabel {
-                result: result_label,
-            })
-            .inc();
-        let outcome_label = match outcome {
-            AttemptOutcome::Delivered => "delivered",
-            AttemptOutcome::RetryAt(_) => "retrying",
-            AttemptOutcome::GaveUp => "failed",
-        };
-        inner
-            .metrics
-            .deliveries
-            .get_or_create(&OutcomeLabel {
-                outcome: outcome_label,
-            })
-            .inc();
+        self.count(&claimed.target, &exchange, outcome);
         match outcome {
             AttemptOutcome::GaveUp => {
                 tracing::warn!(status, error = ?attempt.error, "delivery failed; giving up")
@@ -305,7 +312,7 @@ impl DeliveryEngine {
 
         let failing_since = match inner
             .store
-            .record_attempt(claimed.seq, &endpoint.id, &attempt, outcome)
+            .record_attempt(claimed.seq, &claimed.target, &attempt, outcome)
             .await
         {
             Ok(since) => since,
@@ -315,13 +322,94 @@ impl DeliveryEngine {
                 return;
             }
         };
-        if status == Some(410) {
-            // The receiver says it is gone for good: stop sending at once.
-            self.disable(&endpoint.id, "the receiver answered 410 Gone")
-                .await;
-        } else if let Some(since) = failing_since {
-            self.check_health(&endpoint.id, since, now).await;
+        match (&claimed.target, status) {
+            (Target::Webhook(endpoint), Some(410)) => {
+                // The receiver says it is gone for good: stop sending at once.
+                self.disable(&endpoint.id, "the receiver answered 410 Gone")
+                    .await;
+            }
+            (Target::Webhook(endpoint), _) => {
+                if let Some(since) = failing_since {
+                    self.check_health(&endpoint.id, since, now).await;
+                }
+            }
+            (Target::WebSub(subscription), Some(410)) => {
+                // A 410 from a callback ends its subscription.
+                tracing::info!(subscription = %subscription.id, "callback answered 410 Gone; unsubscribed");
+                if let Err(err) = inner
+                    .store
+                    .remove_subscription_by_id(&subscription.id)
+                    .await
+                {
+                    tracing::error!(error = %err, "cannot remove a subscription");
+                }
+            }
+            (Target::WebSub(_), _) => {}
         }
+    }
+
+    fn count(&self, target: &Target, exchange: &client::Exchange, outcome: AttemptOutcome) {
+        let metrics = &self.inner.metrics;
+        let result = exchange
+            .error
+            .as_ref()
+            .map(|(c, _)| c.as_str())
+            .unwrap_or("success");
+        let outcome = match outcome {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::RetryAt(_) => "retrying",
+            AttemptOutcome::GaveUp => "failed",
+        };
+        match target {
+            Target::Webhook(_) => {
+                metrics
+                    .attempts
+                    .get_or_create(&AttemptLabel { result })
+                    .inc();
+                metrics
+                    .deliveries
+                    .get_or_create(&OutcomeLabel { outcome })
+                    .inc();
+            }
+            Target::WebSub(_) => {
+                metrics
+                    .websub_deliveries
+                    .get_or_create(&OutcomeLabel { outcome })
+                    .inc();
+            }
+        }
+    }
+
+    /// WebSub §7: the topic's content type and `Link` header, a `Content-Length` (reqwest sends
+    /// one for a bytes body; never chunked, never compressed), and `X-Hub-Signature` (§8) when
+    /// the subscriber gave a secret.
+    fn websub_headers(
+        &self,
+        claimed: &Claimed,
+        subscription: &crate::websub::Subscription,
+    ) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&claimed.content_type) {
+            headers.insert(CONTENT_TYPE, v);
+        }
+        if let Some(link) = claimed
+            .link
+            .as_deref()
+            .and_then(|l| HeaderValue::from_str(l).ok())
+        {
+            headers.insert(reqwest::header::LINK, link);
+        }
+        if let Some(secret) = &subscription.secret {
+            let signature = self
+                .inner
+                .websub
+                .signature_algorithm
+                .signature_header(secret, claimed.body.as_bytes());
+            if let Ok(v) = HeaderValue::from_str(&signature) {
+                headers.insert(HeaderName::from_static("x-hub-signature"), v);
+            }
+        }
+        headers
     }
 
     /// Reports an endpoint failing for long, and disables one failing for too long.
@@ -371,4 +459,31 @@ impl DeliveryEngine {
         self.inner.metrics.endpoints_failing.set(failing as i64);
         Ok(())
     }
+}
+
+/// Standard Webhooks headers, signed afresh for this attempt with every live secret.
+fn webhook_headers(
+    claimed: &Claimed,
+    endpoint: &crate::webhooks::Endpoint,
+    now: DateTime<Utc>,
+) -> HeaderMap {
+    let timestamp = now.timestamp();
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let signature = signature_header(
+        &endpoint.signing_secrets(now),
+        &claimed.message_id,
+        timestamp,
+        claimed.body.as_bytes(),
+    );
+    for (name, value) in [
+        ("webhook-id", claimed.message_id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signature),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    headers
 }

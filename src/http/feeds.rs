@@ -96,11 +96,9 @@ fn respond(
         &format!("public, max-age={max_age}"),
     );
     insert(&mut headers, header::VARY, "Accept-Encoding");
-    insert(
-        &mut headers,
-        header::LINK,
-        &format!("<{self_url}>; rel=\"self\""),
-    );
+    // WebSub §4: discovery in every answer, 200 and 304, GET and HEAD alike.
+    let link = crate::websub::link_header(&state.service.hub_url(), self_url);
+    insert(&mut headers, header::LINK, &link);
 
     if is_not_modified(feed, request) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();

@@ -6,6 +6,7 @@ mod extract;
 mod feeds;
 mod site;
 mod webhooks;
+mod websub;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(feeds::router())
         .merge(articles::router())
         .merge(webhooks::router())
+        .merge(websub::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -83,7 +85,12 @@ async fn problems_only(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let is_plain_by_protocol = response
+        .extensions()
+        .get::<websub::PlainTextError>()
+        .is_some();
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_plain_by_protocol
+    {
         return response;
     }
     let text = to_bytes(response.into_body(), 64 * 1024)

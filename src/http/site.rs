@@ -27,6 +27,11 @@ pub fn router() -> Router<AppState> {
 /// `GET /`: every section with its feeds, and autodiscovery links.
 async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
     let counts = state.service.store.article_counts().await?;
+    let subscribers = state
+        .service
+        .store
+        .subscriber_counts(chrono::Utc::now())
+        .await?;
     let catalog = &state.service.catalog;
     let entries: Vec<IndexEntry> = catalog
         .scopes()
@@ -38,7 +43,12 @@ async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
                 })
                 .map(|(_, n)| n)
                 .sum();
-            IndexEntry { scope, articles }
+            let subscribers = subscribers.get(scope.as_str()).copied().unwrap_or(0);
+            IndexEntry {
+                scope,
+                articles,
+                subscribers,
+            }
         })
         .collect();
     Ok(Html(render_index(

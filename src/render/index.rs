@@ -9,11 +9,12 @@ use super::opml::feed_url;
 use crate::catalog::{Catalog, Scope, Section};
 use crate::domain::{FeedFormat, SectionPath};
 
-/// How many live articles a scope's feed draws from.
+/// How many live articles a scope's feed draws from, and how many WebSub subscribers it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexEntry {
     pub scope: Scope,
     pub articles: u64,
+    pub subscribers: u64,
 }
 
 /// Renders the index page: a complete HTML5 document without scripts. Scopes missing from
@@ -24,7 +25,10 @@ pub fn render_index(catalog: &Catalog, feeds_base: &str, entries: &[IndexEntry])
     let page = Page {
         catalog,
         feeds_base,
-        counts: entries.iter().map(|e| (&e.scope, e.articles)).collect(),
+        counts: entries
+            .iter()
+            .map(|e| (&e.scope, (e.articles, e.subscribers)))
+            .collect(),
         labels: Labels::for_language(&catalog.site.language),
     };
     page.render().into_string()
@@ -47,7 +51,7 @@ footer{margin-top:2rem;border-top:1px solid #ddd;padding-top:.5rem;font-size:.9e
 struct Page<'a> {
     catalog: &'a Catalog,
     feeds_base: &'a str,
-    counts: HashMap<&'a Scope, u64>,
+    counts: HashMap<&'a Scope, (u64, u64)>,
     labels: Labels,
 }
 
@@ -130,8 +134,9 @@ impl Page<'_> {
     fn feeds(&self, scope: &Scope) -> Markup {
         html! {
             p.feeds {
-                @if let Some(count) = self.counts.get(scope) {
-                    span.count { (self.labels.articles(*count)) }
+                @if let Some((articles, subscribers)) = self.counts.get(scope) {
+                    span.count { (self.labels.articles(*articles)) }
+                    span.count.subscribers { (self.labels.subscribers(*subscribers)) }
                 }
                 @for format in FeedFormat::ALL {
                     a href=(feed_url(self.feeds_base, scope, format)) type=(format.media_type()) {
@@ -177,6 +182,14 @@ impl Labels {
         }
     }
 
+    fn subscribers(&self, count: u64) -> String {
+        match (self.chinese, count) {
+            (true, n) => format!("{n} 个 WebSub 订阅"),
+            (false, 1) => "1 WebSub subscriber".to_owned(),
+            (false, n) => format!("{n} WebSub subscribers"),
+        }
+    }
+
     fn articles(&self, count: u64) -> String {
         match (self.chinese, count) {
             (true, n) => format!("{n} 篇文章"),
@@ -198,10 +211,12 @@ mod tests {
             IndexEntry {
                 scope: Scope::All,
                 articles: 12,
+                subscribers: 0,
             },
             IndexEntry {
                 scope: scope(),
                 articles: 7,
+                subscribers: 0,
             },
         ]
     }
@@ -272,6 +287,7 @@ mod tests {
             &[IndexEntry {
                 scope: Scope::All,
                 articles: 1,
+                subscribers: 0,
             }],
         );
         assert!(html.contains("<html lang=\"en-GB\">"));

@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::domain::{ArticleId, SectionPath, StoredArticle, Tombstone};
 
 pub use sqlite::{
-    Attempt, AttemptOutcome, Claimed, DeliveryView, EndpointPatch, NewEndpoint, QueueStats, Store,
-    Upserted,
+    Attempt, AttemptOutcome, Claimed, DeliveryView, EndpointPatch, LastDelivery, NewEndpoint,
+    Notification, QueueStats, Store, SubscriptionView, Target, Upserted,
 };
 
 /// What an upsert did.

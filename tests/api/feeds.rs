@@ -53,7 +53,10 @@ async fn every_section_and_all_serve_three_formats_with_cache_headers() {
             );
             assert_eq!(
                 h[LINK].to_str().unwrap(),
-                format!("<{}/feeds/{scope}.{ext}>; rel=\"self\"", app.address)
+                format!(
+                    "<{0}/websub>; rel=\"hub\", <{0}/feeds/{scope}.{ext}>; rel=\"self\"",
+                    app.address
+                )
             );
         }
     }

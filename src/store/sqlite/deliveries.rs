@@ -10,12 +10,37 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::webhooks::endpoint_from_row;
+use super::websub::subscription_from_row;
 use super::{Store, event_from_row};
 use crate::store::{Event, StoreError, parse_time_key, time_key};
 use crate::webhooks::Endpoint;
+use crate::websub::Subscription;
 
 /// The event-log consumer name of the webhook dispatcher.
 const WEBHOOK_CURSOR: &str = "webhooks";
+
+/// Who a delivery goes to.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Webhook(Endpoint),
+    WebSub(Subscription),
+}
+
+impl Target {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Webhook(_) => "webhook",
+            Target::WebSub(_) => "websub",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Target::Webhook(e) => &e.id,
+            Target::WebSub(s) => &s.id,
+        }
+    }
+}
 
 /// A leased delivery, with what is needed to send it.
 #[derive(Debug, Clone)]
@@ -25,9 +50,14 @@ pub struct Claimed {
     pub message_id: String,
     pub message_type: String,
     pub body: String,
+    pub content_type: String,
+    /// A `Link` header to send (WebSub).
+    pub link: Option<String>,
     /// Attempts made before this one.
     pub attempts: u32,
-    pub endpoint: Endpoint,
+    /// Past this, give up rather than retry (a WebSub lease's end).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub target: Target,
 }
 
 /// One attempt, as recorded.
@@ -142,14 +172,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             for endpoint in targets {
-                insert_delivery(
-                    &mut tx,
-                    &event.id,
-                    &endpoint.id,
-                    event.article_id.as_str(),
-                    now,
-                )
-                .await?;
+                let target = NewDelivery {
+                    message_id: &event.id,
+                    kind: "webhook",
+                    target_id: &endpoint.id,
+                    order_key: event.article_id.as_str(),
+                    expires_at: None,
+                };
+                insert_delivery(&mut tx, &target, now).await?;
             }
         }
         sqlx::query("INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET seq = ?2")
@@ -177,16 +207,24 @@ impl Store {
             .bind(time_key(now))
             .execute(&mut *tx)
             .await?;
-        let id = insert_delivery(&mut tx, message_id, endpoint_id, message_id, now).await?;
+        let target = NewDelivery {
+            message_id,
+            kind: "webhook",
+            target_id: endpoint_id,
+            order_key: message_id,
+            expires_at: None,
+        };
+        let id = insert_delivery(&mut tx, &target, now).await?;
         tx.commit().await?;
         Ok(id)
     }
 
     /// Leases up to `limit` due deliveries until `lease_until`.
     ///
-    /// Due: pending, its time come, not leased (or the lease expired), its endpoint enabled,
-    /// and no earlier delivery of the same article to the same endpoint still pending, so that
-    /// version n+1 never overtakes version n.
+    /// Due: pending, its time come, not leased (or the lease expired), its target live (an
+    /// enabled endpoint, an unexpired subscription), and no earlier delivery with the same
+    /// order key to the same target still pending, so that version n+1 of an article never
+    /// overtakes version n.
     #[tracing::instrument(skip_all, fields(limit))]
     pub async fn claim_due_deliveries(
         &self,
@@ -196,21 +234,21 @@ impl Store {
     ) -> Result<Vec<Claimed>, StoreError> {
         let now_key = time_key(now);
         let mut tx = self.write.begin().await?;
-        let seqs: Vec<i64> = sqlx::query_scalar(
+        let seqs: Vec<i64> = sqlx::query_scalar(&format!(
             "UPDATE deliveries SET lease_until = ?2
              WHERE seq IN (
-               SELECT d.seq FROM deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+               SELECT d.seq FROM deliveries d
                WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
                  AND (d.lease_until IS NULL OR d.lease_until <= ?1)
-                 AND e.enabled = 1
+                 AND {LIVE_TARGET}
                  AND NOT EXISTS (
                    SELECT 1 FROM deliveries p
-                   WHERE p.endpoint_id = d.endpoint_id AND p.order_key = d.order_key
+                   WHERE p.target_id = d.target_id AND p.order_key = d.order_key
                      AND p.seq < d.seq AND p.status = 'pending')
                ORDER BY d.next_attempt_at, d.seq
                LIMIT ?3)
-             RETURNING seq",
-        )
+             RETURNING seq"
+        ))
         .bind(&now_key)
         .bind(time_key(lease_until))
         .bind(limit)
@@ -219,18 +257,54 @@ impl Store {
         let mut claimed = Vec::with_capacity(seqs.len());
         for seq in seqs {
             let row = sqlx::query(
-                "SELECT d.seq, d.id, d.message_id, d.attempts, m.type AS message_type, m.body,
-                        e.id AS ep_id, e.url, e.description, e.event_types, e.sections, e.secret,
-                        e.previous_secret, e.previous_expires_at, e.rate_limit, e.enabled, e.disabled_reason,
-                        e.failing_since, e.after_seq, e.created_at, e.updated_at
+                "SELECT d.seq, d.id, d.message_id, d.attempts, d.target_kind, d.target_id, d.expires_at,
+                        m.type AS message_type, m.body, m.content_type, m.link
                  FROM deliveries d JOIN messages m ON m.id = d.message_id
-                 JOIN webhook_endpoints e ON e.id = d.endpoint_id
                  WHERE d.seq = ?1",
             )
             .bind(seq)
             .fetch_one(&mut *tx)
             .await?;
-            claimed.push(claimed_from_row(&row)?);
+            let kind: String = row.try_get("target_kind")?;
+            let target_id: String = row.try_get("target_id")?;
+            let target = match kind.as_str() {
+                "webhook" => Target::Webhook(endpoint_from_row(
+                    &sqlx::query(&format!(
+                        "SELECT {} FROM webhook_endpoints WHERE id = ?1",
+                        super::webhooks::ENDPOINT_COLUMNS
+                    ))
+                    .bind(&target_id)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                )?),
+                "websub" => Target::WebSub(subscription_from_row(
+                    &sqlx::query(&format!(
+                        "SELECT {} FROM websub_subscriptions WHERE id = ?1",
+                        super::websub::SUBSCRIPTION_COLUMNS
+                    ))
+                    .bind(&target_id)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                )?),
+                other => {
+                    return Err(StoreError::Corrupt(format!(
+                        "unknown delivery target kind {other:?}"
+                    )));
+                }
+            };
+            let expires: Option<String> = row.try_get("expires_at")?;
+            claimed.push(Claimed {
+                seq: row.try_get("seq")?,
+                id: row.try_get("id")?,
+                message_id: row.try_get("message_id")?,
+                message_type: row.try_get("message_type")?,
+                body: row.try_get("body")?,
+                content_type: row.try_get("content_type")?,
+                link: row.try_get("link")?,
+                attempts: row.try_get::<i64, _>("attempts")? as u32,
+                expires_at: expires.as_deref().map(parse_time_key).transpose()?,
+                target,
+            });
         }
         tx.commit().await?;
         claimed.sort_by_key(|c| c.seq);
@@ -260,7 +334,7 @@ impl Store {
     pub async fn record_attempt(
         &self,
         seq: i64,
-        endpoint_id: &str,
+        target: &Target,
         attempt: &Attempt,
         outcome: AttemptOutcome,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -297,7 +371,10 @@ impl Store {
         .bind(finished)
         .execute(&mut *tx)
         .await?;
-        let failing_since = if outcome == AttemptOutcome::Delivered {
+        let endpoint_id = target.id();
+        let failing_since = if !matches!(target, Target::Webhook(_)) {
+            None
+        } else if outcome == AttemptOutcome::Delivered {
             sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1")
                 .bind(endpoint_id)
                 .execute(&mut *tx)
@@ -328,10 +405,10 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<DeliveryView>, StoreError> {
         let rows = sqlx::query(
-            "SELECT d.seq, d.id, d.message_id, m.type AS message_type, d.endpoint_id, d.status, d.attempts,
+            "SELECT d.seq, d.id, d.message_id, m.type AS message_type, d.target_id, d.status, d.attempts,
                     d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.finished_at
              FROM deliveries d JOIN messages m ON m.id = d.message_id
-             WHERE d.endpoint_id = ?1 AND d.seq > ?2 AND (?3 IS NULL OR d.status = ?3)
+             WHERE d.target_id = ?1 AND d.seq > ?2 AND (?3 IS NULL OR d.status = ?3)
              ORDER BY d.seq LIMIT ?4",
         )
         .bind(endpoint_id)
@@ -352,7 +429,7 @@ impl Store {
     /// One delivery by its public id.
     pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryView>, StoreError> {
         let row = sqlx::query(
-            "SELECT d.seq, d.id, d.message_id, m.type AS message_type, d.endpoint_id, d.status, d.attempts,
+            "SELECT d.seq, d.id, d.message_id, m.type AS message_type, d.target_id, d.status, d.attempts,
                     d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.finished_at
              FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.id = ?1",
         )
@@ -415,7 +492,7 @@ impl Store {
         Ok(sqlx::query(
             "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?3, lease_until = NULL,
                     finished_at = NULL
-             WHERE endpoint_id = ?1 AND status = 'failed' AND created_at >= ?2",
+             WHERE target_id = ?1 AND status = 'failed' AND created_at >= ?2",
         )
         .bind(endpoint_id)
         .bind(time_key(since))
@@ -427,11 +504,11 @@ impl Store {
 
     /// The earliest time a pending delivery becomes due, if any (for the worker's sleep).
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let next: Option<String> = sqlx::query_scalar(
+        let next: Option<String> = sqlx::query_scalar(&format!(
             "SELECT min(max(d.next_attempt_at, coalesce(d.lease_until, ''))) FROM deliveries d
-             JOIN webhook_endpoints e ON e.id = d.endpoint_id
-             WHERE d.status = 'pending' AND e.enabled = 1",
-        )
+             WHERE d.status = 'pending' AND {LIVE_TARGET}"
+        ))
+        .bind(time_key(Utc::now()))
         .fetch_one(&self.read)
         .await?;
         next.as_deref().map(parse_time_key).transpose()
@@ -467,40 +544,59 @@ impl Store {
     }
 }
 
-async fn insert_delivery(
+/// SQL true when delivery `d`'s target may receive now (`?1`): an enabled endpoint, or an
+/// unexpired subscription.
+const LIVE_TARGET: &str = "CASE d.target_kind
+      WHEN 'webhook' THEN EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.target_id AND e.enabled = 1)
+      WHEN 'websub' THEN EXISTS (SELECT 1 FROM websub_subscriptions s WHERE s.id = d.target_id AND s.expires_at > ?1)
+      ELSE 0 END";
+
+/// A delivery to create.
+pub(super) struct NewDelivery<'a> {
+    pub message_id: &'a str,
+    pub kind: &'static str,
+    pub target_id: &'a str,
+    pub order_key: &'a str,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub(super) async fn insert_delivery(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    message_id: &str,
-    endpoint_id: &str,
-    order_key: &str,
+    new: &NewDelivery<'_>,
     now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
     let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
     sqlx::query(
-        "INSERT OR IGNORE INTO deliveries (id, message_id, endpoint_id, order_key, status, next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+        "INSERT OR IGNORE INTO deliveries (id, message_id, target_kind, target_id, order_key, expires_at, status,
+                                           next_attempt_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7)",
     )
     .bind(&id)
-    .bind(message_id)
-    .bind(endpoint_id)
-    .bind(order_key)
+    .bind(new.message_id)
+    .bind(new.kind)
+    .bind(new.target_id)
+    .bind(new.order_key)
+    .bind(new.expires_at.map(time_key))
     .bind(time_key(now))
     .execute(&mut **tx)
     .await?;
     Ok(id)
 }
 
-fn claimed_from_row(row: &SqliteRow) -> Result<Claimed, StoreError> {
-    // The endpoint's columns are selected under their own names, but its id as `ep_id`.
-    let endpoint = super::webhooks::endpoint_from_row_with_id(row, "ep_id")?;
-    Ok(Claimed {
-        seq: row.try_get("seq")?,
-        id: row.try_get("id")?,
-        message_id: row.try_get("message_id")?,
-        message_type: row.try_get("message_type")?,
-        body: row.try_get("body")?,
-        attempts: row.try_get::<i64, _>("attempts")? as u32,
-        endpoint,
-    })
+/// Removes a target's queue and attempt log.
+pub(super) async fn delete_deliveries_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    target_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM delivery_attempts WHERE delivery_seq IN (SELECT seq FROM deliveries WHERE target_id = ?1)")
+        .bind(target_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM deliveries WHERE target_id = ?1")
+        .bind(target_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 fn view_from_row(row: &SqliteRow) -> Result<DeliveryView, StoreError> {
@@ -511,7 +607,7 @@ fn view_from_row(row: &SqliteRow) -> Result<DeliveryView, StoreError> {
         id: row.try_get("id")?,
         message_id: row.try_get("message_id")?,
         message_type: row.try_get("message_type")?,
-        endpoint_id: row.try_get("endpoint_id")?,
+        endpoint_id: row.try_get("target_id")?,
         next_attempt_at: if status == "pending" {
             Some(parse_time_key(&next)?)
         } else {

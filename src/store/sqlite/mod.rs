@@ -7,9 +7,11 @@
 
 mod deliveries;
 mod webhooks;
+mod websub;
 
-pub use deliveries::{Attempt, AttemptOutcome, Claimed, DeliveryView, QueueStats};
+pub use deliveries::{Attempt, AttemptOutcome, Claimed, DeliveryView, QueueStats, Target};
 pub use webhooks::{EndpointPatch, NewEndpoint};
+pub use websub::{LastDelivery, Notification, SubscriptionView};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -41,7 +43,7 @@ pub struct Store {
     read: SqlitePool,
 }
 
-const ARTICLE_COLUMNS: &str = "body, version, created_at, modified_at, deleted_at";
+pub(super) const ARTICLE_COLUMNS: &str = "body, version, created_at, modified_at, deleted_at";
 
 impl Store {
     /// Opens (creating file and folder if needed) and migrates the database at `url`.
@@ -403,7 +405,7 @@ fn to_json(article: &Article) -> Result<String, StoreError> {
     serde_json::to_string(article).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn stored_from_row(row: &SqliteRow) -> Result<StoredArticle, StoreError> {
+pub(super) fn stored_from_row(row: &SqliteRow) -> Result<StoredArticle, StoreError> {
     let body: String = row.try_get("body")?;
     let article: Article = serde_json::from_str(&body)
         .map_err(|e| StoreError::Corrupt(format!("article body: {e}")))?;

@@ -33,7 +33,7 @@ pub struct EndpointPatch {
     pub enabled: Option<bool>,
 }
 
-const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, sections, secret, previous_secret,
+pub(super) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, sections, secret, previous_secret,
     previous_expires_at, rate_limit, enabled, disabled_reason, failing_since, after_seq, created_at, updated_at";
 
 impl Store {
@@ -142,16 +142,7 @@ impl Store {
     /// Removes an endpoint and its queue; `false` when there was none.
     pub async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "DELETE FROM delivery_attempts WHERE delivery_seq IN (SELECT seq FROM deliveries WHERE endpoint_id = ?1)",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM deliveries WHERE endpoint_id = ?1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        super::deliveries::delete_deliveries_of(&mut tx, id).await?;
         let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?1")
             .bind(id)
             .execute(&mut *tx)
@@ -214,14 +205,6 @@ fn sections_json(sections: &[SectionPath]) -> String {
 }
 
 pub(super) fn endpoint_from_row(row: &SqliteRow) -> Result<Endpoint, StoreError> {
-    endpoint_from_row_with_id(row, "id")
-}
-
-/// Reads an endpoint whose id column is named `id_column` (joins rename it).
-pub(super) fn endpoint_from_row_with_id(
-    row: &SqliteRow,
-    id_column: &str,
-) -> Result<Endpoint, StoreError> {
     let corrupt = |what: &str, e: &dyn std::fmt::Display| {
         StoreError::Corrupt(format!("endpoint {what}: {e}"))
     };
@@ -247,7 +230,7 @@ pub(super) fn endpoint_from_row_with_id(
     let url: String = row.try_get("url")?;
     let failing_since: Option<String> = row.try_get("failing_since")?;
     Ok(Endpoint {
-        id: row.try_get(id_column)?,
+        id: row.try_get("id")?,
         url: url::Url::parse(&url).map_err(|e| corrupt("url", &e))?,
         description: row.try_get("description")?,
         event_types,

@@ -1,0 +1,106 @@
+//! `/websub`: the hub's public endpoint, and the admin view of its subscriptions.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::Utc;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::Caller;
+use crate::config::Scope;
+use crate::websub::hub::{parse_request, verify_and_apply};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/websub", get(describe_hub).post(subscription_request))
+        .route("/api/v1/websub/subscriptions", get(list_subscriptions))
+}
+
+/// Marks a plain-text error answer that must stay plain text (the hub's protocol), so the
+/// problem+json mapping leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub struct PlainTextError;
+
+fn plain(status: StatusCode, text: String) -> Response {
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response();
+    response.extensions_mut().insert(PlainTextError);
+    response
+}
+
+/// `POST /websub`: §5.1 subscribe / unsubscribe. Answers 202 at once and verifies intent in
+/// the background (§5.3); a bad request gets a 4xx with a plain-text reason.
+async fn subscription_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as application/x-www-form-urlencoded\n".into(),
+        );
+    }
+    match parse_request(&state.service, &body).await {
+        Ok(request) => {
+            tokio::spawn(verify_and_apply(state.service.clone(), request));
+            plain(
+                StatusCode::ACCEPTED,
+                "accepted; the hub will verify intent with the callback\n".into(),
+            )
+        }
+        Err(refusal) => plain(refusal.status, format!("{}\n", refusal.reason)),
+    }
+}
+
+/// `GET /websub`: what this is, for a person who opens the link.
+async fn describe_hub(State(state): State<AppState>) -> Response {
+    let text = format!(
+        "This is the WebSub hub of {base}. Every feed under {base}/feeds/ is a topic; \
+         subscribe with a form-encoded POST to this URL (W3C WebSub).\n",
+        base = state.service.config.public_base()
+    );
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/websub/subscriptions?topic=`: subscriptions with their state, lease expiry,
+/// whether a secret is set (never its value), and the latest delivery.
+async fn list_subscriptions(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Scope::Admin, "list WebSub subscriptions")?;
+    let topic = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "topic")
+        .map(|(_, v)| v.into_owned());
+    let subscriptions = state
+        .service
+        .store
+        .subscriptions(topic.as_deref(), Utc::now())
+        .await?;
+    Ok(Json(json!({ "subscriptions": subscriptions })))
+}

@@ -1,0 +1,143 @@
+//! The WebSub hub (W3C Recommendation, 2018-01-23) for every feed tidings serves.
+//!
+//! Section numbers in comments (§5.1 …) refer to that Recommendation.
+
+pub mod hub;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::catalog::{Catalog, Scope};
+use crate::domain::FeedFormat;
+
+/// A verified subscription.
+#[derive(Debug, Clone, Serialize)]
+pub struct Subscription {
+    pub id: String,
+    /// `hub.topic` exactly as the subscriber sent it (echoed back in verifications).
+    pub topic: String,
+    #[serde(serialize_with = "scope_name")]
+    pub scope: Scope,
+    #[serde(serialize_with = "format_name")]
+    pub format: FeedFormat,
+    pub callback: Url,
+    #[serde(skip)]
+    pub secret: Option<String>,
+    pub lease_seconds: i64,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn scope_name<S: serde::Serializer>(scope: &Scope, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(scope.as_str())
+}
+
+fn format_name<S: serde::Serializer>(format: &FeedFormat, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(format.extension())
+}
+
+/// The feed a topic URL names.
+///
+/// A topic is one of our feed URLs, `{base_url}/feeds/{scope}.{ext}`. A query string (such as
+/// `?limit=20`) names the same feed: the topic family shares its notifications, and the
+/// subscriber's exact topic string is kept for verification.
+pub fn feed_of_topic(
+    topic: &str,
+    public_base: &str,
+    catalog: &Catalog,
+) -> Result<(Scope, FeedFormat), String> {
+    let url = Url::parse(topic).map_err(|_| "hub.topic is not an absolute URL".to_owned())?;
+    let base = Url::parse(public_base).map_err(|_| "the hub's base URL is invalid".to_owned())?;
+    let foreign = || format!("hub.topic must be a feed of this hub ({public_base}/feeds/…)");
+    if url.scheme() != base.scheme()
+        || url.host_str() != base.host_str()
+        || url.port_or_known_default() != base.port_or_known_default()
+    {
+        return Err(foreign());
+    }
+    let base_path = base.path().trim_end_matches('/');
+    let rest = url
+        .path()
+        .strip_prefix(base_path)
+        .and_then(|p| p.strip_prefix("/feeds/"))
+        .ok_or_else(foreign)?;
+    let (name, ext) = rest.rsplit_once('.').ok_or_else(foreign)?;
+    let format = FeedFormat::from_extension(ext).ok_or_else(foreign)?;
+    let scope = catalog
+        .scope(name)
+        .ok_or_else(|| format!("hub.topic names no feed: there is no section {name:?}"))?;
+    Ok((scope, format))
+}
+
+/// The algorithms `X-Hub-Signature` may use (§8: sha1, sha256, sha384, sha512).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureAlgorithm {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl SignatureAlgorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::Sha1 => "sha1",
+            SignatureAlgorithm::Sha256 => "sha256",
+            SignatureAlgorithm::Sha384 => "sha384",
+            SignatureAlgorithm::Sha512 => "sha512",
+        }
+    }
+
+    /// `X-Hub-Signature: <algo>=<lowercase hex HMAC of the exact body>` (§8).
+    pub fn signature_header(self, secret: &str, body: &[u8]) -> String {
+        fn hex_mac<M: Mac + hmac::digest::KeyInit>(secret: &str, body: &[u8]) -> String {
+            let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(secret.as_bytes())
+                .expect("HMAC takes any key");
+            mac.update(body);
+            hex::encode(mac.finalize().into_bytes())
+        }
+        let hex = match self {
+            SignatureAlgorithm::Sha1 => hex_mac::<Hmac<sha1::Sha1>>(secret, body),
+            SignatureAlgorithm::Sha256 => hex_mac::<Hmac<sha2::Sha256>>(secret, body),
+            SignatureAlgorithm::Sha384 => hex_mac::<Hmac<sha2::Sha384>>(secret, body),
+            SignatureAlgorithm::Sha512 => hex_mac::<Hmac<sha2::Sha512>>(secret, body),
+        };
+        format!("{}={hex}", self.name())
+    }
+}
+
+/// The `Link` header of a topic: `<hub>; rel="hub", <self>; rel="self"` (§4).
+pub fn link_header(hub_url: &str, self_url: &str) -> String {
+    format!("<{hub_url}>; rel=\"hub\", <{self_url}>; rel=\"self\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_match_known_hmacs() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        let body = b"what do ya want for nothing?";
+        assert_eq!(
+            SignatureAlgorithm::Sha256.signature_header("Jefe", body),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            SignatureAlgorithm::Sha1.signature_header("Jefe", body),
+            "sha1=effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
+        assert!(SignatureAlgorithm::Sha384.signature_header("Jefe", body).starts_with(
+            "sha384=af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649"
+        ));
+        assert!(
+            SignatureAlgorithm::Sha512
+                .signature_header("Jefe", body)
+                .starts_with("sha512=164b7a7bfcf819e2")
+        );
+    }
+}
