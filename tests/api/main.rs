@@ -11,3 +11,4 @@ mod interop;
 mod receiver;
 mod seed;
 mod webhooks;
+mod websub;

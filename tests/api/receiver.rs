@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -15,6 +15,9 @@ use tokio::sync::Notify;
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub method: Method,
+    /// Path and query, as sent.
+    pub uri: Uri,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
@@ -31,6 +34,24 @@ impl Received {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
+
+    /// A query parameter of the request's URL.
+    pub fn param(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.uri.query().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+/// How to answer a WebSub verification GET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// 200 with the challenge: intent confirmed.
+    Echo,
+    /// This status, with a body that is not the challenge.
+    Status(u16),
+    /// 200 with the wrong body.
+    WrongBody,
 }
 
 /// One scripted answer.
@@ -58,6 +79,8 @@ impl Reply {
 struct Shared {
     received: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<Reply>>,
+    /// Answers to verification GETs, in order; then `Verify::Echo`.
+    verifications: Mutex<VecDeque<Verify>>,
     /// Answer once the script is used up (200 unless set).
     fallback: Mutex<Option<Reply>>,
     /// Time taken before answering, to stand for a slow receiver.
@@ -87,6 +110,59 @@ impl Receiver {
     /// Answers these first, in order.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.shared.script.lock().unwrap().extend(replies);
+    }
+
+    /// Answers the next verification GETs like this.
+    pub fn script_verifications(&self, answers: impl IntoIterator<Item = Verify>) {
+        self.shared.verifications.lock().unwrap().extend(answers);
+    }
+
+    /// The POSTs received (notifications, webhooks).
+    pub fn posts(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.method == Method::POST)
+            .collect()
+    }
+
+    /// The GETs received (verifications of intent).
+    pub fn gets(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.method == Method::GET)
+            .collect()
+    }
+
+    /// Waits until `n` POSTs have arrived; the timeout only guards against a hang.
+    pub async fn wait_for_posts(&self, n: usize) -> Vec<Received> {
+        self.wait_until(|r| r.iter().filter(|x| x.method == Method::POST).count() >= n)
+            .await;
+        self.posts()
+    }
+
+    /// Waits until `n` GETs have arrived.
+    pub async fn wait_for_gets(&self, n: usize) -> Vec<Received> {
+        self.wait_until(|r| r.iter().filter(|x| x.method == Method::GET).count() >= n)
+            .await;
+        self.gets()
+    }
+
+    async fn wait_until(&self, done: impl Fn(&[Received]) -> bool) {
+        let waited = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let notified = self.shared.arrived.notified();
+                if done(&self.received()) {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await;
+        assert!(
+            waited.is_ok(),
+            "the receiver never got what was expected: {:?}",
+            self.received()
+        );
     }
 
     /// Answers this once the script is used up.
@@ -125,7 +201,16 @@ impl Receiver {
     }
 }
 
-async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if method == Method::GET {
+        return verify(&shared, uri, headers);
+    }
     let delay = *shared.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -135,6 +220,8 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         .or_else(|| shared.fallback.lock().unwrap().clone())
         .unwrap_or(Reply::status(200));
     shared.received.lock().unwrap().push(Received {
+        method,
+        uri,
         headers,
         body,
         at: Instant::now(),
@@ -145,4 +232,28 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         response.headers_mut().insert(name, value.parse().unwrap());
     }
     response
+}
+
+fn verify(shared: &Shared, uri: Uri, headers: HeaderMap) -> Response {
+    let answer = shared
+        .verifications
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(Verify::Echo);
+    let received = Received {
+        method: Method::GET,
+        uri,
+        headers,
+        body: Bytes::new(),
+        at: Instant::now(),
+    };
+    let challenge = received.param("hub.challenge").unwrap_or_default();
+    shared.received.lock().unwrap().push(received);
+    shared.arrived.notify_waiters();
+    match answer {
+        Verify::Echo => (StatusCode::OK, challenge).into_response(),
+        Verify::WrongBody => (StatusCode::OK, "not the challenge").into_response(),
+        Verify::Status(status) => (StatusCode::from_u16(status).unwrap(), "no").into_response(),
+    }
 }

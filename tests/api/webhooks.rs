@@ -323,7 +323,7 @@ async fn deliveries_follow_type_and_section_filters_and_verify_with_the_referenc
     for r in &got {
         let body = r.json();
         let kind = body["type"].as_str().unwrap();
-        validate_against_published_schema(&app, kind, &[body.clone()]).await;
+        validate_against_published_schema(&app, kind, std::slice::from_ref(&body)).await;
     }
 }
 
