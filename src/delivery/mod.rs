@@ -334,7 +334,8 @@ impl DeliveryEngine {
                 }
             }
             (Target::WebSub(subscription), Some(410)) => {
-                // A 410 from a callback ends its subscription.
+                // §7: a callback MAY answer 410 to say the subscription is deleted, and the hub
+                // MAY end it; every other non-2xx is a failure (redirects included).
                 tracing::info!(subscription = %subscription.id, "callback answered 410 Gone; unsubscribed");
                 if let Err(err) = inner
                     .store
@@ -380,9 +381,10 @@ impl DeliveryEngine {
         }
     }
 
-    /// WebSub §7: the topic's content type and `Link` header, a `Content-Length` (reqwest sends
-    /// one for a bytes body; never chunked, never compressed), and `X-Hub-Signature` (§8) when
-    /// the subscriber gave a secret.
+    /// WebSub §7: the request MUST have the topic's `Content-Type` and a `Link` header with
+    /// rel=hub and rel=self (the topic's canonical URL); a `Content-Length` is sent (reqwest does
+    /// for a bytes body: never chunked, never compressed). §8: with a hub.secret the hub MUST
+    /// sign the body, `X-Hub-Signature: method=hex`.
     fn websub_headers(
         &self,
         claimed: &Claimed,

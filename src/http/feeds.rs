@@ -96,7 +96,8 @@ fn respond(
         &format!("public, max-age={max_age}"),
     );
     insert(&mut headers, header::VARY, "Accept-Encoding");
-    // WebSub §4: discovery in every answer, 200 and 304, GET and HEAD alike.
+    // WebSub §4: the publisher MUST include at least one Link rel=hub and exactly one Link
+    // rel=self; sent in every answer, 200 and 304, GET and HEAD alike.
     let link = crate::websub::link_header(&state.service.hub_url(), self_url);
     insert(&mut headers, header::LINK, &link);
 

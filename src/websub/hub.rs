@@ -67,8 +67,9 @@ fn refuse(reason: impl Into<String>) -> Refusal {
     }
 }
 
-/// Parses a form-encoded subscription request. Unknown parameters are ignored and, for a
-/// repeated one, the first value counts.
+/// Parses a form-encoded subscription request (§5.1). Unknown parameters are ignored (§5.1:
+/// hubs MUST ignore parameters they do not understand) and, for a repeated one, the first
+/// value counts.
 pub async fn parse_request(service: &Service, body: &[u8]) -> Result<Request, Refusal> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let param = |name: &str| {
@@ -135,7 +136,9 @@ pub async fn parse_request(service: &Service, body: &[u8]) -> Result<Request, Re
 }
 
 /// The verification GET's URL: the callback with our parameters appended to its own query
-/// string (§5.3: the callback's existing parameters are kept as they are, in order).
+/// string. §5.3: the hub MUST send hub.mode, hub.topic, hub.challenge and, for subscriptions,
+/// hub.lease_seconds; if the callback has a query string, the hub MUST preserve its
+/// parameters and append its own to the end of the list.
 pub fn verification_url(request: &Request, challenge: &str, lease: Option<i64>) -> Url {
     let mut url = request.callback.clone();
     {
@@ -172,7 +175,7 @@ pub async fn verify_and_apply(service: Service, request: Request) -> Verificatio
     let retries = &service.config.websub.verification_retry_secs;
     let mut attempt = 0;
     let verified = loop {
-        // A fresh, unguessable challenge each time, used once.
+        // §5.3: hub.challenge is a hub-generated random string, fresh for each verification.
         let mut bytes = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut bytes);
         let challenge = URL_SAFE_NO_PAD.encode(bytes);
@@ -182,7 +185,8 @@ pub async fn verify_and_apply(service: Service, request: Request) -> Verificatio
             .outbound()
             .send(Method::GET, &url, HeaderMap::new(), None)
             .await;
-        // §5.3.1: only a 2xx whose body is the challenge confirms; a redirect is not followed.
+        // §5.3.1: the subscriber MUST answer 2xx with a body equal to hub.challenge; anything
+        // else (a 404, a wrong body, a redirect, which is never followed) is not a confirmation.
         if exchange.is_success() && exchange.body == challenge {
             break true;
         }
@@ -218,6 +222,8 @@ pub async fn verify_and_apply(service: Service, request: Request) -> Verificatio
             outcome: "verified",
         })
         .inc();
+    // §5.1: the subscription is (topic, callback); a verified re-subscription replaces its
+    // lease and secret, and the lease granted is the one the verification announced.
     let applied = match (request.mode, lease) {
         (Mode::Subscribe, Some(lease)) => service
             .store
