@@ -43,7 +43,10 @@ async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
                 })
                 .map(|(_, n)| n)
                 .sum();
-            let subscribers = subscribers.get(scope.as_str()).copied().unwrap_or(0);
+            let subscribers = FeedFormat::ALL.map(|format| {
+                let topic = (scope.as_str().to_owned(), format.extension().to_owned());
+                subscribers.get(&topic).copied().unwrap_or(0)
+            });
             IndexEntry {
                 scope,
                 articles,

@@ -9,12 +9,13 @@ use super::opml::feed_url;
 use crate::catalog::{Catalog, Scope, Section};
 use crate::domain::{FeedFormat, SectionPath};
 
-/// How many live articles a scope's feed draws from, and how many WebSub subscribers it has.
+/// How many live articles a scope's feed draws from, and how many WebSub subscribers each of
+/// its topics (one per format, in `FeedFormat::ALL` order) has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexEntry {
     pub scope: Scope,
     pub articles: u64,
-    pub subscribers: u64,
+    pub subscribers: [u64; 3],
 }
 
 /// Renders the index page: a complete HTML5 document without scripts. Scopes missing from
@@ -51,7 +52,7 @@ footer{margin-top:2rem;border-top:1px solid #ddd;padding-top:.5rem;font-size:.9e
 struct Page<'a> {
     catalog: &'a Catalog,
     feeds_base: &'a str,
-    counts: HashMap<&'a Scope, (u64, u64)>,
+    counts: HashMap<&'a Scope, (u64, [u64; 3])>,
     labels: Labels,
 }
 
@@ -134,13 +135,17 @@ impl Page<'_> {
     fn feeds(&self, scope: &Scope) -> Markup {
         html! {
             p.feeds {
-                @if let Some((articles, subscribers)) = self.counts.get(scope) {
+                @if let Some((articles, _)) = self.counts.get(scope) {
                     span.count { (self.labels.articles(*articles)) }
-                    span.count.subscribers { (self.labels.subscribers(*subscribers)) }
                 }
-                @for format in FeedFormat::ALL {
+                @for (i, format) in FeedFormat::ALL.into_iter().enumerate() {
                     a href=(feed_url(self.feeds_base, scope, format)) type=(format.media_type()) {
                         (format.label())
+                    }
+                    @if let Some((_, subscribers)) = self.counts.get(scope) {
+                        span.count.subscribers title=(self.labels.subscribers_title()) {
+                            (self.labels.subscribers(subscribers[i]))
+                        }
                     }
                 }
             }
@@ -182,11 +187,20 @@ impl Labels {
         }
     }
 
+    /// A topic's WebSub subscriber count, shown after its link.
     fn subscribers(&self, count: u64) -> String {
         match (self.chinese, count) {
-            (true, n) => format!("{n} 个 WebSub 订阅"),
-            (false, 1) => "1 WebSub subscriber".to_owned(),
-            (false, n) => format!("{n} WebSub subscribers"),
+            (true, n) => format!("（{n} 个订阅）"),
+            (false, 1) => "(1 subscriber)".to_owned(),
+            (false, n) => format!("({n} subscribers)"),
+        }
+    }
+
+    fn subscribers_title(&self) -> &'static str {
+        if self.chinese {
+            "WebSub 订阅者数量"
+        } else {
+            "WebSub subscribers of this feed"
         }
     }
 
@@ -211,12 +225,12 @@ mod tests {
             IndexEntry {
                 scope: Scope::All,
                 articles: 12,
-                subscribers: 0,
+                subscribers: [0, 0, 0],
             },
             IndexEntry {
                 scope: scope(),
                 articles: 7,
-                subscribers: 0,
+                subscribers: [0, 0, 0],
             },
         ]
     }
@@ -287,7 +301,7 @@ mod tests {
             &[IndexEntry {
                 scope: Scope::All,
                 articles: 1,
-                subscribers: 0,
+                subscribers: [0, 0, 0],
             }],
         );
         assert!(html.contains("<html lang=\"en-GB\">"));

@@ -147,6 +147,12 @@ async fn subscribe_verify_and_receive_one_notification_in_the_topics_own_format(
     );
     let view = subscriptions(&app).await;
     assert_eq!(view[0]["state"], "active");
+    let index = app.get_text("/").await;
+    assert_eq!(
+        index.matches("（1 个订阅）").count(),
+        1,
+        "one topic has one subscriber"
+    );
     // The delivery is recorded once the attempt is; wait for that, not for a time.
     let view = wait_subscriptions(&app, |s| s[0]["last_delivery"]["status"] == "delivered").await;
     assert_eq!(view[0]["last_delivery"]["last_status"], 200);

@@ -192,19 +192,23 @@ impl Store {
         Ok(views)
     }
 
-    /// Active subscribers per feed scope (all formats together).
+    /// Active subscribers per topic: (scope, format extension) → count.
     pub async fn subscriber_counts(
         &self,
         now: DateTime<Utc>,
-    ) -> Result<BTreeMap<String, u64>, StoreError> {
+    ) -> Result<BTreeMap<(String, String), u64>, StoreError> {
         let rows = sqlx::query(
-            "SELECT scope, count(*) AS n FROM websub_subscriptions WHERE expires_at > ?1 GROUP BY scope",
+            "SELECT scope, format, count(*) AS n FROM websub_subscriptions WHERE expires_at > ?1
+             GROUP BY scope, format",
         )
         .bind(time_key(now))
         .fetch_all(&self.read)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("scope")?, r.try_get::<i64, _>("n")? as u64)))
+            .map(|r| {
+                let topic = (r.try_get("scope")?, r.try_get("format")?);
+                Ok((topic, r.try_get::<i64, _>("n")? as u64))
+            })
             .collect()
     }
 
