@@ -15,6 +15,16 @@ use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
+/// A URL fit for logs: scheme, host, port and path, without query or credentials.
+pub fn redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
 /// Which destinations outbound requests may reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddressPolicy {
@@ -82,11 +92,13 @@ fn is_local_name(host: &str) -> bool {
 }
 
 /// Whether an address is globally routable: not loopback, private, link-local, multicast,
-/// unspecified, broadcast, shared (CGNAT), documentation or unique-local.
+/// unspecified, broadcast, shared (CGNAT), benchmarking, reserved, documentation,
+/// unique-local or site-local. IPv6 forms that embed an IPv4 address (mapped, compatible,
+/// NAT64, 6to4) are judged by that address; Teredo and the discard prefix are refused.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -97,20 +109,50 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))
                 || (a == 198 && (b == 18 || b == 19))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 192 && b == 88 && c == 99)
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_public(IpAddr::V4(v4));
             }
+            let s = v6.segments();
             !(v6.is_loopback()
                 || v6.is_multicast()
                 || v6.is_unspecified()
                 || v6.is_unique_local()
                 || v6.is_unicast_link_local()
-                || v6.segments()[0] == 0x2001 && v6.segments()[1] == 0x0db8)
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo
+                || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0)) // discard
         }
     }
+}
+
+/// The IPv4 address inside an IPv6 one, for the forms that carry one.
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let tail = |hi: u16, lo: u16| {
+        std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+    };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4); // ::ffff:a.b.c.d
+    }
+    if s[..6] == [0, 0, 0, 0, 0, 0] && !(s[6] == 0 && s[7] <= 1) {
+        return Some(tail(s[6], s[7])); // ::a.b.c.d (IPv4-compatible, deprecated)
+    }
+    if s[..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0 {
+        return Some(tail(s[6], s[7])); // ::ffff:0:a.b.c.d (IPv4-translated)
+    }
+    if s[0] == 0x0064 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1) {
+        return Some(tail(s[6], s[7])); // 64:ff9b::/96 and 64:ff9b:1::/48 (NAT64)
+    }
+    if s[0] == 0x2002 {
+        return Some(tail(s[1], s[2])); // 2002:a.b.c.d::/48 (6to4)
+    }
+    None
 }
 
 /// Resolves with the system resolver and drops refused addresses.
@@ -221,6 +263,9 @@ impl Outbound {
             .timeout(settings.timeout)
             // A redirect would take the request somewhere the policy never saw; 3xx is a failure.
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would resolve names where the policy cannot see
+            // them: outbound requests go direct.
+            .no_proxy()
             .dns_resolver(Arc::new(PolicyResolver {
                 policy: settings.policy,
             }))
@@ -256,7 +301,7 @@ impl Outbound {
         let mut response = match request.send().await {
             Ok(response) => response,
             Err(err) => {
-                let (class, message) = classify(&err);
+                let (class, message) = classify(err);
                 return failed(started, class, message);
             }
         };
@@ -296,9 +341,12 @@ fn failed(started: Instant, class: ErrorClass, message: String) -> Exchange {
     }
 }
 
-fn classify(err: &reqwest::Error) -> (ErrorClass, String) {
+/// The class of a failed request and its message, without the URL: a callback's query string
+/// can carry a token, and a verification URL the challenge, neither of which belongs in logs.
+fn classify(err: reqwest::Error) -> (ErrorClass, String) {
+    let err = err.without_url();
     let mut chain = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     let mut class = None;
     while let Some(e) = source {
         if e.is::<AddressRefused>() {
@@ -361,10 +409,25 @@ mod tests {
             "0.0.0.0",
             "100.64.0.1",
             "::ffff:127.0.0.1",
+            "::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a9fe:a9fe",
+            "2002:7f00:1::",
+            "::ffff:0:7f00:1",
+            "fec0::1",
+            "100::1",
+            "2001::1",
+            "192.0.0.8",
+            "192.88.99.1",
         ] {
             assert!(!strict.permits(bad.parse().unwrap()), "{bad}");
         }
-        for good in ["93.184.216.34", "2606:4700::1111"] {
+        for good in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+        ] {
             assert!(strict.permits(good.parse().unwrap()), "{good}");
         }
         assert!(

@@ -218,15 +218,18 @@ impl DeliveryEngine {
         while inflight.join_next().await.is_some() {}
     }
 
-    /// How long to sleep when idle: until the next delivery is due, at most `poll`.
+    /// How long to sleep when idle: until the next delivery is due, at most `poll` (and at
+    /// most the WebSub coalescing window, which may close in the meantime), at least a little,
+    /// so that a delivery due now but not claimable cannot make the loop spin.
     async fn idle_wait(&self, poll: Duration) -> Duration {
-        match self.inner.store.next_due().await {
-            Ok(Some(due)) => (due - Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .min(poll),
-            _ => poll,
-        }
+        let longest = poll.min(Duration::from_millis(
+            self.inner.websub.coalesce_window_ms.max(10),
+        ));
+        let until_due = match self.inner.store.next_due().await {
+            Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO),
+            _ => longest,
+        };
+        until_due.clamp(Duration::from_millis(5), longest)
     }
 
     /// Sends one claimed delivery and records what happened.

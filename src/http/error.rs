@@ -18,6 +18,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Gone(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("the request has invalid fields")]
     Invalid(Vec<FieldError>),
     #[error("{reason}")]
@@ -57,6 +59,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "/problems/forbidden",
             ApiError::NotFound(_) => "/problems/not-found",
             ApiError::Gone(_) => "/problems/gone",
+            ApiError::Conflict(_) => "/problems/conflict",
             ApiError::Invalid(_) => "/problems/invalid-fields",
             ApiError::BadRequest { .. } => "/problems/bad-request",
             ApiError::UnsupportedMediaType { .. } => "/problems/unsupported-media-type",
@@ -88,6 +92,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "Not allowed for this token",
             ApiError::NotFound(_) => "Not found",
             ApiError::Gone(_) => "Deleted",
+            ApiError::Conflict(_) => "Conflict",
             ApiError::Invalid(_) => "Invalid fields",
             ApiError::BadRequest { .. } => "Bad request",
             ApiError::UnsupportedMediaType { .. } => "Unsupported media type",

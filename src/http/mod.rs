@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::to_bytes;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -26,17 +26,26 @@ use extract::Tokens;
 
 use crate::service::Service;
 
+/// WebSub verifications of intent in progress at once; more requests are asked to retry.
+const MAX_PENDING_VERIFICATIONS: usize = 256;
+
 /// What every handler gets; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub service: Service,
     tokens: Arc<Tokens>,
+    /// Bounds the WebSub verifications running at once (the hub endpoint is public).
+    verifications: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub fn new(service: Service) -> Self {
         let tokens = Arc::new(Tokens::from_config(&service.config));
-        Self { service, tokens }
+        Self {
+            service,
+            tokens,
+            verifications: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_VERIFICATIONS)),
+        }
     }
 
     /// Where outbound requests may go (checked when a URL is registered).
@@ -68,7 +77,10 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .layer(axum::middleware::map_response(problems_only))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            problems_only,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a request handler panicked")).into_response()
         }))
@@ -79,7 +91,7 @@ pub fn router(state: AppState) -> Router {
 /// Turns any error answer not already made by [`ApiError`] (a framework rejection, such as a
 /// path that is not valid UTF-8) into `application/problem+json`, so that clients meet one
 /// error format.
-async fn problems_only(response: Response) -> Response {
+async fn problems_only(State(state): State<AppState>, response: Response) -> Response {
     let status = response.status();
     let is_problem = response
         .headers()
@@ -105,6 +117,9 @@ async fn problems_only(response: Response) -> Response {
     let mut problem = match status {
         StatusCode::NOT_FOUND => ApiError::NotFound(reason),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit: state.service.config.http.max_body_bytes,
+        },
         s if s.is_server_error() => ApiError::Internal(anyhow::anyhow!(reason)),
         _ => ApiError::bad_field("", reason),
     }

@@ -16,7 +16,7 @@ use super::extract::{Caller, Payload};
 use crate::config::Scope;
 use crate::domain::SectionPath;
 use crate::ingest::FieldError;
-use crate::store::{EndpointPatch, EventType, NewEndpoint};
+use crate::store::{EndpointPatch, EventType, NewEndpoint, Resend};
 use crate::webhooks::{Endpoint, Secret, test_body};
 
 pub fn router() -> Router<AppState> {
@@ -192,10 +192,10 @@ impl EndpointFields<'_> {
             None => None,
             Some(Value::Null) => Some(None),
             Some(v) => match v.as_f64() {
-                Some(r) if r > 0.0 && r <= 10_000.0 => Some(Some(r)),
+                Some(r) if (0.001..=10_000.0).contains(&r) => Some(Some(r)),
                 _ => self.fail(
                     "rate_limit",
-                    "must be a number of deliveries per second above 0, or null",
+                    "must be a number of deliveries per second from 0.001 to 10000, or null",
                 ),
             },
         }
@@ -222,7 +222,7 @@ async fn create_endpoint(
         errors: Vec::new(),
     };
     let url = fields.url().await;
-    if url.is_none() && !fields.obj.contains_key("url") {
+    if url.is_none() && fields.errors.iter().all(|e| e.field != "url") {
         fields.fail::<()>("url", "is required");
     }
     let description = fields.description().unwrap_or_default();
@@ -255,7 +255,7 @@ async fn create_endpoint(
             Utc::now(),
         )
         .await?;
-    tracing::info!(token = %caller.name, endpoint = %endpoint.id, url = %endpoint.url, "webhook endpoint created");
+    tracing::info!(token = %caller.name, endpoint = %endpoint.id, url = %crate::delivery::client::redacted(&endpoint.url), "webhook endpoint created");
     Ok((StatusCode::CREATED, Json(endpoint_json(&endpoint, true))).into_response())
 }
 
@@ -524,8 +524,14 @@ async fn resend(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     admin(&caller)?;
-    if !state.service.store.resend_delivery(&id, Utc::now()).await? {
-        return Err(ApiError::NotFound(format!("no delivery has the id {id}")));
+    match state.service.store.resend_delivery(&id, Utc::now()).await? {
+        Resend::Queued => {}
+        Resend::InFlight => {
+            return Err(ApiError::Conflict(format!(
+                "the delivery {id} is being sent right now; resend it once that attempt is recorded"
+            )));
+        }
+        Resend::NotFound => return Err(ApiError::NotFound(format!("no delivery has the id {id}"))),
     }
     state.wake_delivery();
     Ok((

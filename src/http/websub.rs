@@ -61,7 +61,20 @@ async fn subscription_request(
     }
     match parse_request(&state.service, &body).await {
         Ok(request) => {
-            tokio::spawn(verify_and_apply(state.service.clone(), request));
+            let Ok(permit) = state.verifications.clone().try_acquire_owned() else {
+                let mut busy = plain(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many verifications in progress; retry in a minute\n".into(),
+                );
+                busy.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+                return busy;
+            };
+            let service = state.service.clone();
+            tokio::spawn(async move {
+                verify_and_apply(service, request).await;
+                drop(permit);
+            });
             plain(
                 StatusCode::ACCEPTED,
                 "accepted; the hub will verify intent with the callback\n".into(),

@@ -9,7 +9,7 @@ mod time;
 
 use std::fmt;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, Datelike, FixedOffset};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -20,6 +20,15 @@ use crate::config::IngestConfig;
 use crate::domain::{Article, ArticleId, Image, SectionPath};
 use sanitize::{clean_text, sanitize_html};
 pub use time::parse_time;
+
+/// Limits that keep every article, and so every webhook body, well under 256 KiB once its
+/// `content_html` is left out.
+const MAX_SUMMARY_CHARS: usize = 5000;
+const MAX_NAME_CHARS: usize = 200;
+const MAX_TAG_CHARS: usize = 100;
+const MAX_CAPTION_CHARS: usize = 1000;
+const MAX_IMAGES: usize = 200;
+const MAX_URL_BYTES: usize = 2048;
 
 /// One field that could not be accepted, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -104,6 +113,9 @@ impl Normalizer<'_> {
         let url = fields
             .required_str("url")
             .and_then(|raw| match Url::parse(raw.trim()) {
+                Ok(_) if raw.len() > MAX_URL_BYTES => {
+                    fields.fail("url", format!("must be at most {MAX_URL_BYTES} bytes"))
+                }
                 Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Some(url),
                 Ok(_) => fields.fail("url", "must be an absolute http or https URL"),
                 Err(e) => fields.fail("url", format!("is not a URL: {e}")),
@@ -125,11 +137,11 @@ impl Normalizer<'_> {
                 Some(title)
             }
         });
-        let source = fields.optional_text("source");
-        let editor = fields.optional_text("editor");
-        let authors = fields.string_list("authors", 50);
-        let tags = fields.string_list("tags", 100);
-        let summary = fields.optional_text("summary");
+        let source = fields.optional_text("source", MAX_NAME_CHARS);
+        let editor = fields.optional_text("editor", MAX_NAME_CHARS);
+        let authors = fields.string_list("authors", 50, MAX_NAME_CHARS);
+        let tags = fields.string_list("tags", 100, MAX_TAG_CHARS);
+        let summary = fields.optional_text("summary", MAX_SUMMARY_CHARS);
         let published = fields
             .required_str("published")
             .and_then(|raw| self.time(&mut fields, "published", raw));
@@ -195,7 +207,7 @@ impl Normalizer<'_> {
 
     fn section(&self, fields: &mut Fields<'_>) -> Option<SectionPath> {
         let by_path = fields.optional_str("section").map(str::trim);
-        let titles = fields.string_list("section_titles", 20);
+        let titles = fields.string_list("section_titles", 20, MAX_NAME_CHARS);
         match (by_path, titles.is_empty()) {
             (Some(raw), _) => {
                 let known = SectionPath::parse(raw)
@@ -243,6 +255,18 @@ impl Normalizer<'_> {
         raw: &str,
     ) -> Option<DateTime<FixedOffset>> {
         match parse_time(raw, self.catalog.site.time_zone) {
+            // Feeds need four-digit years (RFC 3339, RFC 822) and offsets in whole minutes; a
+            // local time before a zone's standard time (LMT: +08:05:43) has none.
+            Ok(t) if !(1000..=9999).contains(&t.year()) => fields.fail(
+                name,
+                format!("{raw:?} must lie between the years 1000 and 9999"),
+            ),
+            Ok(t) if t.offset().local_minus_utc() % 60 != 0 => fields.fail(
+                name,
+                format!(
+                    "{raw:?} has no whole-minute UTC offset in the site's zone; send one explicitly"
+                ),
+            ),
             Ok(t) if (t - self.now).num_seconds() > self.limits.max_future_secs => fields.fail(
                 name,
                 format!(
@@ -266,6 +290,16 @@ impl Normalizer<'_> {
             );
             return Vec::new();
         };
+        if items.len() > MAX_IMAGES {
+            fields.fail::<()>(
+                "images",
+                format!(
+                    "has {} items; at most {MAX_IMAGES} are accepted",
+                    items.len()
+                ),
+            );
+            return Vec::new();
+        }
         let mut images = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let field = |name: &str| format!("images[{i}].{name}");
@@ -277,6 +311,15 @@ impl Normalizer<'_> {
                         fields.fail::<()>(field("url"), "is required and must be a string");
                     }
                     let caption = o.get("caption").and_then(Value::as_str).map(clean_text);
+                    if caption
+                        .as_ref()
+                        .is_some_and(|c| c.chars().count() > MAX_CAPTION_CHARS)
+                    {
+                        fields.fail::<()>(
+                            field("caption"),
+                            format!("must be at most {MAX_CAPTION_CHARS} characters"),
+                        );
+                    }
                     let media_type = o.get("media_type").and_then(Value::as_str).map(clean_text);
                     let length = match o.get("length") {
                         None | Some(Value::Null) => None,
@@ -296,6 +339,13 @@ impl Normalizer<'_> {
                 }
             };
             let Some(raw_url) = raw_url else { continue };
+            if raw_url.len() > MAX_URL_BYTES {
+                fields.fail::<()>(
+                    field("url"),
+                    format!("must be at most {MAX_URL_BYTES} bytes"),
+                );
+                continue;
+            }
             let parsed = match base {
                 Some(base) => base.join(raw_url.trim()),
                 None => Url::parse(raw_url.trim()),
@@ -361,14 +411,19 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn optional_text(&mut self, name: &str) -> Option<String> {
-        self.optional_str(name)
+    fn optional_text(&mut self, name: &str, max_chars: usize) -> Option<String> {
+        let text = self
+            .optional_str(name)
             .map(clean_text)
-            .filter(|t| !t.is_empty())
+            .filter(|t| !t.is_empty())?;
+        if text.chars().count() > max_chars {
+            return self.fail(name, format!("must be at most {max_chars} characters"));
+        }
+        Some(text)
     }
 
     /// An array of strings, cleaned, empty ones and duplicates dropped, order kept.
-    fn string_list(&mut self, name: &str, max: usize) -> Vec<String> {
+    fn string_list(&mut self, name: &str, max: usize, max_chars: usize) -> Vec<String> {
         let items = match self.obj.get(name) {
             None | Some(Value::Null) => return Vec::new(),
             Some(Value::Array(items)) => items,
@@ -392,7 +447,12 @@ impl<'a> Fields<'a> {
             match item {
                 Value::String(s) => {
                     let text = clean_text(s);
-                    if !text.is_empty() && !out.contains(&text) {
+                    if text.chars().count() > max_chars {
+                        self.fail::<()>(
+                            format!("{name}[{i}]"),
+                            format!("must be at most {max_chars} characters"),
+                        );
+                    } else if !text.is_empty() && !out.contains(&text) {
                         out.push(text);
                     }
                 }

@@ -76,8 +76,12 @@ fn item(ctx: &FeedContext<'_>, stored: &StoredArticle) -> Item {
     Item {
         title: Some(xml_string(&article.title)),
         link: Some(article.url.to_string()),
-        // The rss crate writes description and content:encoded as CDATA, splitting any `]]>`.
-        description: Some(xml_string(&entry::summary(article))),
+        // RSS 2.0's description is HTML, and the summary is plain text: escape it, or a
+        // summary saying "a < b" or "&lt;img onerror=…&gt;" (decoded at ingest) would become
+        // markup in readers. The rss crate then writes it as CDATA, splitting any `]]>`.
+        description: Some(xml_string(&html_escape::encode_text(&entry::summary(
+            article,
+        )))),
         content: Some(xml_string(&entry::content_html(article))),
         // The id is a `tag:` URI, not a page a reader should open: isPermaLink="false".
         guid: Some(Guid {
@@ -279,7 +283,8 @@ mod tests {
 
         assert_eq!(
             item.description.as_deref(),
-            Some(format!("{PARAGRAPH} 调研组一行 走访了 & 慰问了群众。").as_str())
+            // The summary is plain text; RSS descriptions are HTML, so it arrives escaped.
+            Some(format!("{PARAGRAPH} 调研组一行 走访了 &amp; 慰问了群众。").as_str())
         );
         let content = item.content.as_deref().expect("content:encoded");
         assert!(content.contains(PARAGRAPH));
@@ -318,7 +323,10 @@ mod tests {
             item.link.as_deref(),
             Some("http://www.huangnan.gov.cn/show?id=1&x=%3C")
         );
-        assert_eq!(item.description.as_deref(), Some("summary ]]> & <x> end"));
+        assert_eq!(
+            item.description.as_deref(),
+            Some("summary ]]&gt; &amp; &lt;x&gt; end")
+        );
         assert_eq!(
             item.content.as_deref(),
             Some("<p>a ]]> b &lt;c&gt; </p><![CDATA[x]]>")

@@ -10,7 +10,7 @@ use crate::domain::{ArticleId, SectionPath, StoredArticle, Tombstone};
 
 pub use sqlite::{
     Attempt, AttemptOutcome, Claimed, DeliveryView, EndpointPatch, LastDelivery, NewEndpoint,
-    Notification, QueueStats, Store, SubscriptionView, Target, Upserted,
+    Notification, QueueStats, Resend, Store, SubscriptionView, Target, Upserted,
 };
 
 /// What an upsert did.

@@ -78,6 +78,8 @@ impl Endpoint {
 ///
 /// `data.article` is the article as `GET /api/v1/articles/{id}` returned it at this version;
 /// `data.sections` its section and the ancestors. A deletion carries id, section and version.
+/// A body is kept under [`MAX_BODY_BYTES`]: past it, the largest fields are sent empty and
+/// named in `data.article.omitted`.
 pub fn event_body(event: &Event, catalog: &Catalog) -> String {
     let sections: Vec<String> = event
         .section
@@ -97,24 +99,34 @@ pub fn event_body(event: &Event, catalog: &Catalog) -> String {
             "section_titles": catalog.titles_of(&event.section),
         }),
     };
-    let body =
-        json!({ "type": event.kind.as_str(), "timestamp": timestamp, "data": data }).to_string();
+    let envelope = |data: &Value| {
+        json!({ "type": event.kind.as_str(), "timestamp": timestamp, "data": data }).to_string()
+    };
+    let body = envelope(&data);
     if body.len() <= MAX_BODY_BYTES {
         return body;
     }
-    // Too large for receivers' limits: drop the body HTML, say so; the article stays readable
-    // through the API.
-    let mut article = event.payload.clone();
-    if let Some(obj) = article.as_object_mut() {
-        obj.insert("content_html".into(), Value::String(String::new()));
-        obj.insert("content_omitted".into(), Value::Bool(true));
+    // Too large for receivers' limits: send the largest fields empty, one at a time, naming
+    // them in `omitted`; the whole article stays readable through the API.
+    let mut data = data;
+    let mut omitted = Vec::new();
+    for field in ["content_html", "images", "summary", "tags", "authors"] {
+        if let Some(article) = data.get_mut("article").and_then(Value::as_object_mut) {
+            let empty = match field {
+                "content_html" => json!(""),
+                "summary" => Value::Null,
+                _ => json!([]),
+            };
+            article.insert(field.into(), empty);
+            omitted.push(field);
+            article.insert("omitted".into(), json!(omitted));
+        }
+        let body = envelope(&data);
+        if body.len() <= MAX_BODY_BYTES {
+            return body;
+        }
     }
-    json!({
-        "type": event.kind.as_str(), "timestamp": timestamp,
-        "data": { "article": article, "sections": sections, "version": event.version,
-                  "section_titles": catalog.titles_of(&event.section) },
-    })
-    .to_string()
+    envelope(&data)
 }
 
 /// The body of a `webhook.test` message.

@@ -165,7 +165,7 @@ pub enum Verification {
 
 /// Verifies the subscriber's intent (§5.3) and, once verified, applies the request. A failed
 /// verification changes nothing: an existing subscription stays as it was.
-#[tracing::instrument(skip_all, fields(mode = request.mode.as_str(), topic = %request.topic, callback = %request.callback))]
+#[tracing::instrument(skip_all, fields(mode = request.mode.as_str(), topic = %request.topic, callback = %crate::delivery::client::redacted(&request.callback)))]
 pub async fn verify_and_apply(service: Service, request: Request) -> Verification {
     let lease = match request.mode {
         Mode::Subscribe => Some(service.config.websub.grant_lease(request.lease_seconds)),

@@ -217,11 +217,14 @@ async fn a_running_server_picks_up_what_the_cli_ingested() {
     )
     .unwrap();
     let database = app.config.database_url.clone();
-    let out = Command::new(env!("CARGO_BIN_EXE_tidings"))
+    // Not std's blocking `output()`: the server runs on this test's runtime, and blocking it
+    // would freeze the server in the middle of a transaction while the CLI waits for it.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
         .args(["ingest", file.to_str().unwrap()])
         .current_dir(repo_path(""))
         .env("TIDINGS_DATABASE_URL", database)
         .output()
+        .await
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Wait for the change watcher; the timeout only guards against a hang.
@@ -242,4 +245,36 @@ async fn a_running_server_picks_up_what_the_cli_ingested() {
         seen.is_ok(),
         "the feed never showed the article ingested by the CLI"
     );
+}
+
+#[tokio::test]
+async fn the_cli_and_the_server_write_the_same_database_at_once_without_errors() {
+    let app = spawn_app_with(|c| c.feeds.poll_interval_ms = 50).await;
+    let dir = app.dir.path().to_owned();
+    let ndjson: String = (0..300)
+        .map(|i| format!("{}\n", article(&format!("cli-c-{i}"), "zwgk", "并发")))
+        .collect();
+    std::fs::write(dir.join("many.ndjson"), ndjson).unwrap();
+    let database = app.config.database_url.clone();
+    let cli = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_tidings"))
+            .args(["ingest", dir.join("many.ndjson").to_str().unwrap()])
+            .current_dir(repo_path(""))
+            .env("TIDINGS_DATABASE_URL", database)
+            .output()
+            .unwrap()
+    });
+    for i in 0..150 {
+        let response = app
+            .post_article(&article(&format!("http-c-{i}"), "zwgk", "并发"))
+            .await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    }
+    let out = cli.await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "300 created, 0 updated, 0 unchanged, 0 rejected"
+    );
+    assert_eq!(app.events().await.len(), 450);
 }

@@ -30,6 +30,15 @@ async fn assert_feeds_valid(app: &TestApp, label: &str) -> (String, Value) {
     for text in [&rss, &atom] {
         feed_rs::parser::parse(text.as_bytes()).unwrap_or_else(|e| panic!("{label}: {e}"));
     }
+    // RSS descriptions are HTML: a plain-text summary must arrive escaped, never as markup.
+    let doc = roxmltree::Document::parse(&rss).unwrap();
+    for description in doc.descendants().filter(|n| n.has_tag_name("description")) {
+        let html = description.text().unwrap_or("");
+        assert!(
+            !html.contains("<img"),
+            "{label}: markup leaked into an RSS description: {html}"
+        );
+    }
     (atom, json)
 }
 
@@ -171,6 +180,38 @@ async fn hostile_inputs_get_a_precise_422_or_a_valid_feed() {
             "whitespace title",
             case("h-blank", |d| d["title"] = json!(" \u{3000}\t ")),
             Expect::Rejected("title"),
+        ),
+        (
+            "a year before 1000",
+            case("h-y0", |d| d["published"] = json!("-0001-01-01")),
+            Expect::Rejected("published"),
+        ),
+        (
+            "a five-digit year",
+            case("h-y5", |d| d["published"] = json!("+12345-01-01T00:00:00Z")),
+            Expect::Rejected("published"),
+        ),
+        (
+            "a local time before the zone's standard time",
+            case("h-lmt", |d| d["published"] = json!("1900-01-01")),
+            Expect::Rejected("published"),
+        ),
+        (
+            "a huge summary",
+            case("h-sum", |d| d["summary"] = json!("长".repeat(6000))),
+            Expect::Rejected("summary"),
+        ),
+        (
+            "too many images",
+            case("h-img", |d| d["images"] = json!(vec!["a.png"; 201])),
+            Expect::Rejected("images"),
+        ),
+        (
+            "markup in a plain-text summary",
+            case("h-sumhtml", |d| {
+                d["summary"] = json!("a < b &lt;img src=x onerror=alert(1)&gt;")
+            }),
+            Expect::Accepted(|a| a["summary"] == "a < b <img src=x onerror=alert(1)>"),
         ),
     ];
     for (label, doc, expect) in cases {

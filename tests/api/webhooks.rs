@@ -701,3 +701,68 @@ async fn an_endpoint_failing_too_long_is_reported_then_disabled_with_its_reason(
     assert_eq!(log[1]["attempts"], 0);
     assert_eq!(receiver.received().len(), sent);
 }
+
+#[tokio::test]
+async fn an_article_too_large_for_one_body_is_sent_without_its_largest_fields() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    create_endpoint(&app, json!({"url": receiver.url})).await;
+    let mut doc = article("big-1", "hnyw", "很长的文章");
+    doc["content_html"] = json!(format!("<p>{}</p>", "黄南".repeat(60_000)));
+    app.publish(&doc).await;
+    let got = receiver.wait_for(1).await;
+    assert!(
+        got[0].body.len() <= 256 * 1024,
+        "{} bytes",
+        got[0].body.len()
+    );
+    let body = got[0].json();
+    assert_eq!(body["data"]["article"]["omitted"], json!(["content_html"]));
+    assert_eq!(body["data"]["article"]["title"], "很长的文章");
+    validate_against_published_schema(&app, "article.published", &[body]).await;
+}
+
+#[tokio::test]
+async fn a_null_url_and_a_tiny_rate_limit_are_refused_by_name() {
+    let app = app().await;
+    for (body, field) in [
+        (json!({"url": null}), "url"),
+        (
+            json!({"url": "https://example.com/h", "rate_limit": 1e-300}),
+            "rate_limit",
+        ),
+    ] {
+        let response = admin_post(&app, "/api/v1/webhooks", body).await;
+        assert_eq!(response.status(), 422);
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], field);
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_waiting_behind_a_failed_version_does_not_make_the_engine_due_now() {
+    let app = app_with_schedule(&[0.0, 3600.0]).await;
+    let receiver = Receiver::start().await;
+    receiver.otherwise(Reply::status(500));
+    let ep = create_endpoint(&app, json!({"url": receiver.url})).await;
+    let mut doc = article("spin-1", "hnyw", "版本1");
+    app.publish(&doc).await;
+    doc["title"] = json!("版本2");
+    app.publish(&doc).await;
+    wait_log(&app, ep["id"].as_str().unwrap(), |l| {
+        l.len() == 2 && l[0]["attempts"] == 1
+    })
+    .await;
+    // Version 2 is blocked behind version 1, whose retry is an hour away: so is the engine's
+    // next wake-up (it used to be "now", and the engine spun).
+    let store = tidings::store::Store::connect(&app.config.database_url)
+        .await
+        .unwrap();
+    let next = store
+        .next_due()
+        .await
+        .unwrap()
+        .expect("something is pending");
+    store.close().await;
+    assert!(next > Utc::now() + chrono::Duration::minutes(50), "{next}");
+}

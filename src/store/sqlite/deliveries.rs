@@ -71,6 +71,15 @@ pub struct Attempt {
     pub response_body: String,
 }
 
+/// What a resend did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    Queued,
+    /// It is being sent right now; try again once that attempt is recorded.
+    InFlight,
+    NotFound,
+}
+
 /// What the attempt leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptOutcome {
@@ -126,7 +135,7 @@ impl Store {
         body_of: impl Fn(&Event) -> String,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let cursor: i64 = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?1")
             .bind(WEBHOOK_CURSOR)
             .fetch_optional(&mut *tx)
@@ -199,7 +208,7 @@ impl Store {
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<String, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO messages (id, type, event_seq, body, created_at) VALUES (?1, ?2, NULL, ?3, ?4)")
             .bind(message_id)
             .bind(crate::webhooks::TEST_EVENT_TYPE)
@@ -233,7 +242,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Claimed>, StoreError> {
         let now_key = time_key(now);
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let seqs: Vec<i64> = sqlx::query_scalar(&format!(
             "UPDATE deliveries SET lease_until = ?2
              WHERE seq IN (
@@ -241,10 +250,7 @@ impl Store {
                WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
                  AND (d.lease_until IS NULL OR d.lease_until <= ?1)
                  AND {LIVE_TARGET}
-                 AND NOT EXISTS (
-                   SELECT 1 FROM deliveries p
-                   WHERE p.target_id = d.target_id AND p.order_key = d.order_key
-                     AND p.seq < d.seq AND p.status = 'pending')
+                 AND NOT {BLOCKED}
                ORDER BY d.next_attempt_at, d.seq
                LIMIT ?3)
              RETURNING seq"
@@ -339,7 +345,7 @@ impl Store {
         outcome: AttemptOutcome,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at = time_key(attempt.attempted_at);
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO delivery_attempts (delivery_seq, attempted_at, status_code, duration_ms, error_class, error, response_body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -467,19 +473,36 @@ impl Store {
     }
 
     /// Puts a delivery back in the queue, due now, with a fresh schedule; the receiver sees
-    /// the same `webhook-id`. `false` when there is no such delivery.
-    pub async fn resend_delivery(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    /// the same `webhook-id`. A delivery being sent right now (leased) is left alone, so that
+    /// it is not sent twice at once.
+    pub async fn resend_delivery(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Resend, StoreError> {
+        let now_key = time_key(now);
         let changed = sqlx::query(
             "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?2, lease_until = NULL,
                     finished_at = NULL
-             WHERE id = ?1",
+             WHERE id = ?1 AND (lease_until IS NULL OR lease_until <= ?2)",
         )
         .bind(id)
-        .bind(time_key(now))
+        .bind(&now_key)
         .execute(&self.write)
         .await?
         .rows_affected();
-        Ok(changed > 0)
+        if changed > 0 {
+            return Ok(Resend::Queued);
+        }
+        let exists: Option<i64> = sqlx::query_scalar("SELECT seq FROM deliveries WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(if exists.is_some() {
+            Resend::InFlight
+        } else {
+            Resend::NotFound
+        })
     }
 
     /// Re-queues every failed delivery of an endpoint created since `since`.
@@ -506,7 +529,7 @@ impl Store {
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let next: Option<String> = sqlx::query_scalar(&format!(
             "SELECT min(max(d.next_attempt_at, coalesce(d.lease_until, ''))) FROM deliveries d
-             WHERE d.status = 'pending' AND {LIVE_TARGET}"
+             WHERE d.status = 'pending' AND {LIVE_TARGET} AND NOT {BLOCKED}"
         ))
         .bind(time_key(Utc::now()))
         .fetch_one(&self.read)
@@ -550,6 +573,14 @@ const LIVE_TARGET: &str = "CASE d.target_kind
       WHEN 'webhook' THEN EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.target_id AND e.enabled = 1)
       WHEN 'websub' THEN EXISTS (SELECT 1 FROM websub_subscriptions s WHERE s.id = d.target_id AND s.expires_at > ?1)
       ELSE 0 END";
+
+/// SQL true when delivery `d` waits behind an earlier pending delivery with the same order
+/// key to the same target: it is not due, whatever its own time says (the earlier one's time
+/// is what wakes the engine).
+const BLOCKED: &str = "EXISTS (
+      SELECT 1 FROM deliveries p
+      WHERE p.target_id = d.target_id AND p.order_key = d.order_key
+        AND p.seq < d.seq AND p.status = 'pending')";
 
 /// A delivery to create.
 pub(super) struct NewDelivery<'a> {

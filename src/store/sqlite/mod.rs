@@ -9,7 +9,7 @@ mod deliveries;
 mod webhooks;
 mod websub;
 
-pub use deliveries::{Attempt, AttemptOutcome, Claimed, DeliveryView, QueueStats, Target};
+pub use deliveries::{Attempt, AttemptOutcome, Claimed, DeliveryView, QueueStats, Resend, Target};
 pub use webhooks::{EndpointPatch, NewEndpoint};
 pub use websub::{LastDelivery, Notification, SubscriptionView};
 
@@ -43,7 +43,10 @@ pub struct Store {
     read: SqlitePool,
 }
 
-pub(super) const ARTICLE_COLUMNS: &str = "body, version, created_at, modified_at, deleted_at";
+/// How long a write waits for another writer (another process, the CLI) to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const ARTICLE_COLUMNS: &str = "body, version, created_at, modified_at, deleted_at";
 
 impl Store {
     /// Opens (creating file and folder if needed) and migrates the database at `url`.
@@ -53,7 +56,7 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         if let Some(parent) = options.get_filename().parent()
             && !parent.as_os_str().is_empty()
@@ -72,6 +75,16 @@ impl Store {
         Ok(Self { write, read })
     }
 
+    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`): with a
+    /// deferred `BEGIN`, a transaction that reads first fails with SQLITE_BUSY when another
+    /// process (the CLI, a second instance) commits before its first write, and
+    /// `busy_timeout` cannot help it. Immediate transactions wait their turn instead.
+    pub(super) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Stores an article unless an identical one (same `content_hash`) is stored, and writes
     /// its event in the same transaction.
     ///
@@ -84,7 +97,7 @@ impl Store {
         now: DateTime<FixedOffset>,
     ) -> Result<Upserted, StoreError> {
         let now_utc = now.with_timezone(&Utc);
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing = sqlx::query(&format!(
             "SELECT {ARTICLE_COLUMNS}, content_hash FROM articles WHERE id = ?1"
         ))
@@ -187,7 +200,7 @@ impl Store {
         id: &ArticleId,
         now: DateTime<Utc>,
     ) -> Result<DeleteOutcome, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(row) = sqlx::query(&format!(
             "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?1"
         ))

@@ -38,14 +38,14 @@ pub(super) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, se
 
 impl Store {
     /// Registers an endpoint; it receives the events after the newest one at this moment.
-    #[tracing::instrument(skip_all, fields(url = %new.url))]
+    #[tracing::instrument(skip_all, fields(url = %crate::delivery::client::redacted(&new.url)))]
     pub async fn create_endpoint(
         &self,
         new: NewEndpoint,
         now: DateTime<Utc>,
     ) -> Result<Endpoint, StoreError> {
         let id = format!("ep_{}", uuid::Uuid::now_v7().simple());
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let after_seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM events")
             .fetch_one(&mut *tx)
             .await?;
@@ -102,7 +102,16 @@ impl Store {
         patch: EndpointPatch,
         now: DateTime<Utc>,
     ) -> Result<Option<Endpoint>, StoreError> {
-        let Some(current) = self.endpoint(id).await? else {
+        // Read and write under the write lock, so that a worker disabling the endpoint (410,
+        // too long failing) or recording a failure in between is not overwritten.
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(current) = row.as_ref().map(endpoint_from_row).transpose()? else {
             return Ok(None);
         };
         let enabled = patch.enabled.unwrap_or(current.enabled);
@@ -134,14 +143,15 @@ impl Store {
         .bind(disabled_reason)
         .bind(failing_since.map(time_key))
         .bind(time_key(now))
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         self.endpoint(id).await
     }
 
     /// Removes an endpoint and its queue; `false` when there was none.
     pub async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         super::deliveries::delete_deliveries_of(&mut tx, id).await?;
         let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?1")
             .bind(id)

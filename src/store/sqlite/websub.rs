@@ -52,7 +52,7 @@ pub struct LastDelivery {
 impl Store {
     /// Stores a verified subscription, or renews one: lease and secret are replaced (§5.1:
     /// (topic, callback) is the key).
-    #[tracing::instrument(skip_all, fields(topic = %topic, callback = %callback))]
+    #[tracing::instrument(skip_all, fields(topic = %topic, callback = %crate::delivery::client::redacted(callback)))]
     #[allow(clippy::too_many_arguments)]
     pub async fn upsert_subscription(
         &self,
@@ -65,6 +65,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Subscription, StoreError> {
         let expires = now + chrono::Duration::seconds(lease_seconds);
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "INSERT INTO websub_subscriptions (id, topic, scope, format, callback, secret, lease_seconds, expires_at,
                                                created_at, updated_at)
@@ -83,9 +84,19 @@ impl Store {
         .bind(lease_seconds)
         .bind(time_key(expires))
         .bind(time_key(now))
-        .fetch_one(&self.write)
+        .fetch_one(&mut *tx)
         .await?;
-        subscription_from_row(&row)
+        let subscription = subscription_from_row(&row)?;
+        // A renewed lease also extends the retries of what is still queued for it.
+        sqlx::query(
+            "UPDATE deliveries SET expires_at = ?2 WHERE target_id = ?1 AND status = 'pending'",
+        )
+        .bind(&subscription.id)
+        .bind(time_key(subscription.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(subscription)
     }
 
     /// Ends a subscription and drops what was queued for it; `false` when there was none.
@@ -94,7 +105,7 @@ impl Store {
         topic: &str,
         callback: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id: Option<String> = sqlx::query_scalar(
             "SELECT id FROM websub_subscriptions WHERE topic = ?1 AND callback = ?2",
         )
@@ -114,7 +125,7 @@ impl Store {
 
     /// Ends a subscription by id (a callback answered 410 Gone).
     pub async fn remove_subscription_by_id(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         delete_deliveries_of(&mut tx, id).await?;
         sqlx::query("DELETE FROM websub_subscriptions WHERE id = ?1")
             .bind(id)
@@ -126,7 +137,7 @@ impl Store {
 
     /// Deletes expired subscriptions and their queues; returns how many.
     pub async fn purge_expired_subscriptions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT id FROM websub_subscriptions WHERE expires_at <= ?1")
                 .bind(time_key(now))
@@ -225,7 +236,7 @@ impl Store {
         now: DateTime<Utc>,
         render: impl Fn(&Scope, FeedFormat, &[StoredArticle], &[Tombstone]) -> Option<Notification>,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let cursor: i64 = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?1")
             .bind(WEBSUB_CURSOR)
             .fetch_optional(&mut *tx)
