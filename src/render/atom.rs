@@ -197,13 +197,7 @@ fn deleted_entry(ctx: &FeedContext<'_>, tombstone: &Tombstone) -> Extension {
 
 /// The Media RSS elements under the `media` prefix of the entry's extension map.
 fn media_extensions(article: &Article) -> ExtensionMap {
-    let mut media: BTreeMap<String, Vec<Extension>> = BTreeMap::new();
-    for element in entry::media_elements(article) {
-        media
-            .entry(element.local_name().to_owned())
-            .or_default()
-            .push(extension(&element));
-    }
+    let media = entry::by_local_name(&entry::media_elements(article), extension);
     if media.is_empty() {
         return ExtensionMap::new();
     }
@@ -215,13 +209,7 @@ fn media_extensions(article: &Article) -> ExtensionMap {
 /// atom_syndication writes extension attribute values verbatim (it escapes only text), so they
 /// are escaped here: a URL with `&` would otherwise make the document ill-formed.
 fn extension(element: &Element) -> Extension {
-    let mut children: BTreeMap<String, Vec<Extension>> = BTreeMap::new();
-    for child in &element.children {
-        children
-            .entry(child.local_name().to_owned())
-            .or_default()
-            .push(extension(child));
-    }
+    let children = entry::by_local_name(&element.children, extension);
     Extension {
         name: element.name.clone(),
         value: element.text.clone(),

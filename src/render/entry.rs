@@ -203,6 +203,22 @@ impl Element {
     }
 }
 
+/// Groups elements by local name, converted to a crate's extension type: the shape both
+/// crates' extension maps (and extension children) take.
+pub(super) fn by_local_name<E>(
+    elements: &[Element],
+    convert: impl Fn(&Element) -> E,
+) -> std::collections::BTreeMap<String, Vec<E>> {
+    let mut grouped: std::collections::BTreeMap<String, Vec<E>> = std::collections::BTreeMap::new();
+    for element in elements {
+        grouped
+            .entry(element.local_name().to_owned())
+            .or_default()
+            .push(convert(element));
+    }
+    grouped
+}
+
 /// The Media RSS elements of an entry (prefix `media`, namespace [`MEDIA_NS`]): one
 /// `media:content medium="image"` per image, with `type` and `fileSize` when known and the
 /// caption as `media:title`, then the first image again as `media:thumbnail`.

@@ -121,13 +121,7 @@ fn item(ctx: &FeedContext<'_>, stored: &StoredArticle) -> Item {
 
 /// The Media RSS elements under the `media` prefix of the item's extension map.
 fn media_extensions(article: &Article) -> ExtensionMap {
-    let mut media: BTreeMap<String, Vec<Extension>> = BTreeMap::new();
-    for element in entry::media_elements(article) {
-        media
-            .entry(element.local_name().to_owned())
-            .or_default()
-            .push(extension(&element));
-    }
+    let media = entry::by_local_name(&entry::media_elements(article), extension);
     if media.is_empty() {
         return ExtensionMap::new();
     }
@@ -136,13 +130,7 @@ fn media_extensions(article: &Article) -> ExtensionMap {
 
 /// `rss` escapes extension attribute values and text itself.
 fn extension(element: &Element) -> Extension {
-    let mut children: BTreeMap<String, Vec<Extension>> = BTreeMap::new();
-    for child in &element.children {
-        children
-            .entry(child.local_name().to_owned())
-            .or_default()
-            .push(extension(child));
-    }
+    let children = entry::by_local_name(&element.children, extension);
     Extension {
         name: element.name.clone(),
         value: element.text.clone(),

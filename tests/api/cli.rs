@@ -3,11 +3,10 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{article, repo_path, seed_article, spawn_app_with};
+use crate::helpers::{article, eventually, repo_path, seed_article, spawn_app_with};
 
 /// Runs the binary in `dir` with its own database and the shipped catalogue.
 fn tidings(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
@@ -227,24 +226,15 @@ async fn a_running_server_picks_up_what_the_cli_ingested() {
         .await
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    // Wait for the change watcher; the timeout only guards against a hang.
-    let seen = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            if app
-                .get_text("/feeds/zjhn/lyfw.rss")
-                .await
-                .contains("景区开放")
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
+    // The change watcher picks it up.
+    eventually(
+        "the feed to show the article ingested by the CLI",
+        || async {
+            let feed = app.get_text("/feeds/zjhn/lyfw.rss").await;
+            feed.contains("景区开放").then_some(())
+        },
+    )
     .await;
-    assert!(
-        seen.is_ok(),
-        "the feed never showed the article ingested by the CLI"
-    );
 }
 
 #[tokio::test]

@@ -181,3 +181,22 @@ pub fn require_tool(name: &str, available: bool) -> bool {
     eprintln!("SKIPPED: {name} is not installed; this interop check did not run");
     false
 }
+
+/// Polls `check` until it yields a value. Tests wait for states, never for times: the timeout
+/// only guards against a hang, and its message names what never happened.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let found = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("gave up waiting for {what}"))
+}

@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN, TestApp, article, repo_path, require_tool, spawn_app_with};
+use crate::helpers::{
+    TOKEN, TestApp, article, eventually, repo_path, require_tool, spawn_app_with,
+};
 use crate::receiver::{Received, Receiver, Reply};
 
 /// A server whose engine may reach loopback receivers and retries quickly.
@@ -65,20 +67,14 @@ async fn admin_post(app: &TestApp, path: &str, body: Value) -> reqwest::Response
 /// Waits until the endpoint's delivery log satisfies `done`; the timeout guards against hangs.
 async fn wait_log(app: &TestApp, endpoint: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let path = format!("/api/v1/webhooks/{endpoint}/deliveries?limit=500");
-    tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let log = admin_get(app, &path).await["deliveries"]
-                .as_array()
-                .unwrap()
-                .clone();
-            if done(&log) {
-                return log;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    eventually("the delivery log to reach the expected state", || async {
+        let log = admin_get(app, &path).await["deliveries"]
+            .as_array()
+            .unwrap()
+            .clone();
+        done(&log).then_some(log)
     })
     .await
-    .expect("the delivery log never reached the expected state")
 }
 
 fn has_standardwebhooks() -> bool {
@@ -421,17 +417,11 @@ async fn gone_disables_the_endpoint_and_re_enabling_resumes() {
     let id = ep["id"].as_str().unwrap();
     app.publish(&article("gone-1", "hnyw", "已停用")).await;
     receiver.wait_for(1).await;
-    let endpoint = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let e = admin_get(&app, &format!("/api/v1/webhooks/{id}")).await;
-            if e["enabled"] == false {
-                return e;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let endpoint = eventually("the endpoint to be disabled", || async {
+        let e = admin_get(&app, &format!("/api/v1/webhooks/{id}")).await;
+        (e["enabled"] == false).then_some(e)
     })
-    .await
-    .unwrap();
+    .await;
     assert!(
         endpoint["disabled_reason"]
             .as_str()
@@ -671,17 +661,11 @@ async fn an_endpoint_failing_too_long_is_reported_then_disabled_with_its_reason(
     let id = ep["id"].as_str().unwrap();
     app.publish(&article("sick-1", "hnyw", "故障")).await;
     receiver.wait_for(2).await;
-    let endpoint = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let e = admin_get(&app, &format!("/api/v1/webhooks/{id}")).await;
-            if e["enabled"] == false {
-                return e;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let endpoint = eventually("the endpoint to be disabled", || async {
+        let e = admin_get(&app, &format!("/api/v1/webhooks/{id}")).await;
+        (e["enabled"] == false).then_some(e)
     })
-    .await
-    .expect("the endpoint was never disabled");
+    .await;
     assert!(
         endpoint["disabled_reason"]
             .as_str()

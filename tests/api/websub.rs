@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use reqwest::header::{CONTENT_TYPE, LINK};
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN, TestApp, article, spawn_app_with};
+use crate::helpers::{TOKEN, TestApp, article, eventually, spawn_app_with};
 use crate::receiver::{Receiver, Reply, Verify};
 
 async fn hub_app(adjust: impl FnOnce(&mut tidings::config::Config)) -> TestApp {
@@ -52,17 +52,11 @@ async fn subscriptions(app: &TestApp) -> Vec<Value> {
 
 /// Waits until the admin view satisfies `done`; the timeout only guards against a hang.
 async fn wait_subscriptions(app: &TestApp, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let subs = subscriptions(app).await;
-            if done(&subs) {
-                return subs;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    eventually("the subscriptions to reach the expected state", || async {
+        let subs = subscriptions(app).await;
+        done(&subs).then_some(subs)
     })
     .await
-    .expect("the subscriptions never reached the expected state")
 }
 
 /// Subscribes `callback` to `topic` and waits until the verified subscription is stored.
@@ -325,17 +319,12 @@ async fn a_failed_verification_leaves_the_existing_subscription_as_it_was() {
     )
     .await;
     sub.wait_for_gets(before + 1).await;
-    let metrics = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let m = app.get_text("/metrics").await;
-            if m.contains("tidings_websub_verifications_total{outcome=\"failed\"} 4") {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    eventually("four failed verifications to be counted", || async {
+        let m = app.get_text("/metrics").await;
+        m.contains("tidings_websub_verifications_total{outcome=\"failed\"} 4")
+            .then_some(())
     })
     .await;
-    assert!(metrics.is_ok(), "four failed verifications are counted");
     app.publish(&article("fv-1", "hnyw/bmdt", "部门")).await;
     let n = &sub.wait_for_posts(1).await[0];
     let expected = hmac_hex::<Hmac<sha2::Sha256>>("first", &n.body);

@@ -136,11 +136,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
-        let cursor: i64 = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?1")
-            .bind(WEBHOOK_CURSOR)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or(0);
+        let cursor = super::read_cursor(&mut tx, WEBHOOK_CURSOR).await?;
         let events = sqlx::query(
             "SELECT seq, id, type, article_id, section, moved_from, version, occurred_at, payload
              FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -191,11 +187,7 @@ impl Store {
                 insert_delivery(&mut tx, &target, now).await?;
             }
         }
-        sqlx::query("INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET seq = ?2")
-            .bind(WEBHOOK_CURSOR)
-            .bind(last)
-            .execute(&mut *tx)
-            .await?;
+        super::advance_cursor(&mut tx, WEBHOOK_CURSOR, last).await?;
         tx.commit().await?;
         Ok(events.len())
     }

@@ -370,6 +370,36 @@ impl Store {
     }
 }
 
+/// Where a consumer of the event log (`webhooks`, `websub`) has read to.
+pub(super) async fn read_cursor(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    name: &str,
+) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+/// Moves a consumer's cursor, in the transaction that did the work up to it.
+pub(super) async fn advance_cursor(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    name: &str,
+    seq: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET seq = ?2",
+    )
+    .bind(name)
+    .bind(seq)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// SQL selecting the rows of a scope, with its three parameters (?1, ?2, ?3).
 ///
 /// A section's subtree is the section itself and the paths in ['path/', 'path0'): `0` is the

@@ -114,11 +114,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = id else { return Ok(false) };
-        delete_deliveries_of(&mut tx, &id).await?;
-        sqlx::query("DELETE FROM websub_subscriptions WHERE id = ?1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
+        delete_subscription(&mut tx, &id).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -126,11 +122,7 @@ impl Store {
     /// Ends a subscription by id (a callback answered 410 Gone).
     pub async fn remove_subscription_by_id(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        delete_deliveries_of(&mut tx, id).await?;
-        sqlx::query("DELETE FROM websub_subscriptions WHERE id = ?1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        delete_subscription(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -144,11 +136,7 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
         for id in &ids {
-            delete_deliveries_of(&mut tx, id).await?;
-            sqlx::query("DELETE FROM websub_subscriptions WHERE id = ?1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            delete_subscription(&mut tx, id).await?;
         }
         tx.commit().await?;
         Ok(ids.len() as u64)
@@ -237,11 +225,7 @@ impl Store {
         render: impl Fn(&Scope, FeedFormat, &[StoredArticle], &[Tombstone]) -> Option<Notification>,
     ) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
-        let cursor: i64 = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?1")
-            .bind(WEBSUB_CURSOR)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or(0);
+        let cursor = super::read_cursor(&mut tx, WEBSUB_CURSOR).await?;
         let oldest: Option<String> = sqlx::query_scalar(
             "SELECT occurred_at FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1",
         )
@@ -355,14 +339,23 @@ impl Store {
                 insert_delivery(&mut tx, &new, now).await?;
             }
         }
-        sqlx::query("INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET seq = ?2")
-            .bind(WEBSUB_CURSOR)
-            .bind(last)
-            .execute(&mut *tx)
-            .await?;
+        super::advance_cursor(&mut tx, WEBSUB_CURSOR, last).await?;
         tx.commit().await?;
         Ok(events.len())
     }
+}
+
+/// Removes a subscription with its queue.
+async fn delete_subscription(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+) -> Result<(), StoreError> {
+    delete_deliveries_of(tx, id).await?;
+    sqlx::query("DELETE FROM websub_subscriptions WHERE id = ?1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub(super) fn subscription_from_row(row: &SqliteRow) -> Result<Subscription, StoreError> {
