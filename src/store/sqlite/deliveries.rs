@@ -9,9 +9,9 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use super::Store;
 use super::webhooks::endpoint_from_row;
 use super::websub::subscription_from_row;
-use super::{Store, event_from_row};
 use crate::store::{Event, StoreError, parse_time_key, time_key};
 use crate::webhooks::Endpoint;
 use crate::websub::Subscription;
@@ -137,17 +137,7 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
         let cursor = super::read_cursor(&mut tx, WEBHOOK_CURSOR).await?;
-        let events = sqlx::query(
-            "SELECT seq, id, type, article_id, section, moved_from, version, occurred_at, payload
-             FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )
-        .bind(cursor)
-        .bind(batch)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(event_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+        let events = super::events_since(&mut tx, cursor, batch).await?;
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(0);
         };

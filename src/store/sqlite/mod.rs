@@ -325,17 +325,8 @@ impl Store {
     /// Events after the cursor `after`, oldest first.
     #[tracing::instrument(skip_all, fields(after, limit))]
     pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
-        sqlx::query(
-            "SELECT seq, id, type, article_id, section, moved_from, version, occurred_at, payload
-             FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?
-        .iter()
-        .map(event_from_row)
-        .collect()
+        let mut conn = self.read.acquire().await?;
+        events_since(&mut conn, after, limit).await
     }
 
     /// The cursor of the newest event (0 when there is none).
@@ -368,6 +359,25 @@ impl Store {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// Events after `after`, oldest first, read through any connection or transaction.
+pub(super) async fn events_since(
+    conn: &mut sqlx::SqliteConnection,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Event>, StoreError> {
+    sqlx::query(
+        "SELECT seq, id, type, article_id, section, moved_from, version, occurred_at, payload
+         FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(event_from_row)
+    .collect()
 }
 
 /// Where a consumer of the event log (`webhooks`, `websub`) has read to.
@@ -462,7 +472,7 @@ pub(super) fn stored_from_row(row: &SqliteRow) -> Result<StoredArticle, StoreErr
     })
 }
 
-pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
+fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
     let kind: String = row.try_get("type")?;
     let article_id: String = row.try_get("article_id")?;
     let section: String = row.try_get("section")?;

@@ -9,7 +9,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::deliveries::{NewDelivery, delete_deliveries_of, insert_delivery};
-use super::{ARTICLE_COLUMNS, Store, event_from_row, stored_from_row};
+use super::{ARTICLE_COLUMNS, Store, stored_from_row};
 use crate::catalog::Scope;
 use crate::domain::{FeedFormat, StoredArticle, Tombstone};
 use crate::store::{StoreError, parse_time_key, time_key};
@@ -237,16 +237,7 @@ impl Store {
         if parse_time_key(&oldest)? > now - window {
             return Ok(0);
         }
-        let events = sqlx::query(
-            "SELECT seq, id, type, article_id, section, moved_from, version, occurred_at, payload
-             FROM events WHERE seq > ?1 ORDER BY seq LIMIT 5000",
-        )
-        .bind(cursor)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(event_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+        let events = super::events_since(&mut tx, cursor, 5000).await?;
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(0);
         };
