@@ -142,7 +142,8 @@ impl Page<'_> {
                     a href=(feed_url(self.feeds_base, scope, format)) type=(format.media_type()) {
                         (format.label())
                     }
-                    @if let Some((_, subscribers)) = self.counts.get(scope) {
+                    // Only topics that have WebSub subscribers say so; zeros would be noise.
+                    @if let Some((_, subscribers)) = self.counts.get(scope).filter(|(_, n)| n[i] > 0) {
                         span.count.subscribers title=(self.labels.subscribers_title()) {
                             (self.labels.subscribers(subscribers[i]))
                         }
