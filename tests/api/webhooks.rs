@@ -461,8 +461,9 @@ async fn retry_after_is_honoured_within_its_clamp() {
         .unwrap();
     let next: DateTime<Utc> = log[0]["next_attempt_at"].as_str().unwrap().parse().unwrap();
     let delay = (next - attempted).num_milliseconds();
-    // Retry-After 3 s lies inside [2 s, 4 s], so it is honoured as sent (plus the send time).
-    assert!((3000..3500).contains(&delay), "{delay} ms");
+    // Retry-After 3 s lies inside [2 s, 4 s], so it is honoured as sent (plus the time the
+    // attempt took); ignored, it would be 2 s.
+    assert!((3000..4000).contains(&delay), "{delay} ms");
 }
 
 #[tokio::test]
