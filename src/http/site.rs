@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sections", get(get_sections))
         .route("/healthz", get(get_health))
         .route("/metrics", get(get_metrics))
+        .route("/api/v1/openapi.json", get(get_openapi))
 }
 
 /// `GET /`: every section with its feeds, and autodiscovery links.
@@ -153,4 +154,13 @@ async fn get_metrics(State(state): State<AppState>) -> Result<Response, ApiError
         body,
     )
         .into_response())
+}
+
+/// `GET /api/v1/openapi.json`: the API described (OpenAPI 3.1), kept in `openapi/openapi.json`.
+async fn get_openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../../openapi/openapi.json"),
+    )
+        .into_response()
 }

@@ -467,7 +467,7 @@ fn limit_param(query: Option<&str>, default: u32, max: u32) -> Result<u32, ApiEr
 }
 
 /// `GET /api/v1/webhooks/{id}/deliveries?status=&after=&limit=`: the delivery log, with each
-/// attempt; `next` is the cursor of the following page (absent on the last page).
+/// attempt; `next` is the cursor of the following page (null once a page comes back short).
 async fn list_deliveries(
     State(state): State<AppState>,
     caller: Caller,

@@ -303,3 +303,47 @@ async fn index_opml_sections_and_health_are_served() {
     let health: Value = app.get("/healthz").await.json().await.unwrap();
     assert_eq!(health["status"], "ok");
 }
+
+fn has_openapi_validator() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn the_api_description_is_served_and_valid_openapi() {
+    let app = spawn_app().await;
+    let response = app.get("/api/v1/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    let text = response.text().await.unwrap();
+    let document: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    for path in [
+        "/api/v1/articles",
+        "/api/v1/webhooks/{id}/deliveries",
+        "/websub",
+        "/feeds/{feed}",
+        "/api/v1/events",
+    ] {
+        assert!(document["paths"].get(path).is_some(), "{path} is described");
+    }
+    if !crate::helpers::require_tool("python3 openapi-spec-validator", has_openapi_validator()) {
+        return;
+    }
+    let file = app.dir.path().join("openapi.json");
+    std::fs::write(&file, text).unwrap();
+    let output = std::process::Command::new("python3")
+        .arg(crate::helpers::repo_path(
+            "tests/interop/validate_openapi.py",
+        ))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
