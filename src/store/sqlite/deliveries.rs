@@ -135,6 +135,9 @@ impl Store {
         body_of: impl Fn(&Event) -> String,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
+        if !self.has_events_after_cursor(WEBHOOK_CURSOR).await? {
+            return Ok(0);
+        }
         let mut tx = self.begin_write().await?;
         let cursor = super::read_cursor(&mut tx, WEBHOOK_CURSOR).await?;
         let events = super::events_since(&mut tx, cursor, batch).await?;

@@ -394,6 +394,20 @@ pub(super) async fn read_cursor(
     )
 }
 
+impl Store {
+    /// Whether the event log holds anything after the consumer's cursor: a read, so that an
+    /// idle dispatcher does not take the write lock every time it looks.
+    pub(super) async fn has_events_after_cursor(&self, name: &str) -> Result<bool, StoreError> {
+        let pending: bool = sqlx::query_scalar(
+            "SELECT coalesce(max(seq), 0) > coalesce((SELECT seq FROM cursors WHERE name = ?1), 0) FROM events",
+        )
+        .bind(name)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(pending)
+    }
+}
+
 /// Moves a consumer's cursor, in the transaction that did the work up to it.
 pub(super) async fn advance_cursor(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,

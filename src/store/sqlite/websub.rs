@@ -129,6 +129,16 @@ impl Store {
 
     /// Deletes expired subscriptions and their queues; returns how many.
     pub async fn purge_expired_subscriptions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        // Looked for with a read first: the write lock is taken only when there is work.
+        let any: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM websub_subscriptions WHERE expires_at <= ?1 LIMIT 1",
+        )
+        .bind(time_key(now))
+        .fetch_optional(&self.read)
+        .await?;
+        if any.is_none() {
+            return Ok(0);
+        }
         let mut tx = self.begin_write().await?;
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT id FROM websub_subscriptions WHERE expires_at <= ?1")
@@ -224,6 +234,9 @@ impl Store {
         now: DateTime<Utc>,
         render: impl Fn(&Scope, FeedFormat, &[StoredArticle], &[Tombstone]) -> Option<Notification>,
     ) -> Result<usize, StoreError> {
+        if !self.has_events_after_cursor(WEBSUB_CURSOR).await? {
+            return Ok(0);
+        }
         let mut tx = self.begin_write().await?;
         let cursor = super::read_cursor(&mut tx, WEBSUB_CURSOR).await?;
         let oldest: Option<String> = sqlx::query_scalar(
