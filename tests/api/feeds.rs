@@ -305,10 +305,7 @@ async fn index_opml_sections_and_health_are_served() {
 }
 
 fn has_openapi_validator() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import openapi_spec_validator"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    crate::helpers::has_python_module("openapi_spec_validator")
 }
 
 #[tokio::test]

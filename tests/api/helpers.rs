@@ -200,3 +200,11 @@ where
     .await;
     found.unwrap_or_else(|_| panic!("gave up waiting for {what}"))
 }
+
+/// Whether python3 can import `module` (an interop client installed by `.ci/run`).
+pub fn has_python_module(module: &str) -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}

@@ -8,10 +8,7 @@ use serde_json::Value;
 use crate::helpers::{TestApp, article, repo_path, require_tool, seed_article, spawn_app};
 
 fn has_feedparser() -> bool {
-    Command::new("python3")
-        .args(["-c", "import feedparser"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    crate::helpers::has_python_module("feedparser")
 }
 
 fn has_xmllint() -> bool {

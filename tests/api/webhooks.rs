@@ -78,10 +78,7 @@ async fn wait_log(app: &TestApp, endpoint: &str, done: impl Fn(&[Value]) -> bool
 }
 
 fn has_standardwebhooks() -> bool {
-    Command::new("python3")
-        .args(["-c", "import standardwebhooks"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    crate::helpers::has_python_module("standardwebhooks")
 }
 
 /// Verifies each request with the reference Python library, against any of `secrets`.
@@ -324,10 +321,7 @@ async fn deliveries_follow_type_and_section_filters_and_verify_with_the_referenc
 }
 
 fn has_jsonschema() -> bool {
-    Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    crate::helpers::has_python_module("jsonschema")
 }
 
 /// Validates bodies against the schema tidings serves for their type.

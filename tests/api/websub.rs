@@ -653,10 +653,7 @@ async fn discovery_links_are_on_get_head_and_304_and_inside_the_documents() {
 }
 
 fn has_flask_websub() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import flask_websub"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    crate::helpers::has_python_module("flask_websub")
 }
 
 /// flask-websub subscribes through discovery, is verified, and accepts a notification.
