@@ -12,7 +12,7 @@ use crate::app::{Application, cancel_on_signal};
 use crate::catalog::{Catalog, load_catalog};
 use crate::config::Config;
 use crate::http::ndjson_items;
-use crate::service::{PublishError, Service};
+use crate::service::Service;
 use crate::store::{Store, UpsertOutcome};
 
 /// Loads configuration and catalogue, or explains every problem.
@@ -51,6 +51,9 @@ pub fn check(config_path: &Path) -> Result<String, Vec<String>> {
         Err(err) => Err(err.0.iter().map(ToString::to_string).collect()),
     }
 }
+
+/// Articles stored per transaction by `tidings ingest`.
+const INGEST_CHUNK: usize = 500;
 
 /// Counts of what an ingest run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -122,31 +125,35 @@ pub async fn ingest(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut summary = IngestSummary::default();
-    for doc in documents {
-        progress.inc(1);
-        let id = doc
-            .parsed
-            .as_ref()
-            .ok()
-            .and_then(|v| v.get("id"))
-            .and_then(Value::as_str)
-            .unwrap_or("-")
-            .to_owned();
-        let result = match doc.parsed {
-            Err(reason) => Err(reason),
-            Ok(value) => match service.publish(&value).await {
-                Ok(upserted) => Ok(upserted.outcome),
-                Err(PublishError::Rejected(r)) => Err(r.to_string()),
-                Err(PublishError::Store(e)) => return Err(e).context("cannot store an article"),
-            },
-        };
-        match result {
-            Ok(UpsertOutcome::Created) => summary.created += 1,
-            Ok(UpsertOutcome::Updated) => summary.updated += 1,
-            Ok(UpsertOutcome::Unchanged) => summary.unchanged += 1,
-            Err(reason) => summary
-                .rejections
-                .push(format!("{}:{}: {id}: {reason}", doc.origin, doc.line)),
+    let mut documents = documents.into_iter().peekable();
+    while documents.peek().is_some() {
+        let chunk: Vec<Document> = documents.by_ref().take(INGEST_CHUNK).collect();
+        let ids: Vec<String> = chunk
+            .iter()
+            .map(|doc| {
+                let id = doc.parsed.as_ref().ok().and_then(|v| v.get("id"));
+                id.and_then(Value::as_str).unwrap_or("-").to_owned()
+            })
+            .collect();
+        let places: Vec<(String, usize)> =
+            chunk.iter().map(|d| (d.origin.clone(), d.line)).collect();
+        let outcomes = service
+            .publish_batch(
+                chunk.into_iter().map(|d| d.parsed).collect(),
+                CancellationToken::new(),
+            )
+            .await
+            .context("cannot store articles")?;
+        for ((outcome, id), (origin, line)) in outcomes.into_iter().zip(ids).zip(places) {
+            progress.inc(1);
+            match outcome.map(|u| u.outcome) {
+                Ok(UpsertOutcome::Created) => summary.created += 1,
+                Ok(UpsertOutcome::Updated) => summary.updated += 1,
+                Ok(UpsertOutcome::Unchanged) => summary.unchanged += 1,
+                Err(rejection) => summary
+                    .rejections
+                    .push(format!("{origin}:{line}: {id}: {rejection}")),
+            }
         }
     }
     progress.finish_and_clear();

@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, Scope};
 use crate::config::Config;
 use crate::delivery::DeliveryEngine;
-use crate::domain::{ArticleId, FeedFormat};
+use crate::domain::{Article, ArticleId, FeedFormat};
 use crate::feed_cache::{CachedFeed, FeedCache, FeedKey};
-use crate::ingest::{Normalizer, Rejection};
+use crate::ingest::{FieldError, Normalized, Normalizer, Rejection};
 use crate::metrics::Metrics;
 use crate::render::{FeedContext, render_feed};
 use crate::store::{DeleteOutcome, Store, StoreError, Upserted};
@@ -83,18 +84,63 @@ impl Service {
 
     /// Validates, stores and (after commit) makes the change visible in feeds.
     pub async fn publish(&self, document: &Value) -> Result<Upserted, PublishError> {
-        let normalized = Normalizer {
-            catalog: &self.catalog,
-            limits: &self.config.ingest,
-            now: self.now(),
-        }
-        .article(document)?;
+        let normalized = self.normalizer().article(document)?;
         let upserted = self
             .store
             .upsert_article(&normalized.article, &normalized.content_hash, self.now())
             .await?;
         self.apply_changes().await?;
         Ok(upserted)
+    }
+
+    /// Validates every document, then stores the valid ones in one transaction: all of them,
+    /// or (on a store error, or when `caller_gone` is cancelled before the commit) none.
+    /// Returns one result per document, in order.
+    pub async fn publish_batch(
+        &self,
+        documents: Vec<Result<Value, String>>,
+        caller_gone: CancellationToken,
+    ) -> Result<Vec<Result<Upserted, Rejection>>, StoreError> {
+        let normalizer = self.normalizer();
+        let checked: Vec<Result<Normalized, Rejection>> = documents
+            .iter()
+            .map(|doc| match doc {
+                Ok(value) => normalizer.article(value),
+                Err(reason) => Err(Rejection(vec![FieldError::new("", reason.clone())])),
+            })
+            .collect();
+        let valid: Vec<(Article, String)> = checked
+            .iter()
+            .filter_map(|c| c.as_ref().ok())
+            .map(|n| (n.article.clone(), n.content_hash.clone()))
+            .collect();
+        let mut stored = if valid.is_empty() {
+            Vec::new()
+        } else {
+            self.store
+                .upsert_articles(valid, self.now(), caller_gone)
+                .await?
+        }
+        .into_iter();
+        self.apply_changes().await?;
+        checked
+            .into_iter()
+            .map(|c| match c {
+                Ok(_) => stored
+                    .next()
+                    .map(Ok)
+                    .ok_or_else(|| StoreError::Corrupt("a batch result is missing".into())),
+                Err(rejection) => Ok(Err(rejection)),
+            })
+            .collect()
+    }
+
+    fn normalizer(&self) -> Normalizer<'_> {
+        Normalizer {
+            catalog: &self.catalog,
+            limits: &self.config.ingest,
+            now: self.now(),
+        }
     }
 
     /// Leaves a tombstone and makes the deletion visible in feeds.

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use super::AppState;
 use super::error::ApiError;
@@ -16,7 +18,7 @@ use crate::config::Scope;
 use crate::domain::{ArticleId, StoredArticle};
 use crate::ingest::FieldError;
 use crate::service::PublishError;
-use crate::store::{DeleteOutcome, UpsertOutcome, Upserted};
+use crate::store::{DeleteOutcome, StoreError, UpsertOutcome, Upserted};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -175,8 +177,9 @@ struct BatchResult {
     errors: Vec<FieldError>,
 }
 
-/// `POST /api/v1/articles/batch`: a JSON array or NDJSON; one result per item, each item
-/// committed on its own (partial success).
+/// `POST /api/v1/articles/batch`: a JSON array or NDJSON; one result per item. The valid
+/// items are committed together, all or none: an answer always reports every item's outcome,
+/// and a batch that cannot finish within its time (or whose client went away) commits nothing.
 async fn create_batch(
     State(state): State<AppState>,
     caller: Caller,
@@ -199,24 +202,50 @@ async fn create_batch(
             ndjson_items(text)
         }
     };
-    let mut results = Vec::with_capacity(items.len());
+    let (lines, documents): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+    let ids: Vec<Option<String>> = documents
+        .iter()
+        .map(|d| {
+            let id = d.as_ref().ok()?.get("id")?.as_str()?;
+            Some(id.to_owned())
+        })
+        .collect();
+
+    // The request time-out drops this handler; the guard then tells the unit of work to roll
+    // back instead of committing what nobody will hear of. Before that, the batch gets most
+    // of the request's time and is told to give up, so that the answer can still be sent.
+    let caller_gone = CancellationToken::new();
+    let guard = caller_gone.clone().drop_guard();
+    let budget = Duration::from_secs(state.service.config.http.request_timeout_secs).mul_f64(0.8);
+    let work = state.service.publish_batch(documents, caller_gone.clone());
+    tokio::pin!(work);
+    let outcome = tokio::select! {
+        outcome = &mut work => outcome,
+        _ = tokio::time::sleep(budget) => {
+            caller_gone.cancel();
+            work.await
+        }
+    };
+    guard.disarm();
+    let outcomes = match outcome {
+        Ok(outcomes) => outcomes,
+        Err(StoreError::Abandoned) => {
+            return Err(ApiError::Unavailable {
+                reason: format!(
+                    "the batch could not be stored within {} s, so none of it was stored; \
+                     send it again, or in smaller batches",
+                    budget.as_secs()
+                ),
+                retry_after_secs: 5,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    let mut results = Vec::with_capacity(outcomes.len());
     let mut counts = [0usize; 4];
-    for (index, (line, item)) in items.into_iter().enumerate() {
-        let id = item
-            .as_ref()
-            .ok()
-            .and_then(|v| v.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let result = match item {
-            Err(reason) => Err(vec![FieldError::new("", reason)]),
-            Ok(document) => match state.service.publish(&document).await {
-                Ok(upserted) => Ok(upserted),
-                Err(PublishError::Rejected(rejection)) => Err(rejection.0),
-                Err(PublishError::Store(e)) => return Err(e.into()),
-            },
-        };
-        let (status, version, errors) = match result {
+    for (index, ((line, id), outcome)) in lines.into_iter().zip(ids).zip(outcomes).enumerate() {
+        let (status, version, errors) = match outcome {
             Ok(upserted) => {
                 let status = match upserted.outcome {
                     UpsertOutcome::Created => "created",
@@ -225,7 +254,7 @@ async fn create_batch(
                 };
                 (status, Some(upserted.article.version), Vec::new())
             }
-            Err(errors) => ("rejected", None, errors),
+            Err(rejection) => ("rejected", None, rejection.0),
         };
         counts[match status {
             "created" => 0,
@@ -242,6 +271,11 @@ async fn create_batch(
             errors,
         });
     }
+    tracing::info!(
+        token = %caller.name,
+        created = counts[0], updated = counts[1], unchanged = counts[2], rejected = counts[3],
+        "batch stored"
+    );
     Ok(Json(json!({
         "created": counts[0], "updated": counts[1], "unchanged": counts[2], "rejected": counts[3],
         "results": results,

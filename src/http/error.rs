@@ -30,6 +30,12 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The service cannot do it now; the client may try again after `retry_after_secs`.
+    #[error("{reason}")]
+    Unavailable {
+        reason: String,
+        retry_after_secs: u64,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -65,6 +71,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -82,6 +89,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => "/problems/unsupported-media-type",
             ApiError::PayloadTooLarge { .. } => "/problems/payload-too-large",
             ApiError::MethodNotAllowed => "/problems/method-not-allowed",
+            ApiError::Unavailable { .. } => "/problems/unavailable",
             ApiError::Internal(_) => "/problems/internal",
         }
     }
@@ -98,6 +106,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => "Unsupported media type",
             ApiError::PayloadTooLarge { .. } => "Request body too large",
             ApiError::MethodNotAllowed => "Method not allowed",
+            ApiError::Unavailable { .. } => "Unavailable; try again later",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -149,6 +158,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::Unavailable {
+            retry_after_secs, ..
+        } = &self
+        {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         if matches!(self, ApiError::Unauthorized) {
             headers.insert(
                 header::WWW_AUTHENTICATE,

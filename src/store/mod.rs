@@ -1,16 +1,38 @@
-//! Persistence. Methods are use cases, each owning its transaction, so that a second backend
-//! (PostgreSQL) can implement the same contract with its own SQL.
+//! Persistence: the contract every backend implements, as use cases that each own their
+//! transaction.
+//!
+//! [`Store`] is the contract. It holds one backend, chosen by the database URL; each backend
+//! is a module of SQL behind the same method names. An enum rather than a trait object: the
+//! set of backends is closed and known here, the methods are `async` (which trait objects
+//! make awkward), and a `match` keeps every call static and every backend's code plain.
+//!
+//! **Units of work finish whatever happens to their caller.** Every write runs as its own
+//! task: when the caller is dropped (a client hangs up, a request times out, a worker shuts
+//! down), the transaction still commits or rolls back, and its connection returns to the pool
+//! outside any transaction. A caller that must not have its write committed once it is gone
+//! (a batch whose client will never see the per-item results) says so with a cancellation
+//! token that the unit checks before it commits.
 
 mod sqlite;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use crate::domain::{ArticleId, SectionPath, StoredArticle, Tombstone};
+use crate::catalog::Scope;
+use crate::domain::{Article, ArticleId, FeedFormat, SectionPath, StoredArticle, Tombstone};
+use crate::webhooks::{Endpoint, Secret};
+use crate::websub::Subscription;
 
+use sqlite::SqliteStore;
 pub use sqlite::{
     Attempt, AttemptOutcome, Claimed, DeliveryView, EndpointPatch, LastDelivery, NewEndpoint,
-    Notification, QueueStats, Resend, Store, SubscriptionView, Target, Upserted,
+    Notification, QueueStats, Resend, SubscriptionView, Target, Upserted,
 };
 
 /// What an upsert did.
@@ -99,6 +121,416 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot prepare the database location: {0}")]
     Io(#[from] std::io::Error),
+    /// The caller went away before the commit, and asked for nothing to be committed then.
+    #[error("the caller went away; nothing was committed")]
+    Abandoned,
+    /// A unit of work ended without an answer (it panicked); its transaction rolled back.
+    #[error("a unit of work was interrupted: {0}")]
+    Interrupted(String),
+}
+
+/// The backends.
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqliteStore),
+}
+
+/// Runs `$body` with `$s` bound to the backend inside `$backend`.
+macro_rules! on_backend {
+    ($backend:expr, $s:ident => $body:expr) => {
+        match $backend {
+            Backend::Sqlite($s) => $body,
+        }
+    };
+}
+
+/// The store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating it if needed) and migrates the database at `url`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            backend: Backend::Sqlite(SqliteStore::connect(url).await?),
+        })
+    }
+
+    /// Runs a unit of work as its own task, so that it completes (or rolls back) even when
+    /// the caller is dropped half-way.
+    async fn detached<T, Fut>(&self, work: impl FnOnce(Backend) -> Fut) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let unit = work(self.backend.clone()).in_current_span();
+        match tokio::spawn(unit).await {
+            Ok(result) => result,
+            Err(err) => Err(StoreError::Interrupted(err.to_string())),
+        }
+    }
+
+    /// Stores an article unless an identical one (same `content_hash`) is stored, and writes
+    /// its event in the same transaction. When the article changed and the publisher gave no
+    /// `updated` time, `now` becomes it.
+    pub async fn upsert_article(
+        &self,
+        article: &Article,
+        content_hash: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Upserted, StoreError> {
+        let items = vec![(article.clone(), content_hash.to_owned())];
+        let mut upserted = self
+            .upsert_articles(items, now, CancellationToken::new())
+            .await?;
+        upserted
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("an upsert gave no result".into()))
+    }
+
+    /// Stores many articles in one transaction, all or none, with one result per item in
+    /// order. If `caller_gone` is cancelled before the commit, nothing is committed
+    /// ([`StoreError::Abandoned`]).
+    pub async fn upsert_articles(
+        &self,
+        items: Vec<(Article, String)>,
+        now: DateTime<FixedOffset>,
+        caller_gone: CancellationToken,
+    ) -> Result<Vec<Upserted>, StoreError> {
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.upsert_articles(&items, now, &caller_gone).await)
+        })
+        .await
+    }
+
+    /// Turns an article into a tombstone and writes its `article.deleted` event, together.
+    pub async fn delete_article(
+        &self,
+        id: &ArticleId,
+        now: DateTime<Utc>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let id = id.clone();
+        self.detached(move |b| async move { on_backend!(b, s => s.delete_article(&id, now).await) })
+            .await
+    }
+
+    /// One article, live or tombstone.
+    pub async fn article(&self, id: &ArticleId) -> Result<Option<StoredArticle>, StoreError> {
+        on_backend!(&self.backend, s => s.article(id).await)
+    }
+
+    /// The newest `limit` live articles of a scope, the tombstones inside that window, and the
+    /// time of the scope's newest change. A tombstone is inside the window when the deleted
+    /// article was published no earlier than the oldest live entry shown (or at any time,
+    /// when the feed is not full).
+    pub async fn feed_page(&self, scope: &Scope, limit: u32) -> Result<FeedPage, StoreError> {
+        on_backend!(&self.backend, s => s.feed_page(scope, limit).await)
+    }
+
+    /// Events after the cursor `after`, oldest first.
+    pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        on_backend!(&self.backend, s => s.events_after(after, limit).await)
+    }
+
+    /// The cursor of the newest event (0 when there is none).
+    pub async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        on_backend!(&self.backend, s => s.last_event_seq().await)
+    }
+
+    /// Live articles per section (not including descendants).
+    pub async fn article_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        on_backend!(&self.backend, s => s.article_counts().await)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_backend!(&self.backend, s => s.ping().await)
+    }
+
+    pub async fn close(&self) {
+        on_backend!(&self.backend, s => s.close().await)
+    }
+
+    /// Turns the next events of the log into messages and deliveries for the endpoints that
+    /// match them, and moves the dispatcher's cursor, all in one transaction. Returns how many
+    /// events were dispatched.
+    pub async fn dispatch_events(
+        &self,
+        batch: u32,
+        body_of: impl Fn(&Event) -> String,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        on_backend!(&self.backend, s => s.dispatch_events(batch, body_of, now).await)
+    }
+
+    /// Queues a `webhook.test` message for one endpoint; returns the delivery id.
+    pub async fn enqueue_test(
+        &self,
+        endpoint_id: &str,
+        message_id: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        let (endpoint_id, message_id, body) = (
+            endpoint_id.to_owned(),
+            message_id.to_owned(),
+            body.to_owned(),
+        );
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.enqueue_test(&endpoint_id, &message_id, &body, now).await)
+        })
+        .await
+    }
+
+    /// Leases up to `limit` due deliveries until `lease_until`: pending, due, not leased, to
+    /// a live target, and not behind an earlier pending delivery with the same order key to
+    /// the same target.
+    pub async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.claim_due_deliveries(now, lease_until, limit).await)
+        })
+        .await
+    }
+
+    /// Gives a claimed delivery back without an attempt (rate limit, shutdown).
+    pub async fn release_delivery(
+        &self,
+        seq: i64,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.release_delivery(seq, next_attempt_at).await)
+        })
+        .await
+    }
+
+    /// Records an attempt and its outcome, and keeps a webhook endpoint's failure history;
+    /// returns the endpoint's `failing_since` afterwards.
+    pub async fn record_attempt(
+        &self,
+        seq: i64,
+        target: &Target,
+        attempt: &Attempt,
+        outcome: AttemptOutcome,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let (target, attempt) = (target.clone(), attempt.clone());
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.record_attempt(seq, &target, &attempt, outcome).await)
+        })
+        .await
+    }
+
+    /// The delivery log of an endpoint, oldest first, after the cursor `after`.
+    pub async fn deliveries_of(
+        &self,
+        endpoint_id: &str,
+        status: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryView>, StoreError> {
+        on_backend!(&self.backend, s => s.deliveries_of(endpoint_id, status, after, limit).await)
+    }
+
+    /// One delivery by its public id.
+    pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryView>, StoreError> {
+        on_backend!(&self.backend, s => s.delivery(id).await)
+    }
+
+    /// Puts a delivery back in the queue, due now, with a fresh schedule (same `webhook-id`);
+    /// one being sent right now is left alone.
+    pub async fn resend_delivery(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Resend, StoreError> {
+        let id = id.to_owned();
+        self.detached(
+            move |b| async move { on_backend!(b, s => s.resend_delivery(&id, now).await) },
+        )
+        .await
+    }
+
+    /// Re-queues every failed delivery of an endpoint created since `since`.
+    pub async fn recover_deliveries(
+        &self,
+        endpoint_id: &str,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let endpoint_id = endpoint_id.to_owned();
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.recover_deliveries(&endpoint_id, since, now).await)
+        })
+        .await
+    }
+
+    /// The earliest time a pending delivery becomes due, if any.
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        on_backend!(&self.backend, s => s.next_due().await)
+    }
+
+    /// Queue figures for metrics.
+    pub async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
+        on_backend!(&self.backend, s => s.queue_stats(now).await)
+    }
+
+    /// Registers an endpoint; it receives the events after the newest one at this moment.
+    pub async fn create_endpoint(
+        &self,
+        new: NewEndpoint,
+        now: DateTime<Utc>,
+    ) -> Result<Endpoint, StoreError> {
+        self.detached(
+            move |b| async move { on_backend!(b, s => s.create_endpoint(new, now).await) },
+        )
+        .await
+    }
+
+    pub async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+        on_backend!(&self.backend, s => s.endpoints().await)
+    }
+
+    pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
+        on_backend!(&self.backend, s => s.endpoint(id).await)
+    }
+
+    /// Applies a patch; `None` when there is no such endpoint.
+    pub async fn update_endpoint(
+        &self,
+        id: &str,
+        patch: EndpointPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        let id = id.to_owned();
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.update_endpoint(&id, patch, now).await)
+        })
+        .await
+    }
+
+    /// Removes an endpoint and its queue; `false` when there was none.
+    pub async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.detached(move |b| async move { on_backend!(b, s => s.delete_endpoint(&id).await) })
+            .await
+    }
+
+    /// Replaces the secret; the old one keeps signing until `grace_until`.
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &Secret,
+        grace_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        let (id, secret) = (id.to_owned(), secret.clone());
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.rotate_secret(&id, &secret, grace_until, now).await)
+        })
+        .await
+    }
+
+    /// Disables an endpoint, recording why.
+    pub async fn disable_endpoint(
+        &self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, reason) = (id.to_owned(), reason.to_owned());
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.disable_endpoint(&id, &reason, now).await)
+        })
+        .await
+    }
+
+    /// Stores a verified subscription, or renews one (lease and secret replaced).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upsert_subscription(
+        &self,
+        topic: &str,
+        scope: &Scope,
+        format: FeedFormat,
+        callback: &url::Url,
+        secret: Option<&str>,
+        lease_seconds: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Subscription, StoreError> {
+        let (topic, scope, callback) = (topic.to_owned(), scope.clone(), callback.clone());
+        let secret = secret.map(str::to_owned);
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.upsert_subscription(
+                &topic, &scope, format, &callback, secret.as_deref(), lease_seconds, now,
+            ).await)
+        })
+        .await
+    }
+
+    /// Ends a subscription and drops what was queued for it; `false` when there was none.
+    pub async fn remove_subscription(
+        &self,
+        topic: &str,
+        callback: &str,
+    ) -> Result<bool, StoreError> {
+        let (topic, callback) = (topic.to_owned(), callback.to_owned());
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.remove_subscription(&topic, &callback).await)
+        })
+        .await
+    }
+
+    /// Ends a subscription by id (a callback answered 410 Gone).
+    pub async fn remove_subscription_by_id(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.remove_subscription_by_id(&id).await)
+        })
+        .await
+    }
+
+    /// Deletes expired subscriptions and their queues; returns how many.
+    pub async fn purge_expired_subscriptions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.detached(move |b| async move {
+            on_backend!(b, s => s.purge_expired_subscriptions(now).await)
+        })
+        .await
+    }
+
+    /// Subscriptions (of one topic, if given), each with its latest delivery.
+    pub async fn subscriptions(
+        &self,
+        topic: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SubscriptionView>, StoreError> {
+        on_backend!(&self.backend, s => s.subscriptions(topic, now).await)
+    }
+
+    /// Active subscribers per topic: (scope, format extension) → count.
+    pub async fn subscriber_counts(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<(String, String), u64>, StoreError> {
+        on_backend!(&self.backend, s => s.subscriber_counts(now).await)
+    }
+
+    /// Turns new events into one notification per affected topic with subscribers, and moves
+    /// the WebSub cursor; events are coalesced over `window`. Returns how many events were
+    /// dispatched.
+    pub async fn dispatch_notifications(
+        &self,
+        window: Duration,
+        now: DateTime<Utc>,
+        render: impl Fn(&Scope, FeedFormat, &[StoredArticle], &[Tombstone]) -> Option<Notification>,
+    ) -> Result<usize, StoreError> {
+        on_backend!(&self.backend, s => s.dispatch_notifications(window, now, render).await)
+    }
 }
 
 /// Times are stored as fixed-width RFC 3339 UTC text, so that text order is time order.

@@ -1,6 +1,7 @@
 //! The integration suite: the real server on a random loopback port with a fresh SQLite file,
 //! driven over HTTP.
 
+mod aborts;
 mod cli;
 mod crash;
 mod feeds;

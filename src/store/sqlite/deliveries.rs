@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::Store;
+use super::SqliteStore;
 use super::webhooks::endpoint_from_row;
 use super::websub::subscription_from_row;
 use crate::store::{Event, StoreError, parse_time_key, time_key};
@@ -122,7 +122,7 @@ pub struct QueueStats {
     pub endpoints: i64,
 }
 
-impl Store {
+impl SqliteStore {
     /// Turns the next events of the log into messages and deliveries for the endpoints that
     /// match them, and moves the dispatcher's cursor, all in one transaction: a crash leaves
     /// either all of it or none. Returns how many events were dispatched.

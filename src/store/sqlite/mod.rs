@@ -21,6 +21,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, SqlitePool};
+use tokio_util::sync::CancellationToken;
 
 use super::{
     DeleteOutcome, Event, EventType, FeedPage, StoreError, UpsertOutcome, parse_time_key, time_key,
@@ -38,7 +39,7 @@ pub struct Upserted {
 }
 
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
 }
@@ -48,7 +49,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 const ARTICLE_COLUMNS: &str = "body, version, created_at, modified_at, deleted_at";
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating file and folder if needed) and migrates the database at `url`.
     #[tracing::instrument(skip_all, fields(url = %url))]
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -65,6 +66,7 @@ impl Store {
         }
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .after_release(|conn, _| Box::pin(async move { Ok(is_idle(conn)) }))
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
@@ -85,112 +87,29 @@ impl Store {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// Stores an article unless an identical one (same `content_hash`) is stored, and writes
-    /// its event in the same transaction.
+    /// Stores articles in one transaction: each unless an identical one (same content hash) is
+    /// stored, each change with its event. When `caller_gone` is cancelled before the commit,
+    /// nothing is committed and the answer is [`StoreError::Abandoned`].
     ///
-    /// When the article changed and the publisher gave no `updated` time, `now` becomes it.
-    #[tracing::instrument(skip_all, fields(article = %article.id))]
-    pub async fn upsert_article(
+    /// When an article changed and the publisher gave no `updated` time, `now` becomes it.
+    #[tracing::instrument(skip_all, fields(articles = items.len()))]
+    pub async fn upsert_articles(
         &self,
-        article: &Article,
-        content_hash: &str,
+        items: &[(Article, String)],
         now: DateTime<FixedOffset>,
-    ) -> Result<Upserted, StoreError> {
-        let now_utc = now.with_timezone(&Utc);
+        caller_gone: &CancellationToken,
+    ) -> Result<Vec<Upserted>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let existing = sqlx::query(&format!(
-            "SELECT {ARTICLE_COLUMNS}, content_hash FROM articles WHERE id = ?1"
-        ))
-        .bind(article.id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-
-        let (outcome, kind, stored, previous_section) = match existing {
-            None => {
-                let stored = StoredArticle {
-                    article: article.clone(),
-                    version: 1,
-                    created_at: now_utc,
-                    modified_at: now_utc,
-                    deleted_at: None,
-                };
-                sqlx::query(
-                    "INSERT INTO articles (id, section, body, content_hash, published_utc, version, created_at, modified_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
-                )
-                .bind(article.id.as_str())
-                .bind(article.section.as_str())
-                .bind(to_json(article)?)
-                .bind(content_hash)
-                .bind(time_key(article.published.with_timezone(&Utc)))
-                .bind(time_key(now_utc))
-                .execute(&mut *tx)
-                .await?;
-                (UpsertOutcome::Created, EventType::Published, stored, None)
-            }
-            Some(row) => {
-                let before = stored_from_row(&row)?;
-                let hash: String = row.try_get("content_hash")?;
-                let was_deleted = before.deleted_at.is_some();
-                if !was_deleted && hash == content_hash {
-                    tx.rollback().await?;
-                    return Ok(Upserted {
-                        outcome: UpsertOutcome::Unchanged,
-                        article: before,
-                        previous_section: None,
-                    });
-                }
-                let mut next = article.clone();
-                if !was_deleted && next.updated.is_none() {
-                    next.updated = Some(now);
-                }
-                let stored = StoredArticle {
-                    article: next,
-                    version: before.version + 1,
-                    created_at: before.created_at,
-                    modified_at: now_utc,
-                    deleted_at: None,
-                };
-                sqlx::query(
-                    "UPDATE articles SET section = ?2, body = ?3, content_hash = ?4, published_utc = ?5,
-                            version = ?6, modified_at = ?7, deleted_at = NULL
-                     WHERE id = ?1",
-                )
-                .bind(article.id.as_str())
-                .bind(article.section.as_str())
-                .bind(to_json(&stored.article)?)
-                .bind(content_hash)
-                .bind(time_key(article.published.with_timezone(&Utc)))
-                .bind(stored.version)
-                .bind(time_key(now_utc))
-                .execute(&mut *tx)
-                .await?;
-                let moved =
-                    (before.article.section != article.section).then_some(before.article.section);
-                if was_deleted {
-                    (UpsertOutcome::Created, EventType::Published, stored, moved)
-                } else {
-                    (UpsertOutcome::Updated, EventType::Updated, stored, moved)
-                }
-            }
-        };
-        let payload =
-            serde_json::to_value(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        insert_event(
-            &mut tx,
-            kind,
-            &stored,
-            previous_section.as_ref(),
-            payload,
-            now_utc,
-        )
-        .await?;
+        let mut results = Vec::with_capacity(items.len());
+        for (article, content_hash) in items {
+            results.push(upsert_one(&mut tx, article, content_hash, now).await?);
+        }
+        if caller_gone.is_cancelled() {
+            tx.rollback().await?;
+            return Err(StoreError::Abandoned);
+        }
         tx.commit().await?;
-        Ok(Upserted {
-            outcome,
-            article: stored,
-            previous_section,
-        })
+        Ok(results)
     }
 
     /// Turns an article into a tombstone and writes its `article.deleted` event, together.
@@ -394,7 +313,7 @@ pub(super) async fn read_cursor(
     )
 }
 
-impl Store {
+impl SqliteStore {
     /// Whether the event log holds anything after the consumer's cursor: a read, so that an
     /// idle dispatcher does not take the write lock every time it looks.
     pub(super) async fn has_events_after_cursor(&self, name: &str) -> Result<bool, StoreError> {
@@ -441,6 +360,121 @@ fn scope_filter(scope: &Scope) -> (&'static str, String, String) {
             format!("{path}0"),
         ),
     }
+}
+
+/// One article's upsert inside a write transaction.
+async fn upsert_one(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    article: &Article,
+    content_hash: &str,
+    now: DateTime<FixedOffset>,
+) -> Result<Upserted, StoreError> {
+    let now_utc = now.with_timezone(&Utc);
+    let existing = sqlx::query(&format!(
+        "SELECT {ARTICLE_COLUMNS}, content_hash FROM articles WHERE id = ?1"
+    ))
+    .bind(article.id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+
+    let (outcome, kind, stored, previous_section) = match existing {
+        None => {
+            let stored = StoredArticle {
+                article: article.clone(),
+                version: 1,
+                created_at: now_utc,
+                modified_at: now_utc,
+                deleted_at: None,
+            };
+            sqlx::query(
+                "INSERT INTO articles (id, section, body, content_hash, published_utc, version, created_at, modified_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
+            )
+            .bind(article.id.as_str())
+            .bind(article.section.as_str())
+            .bind(to_json(article)?)
+            .bind(content_hash)
+            .bind(time_key(article.published.with_timezone(&Utc)))
+            .bind(time_key(now_utc))
+            .execute(&mut **tx)
+            .await?;
+            (UpsertOutcome::Created, EventType::Published, stored, None)
+        }
+        Some(row) => {
+            let before = stored_from_row(&row)?;
+            let hash: String = row.try_get("content_hash")?;
+            let was_deleted = before.deleted_at.is_some();
+            if !was_deleted && hash == content_hash {
+                return Ok(Upserted {
+                    outcome: UpsertOutcome::Unchanged,
+                    article: before,
+                    previous_section: None,
+                });
+            }
+            let mut next = article.clone();
+            if !was_deleted && next.updated.is_none() {
+                next.updated = Some(now);
+            }
+            let stored = StoredArticle {
+                article: next,
+                version: before.version + 1,
+                created_at: before.created_at,
+                modified_at: now_utc,
+                deleted_at: None,
+            };
+            sqlx::query(
+                "UPDATE articles SET section = ?2, body = ?3, content_hash = ?4, published_utc = ?5,
+                        version = ?6, modified_at = ?7, deleted_at = NULL
+                 WHERE id = ?1",
+            )
+            .bind(article.id.as_str())
+            .bind(article.section.as_str())
+            .bind(to_json(&stored.article)?)
+            .bind(content_hash)
+            .bind(time_key(article.published.with_timezone(&Utc)))
+            .bind(stored.version)
+            .bind(time_key(now_utc))
+            .execute(&mut **tx)
+            .await?;
+            let moved =
+                (before.article.section != article.section).then_some(before.article.section);
+            if was_deleted {
+                (UpsertOutcome::Created, EventType::Published, stored, moved)
+            } else {
+                (UpsertOutcome::Updated, EventType::Updated, stored, moved)
+            }
+        }
+    };
+    let payload = serde_json::to_value(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    insert_event(
+        tx,
+        kind,
+        &stored,
+        previous_section.as_ref(),
+        payload,
+        now_utc,
+    )
+    .await?;
+    Ok(Upserted {
+        outcome,
+        article: stored,
+        previous_section,
+    })
+}
+
+/// Whether a connection coming back to the pool is outside any transaction. One that is not
+/// (a unit of work was interrupted between `BEGIN` and the creation of its guard) would hold
+/// SQLite's write lock forever: the pool closes it instead, which rolls the transaction back.
+fn is_idle(conn: &mut sqlx::SqliteConnection) -> bool {
+    use sqlx::TransactionManager;
+    let depth = sqlx::sqlite::SqliteTransactionManager::get_transaction_depth(conn);
+    if depth > 0 {
+        tracing::warn!(
+            depth,
+            "a connection came back inside a transaction; closing it"
+        );
+    }
+    depth == 0
 }
 
 async fn insert_event(

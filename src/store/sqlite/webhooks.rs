@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::Store;
+use super::SqliteStore;
 use crate::domain::SectionPath;
 use crate::store::{EventType, StoreError, parse_time_key, time_key};
 use crate::webhooks::{Endpoint, Secret};
@@ -36,7 +36,7 @@ pub struct EndpointPatch {
 pub(super) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, sections, secret, previous_secret,
     previous_expires_at, rate_limit, enabled, disabled_reason, failing_since, after_seq, created_at, updated_at";
 
-impl Store {
+impl SqliteStore {
     /// Registers an endpoint; it receives the events after the newest one at this moment.
     #[tracing::instrument(skip_all, fields(url = %crate::delivery::client::redacted(&new.url)))]
     pub async fn create_endpoint(

@@ -9,7 +9,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::deliveries::{NewDelivery, delete_deliveries_of, insert_delivery};
-use super::{ARTICLE_COLUMNS, Store, stored_from_row};
+use super::{ARTICLE_COLUMNS, SqliteStore, stored_from_row};
 use crate::catalog::Scope;
 use crate::domain::{FeedFormat, StoredArticle, Tombstone};
 use crate::store::{StoreError, parse_time_key, time_key};
@@ -49,7 +49,7 @@ pub struct LastDelivery {
     pub created_at: DateTime<Utc>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores a verified subscription, or renews one: lease and secret are replaced (§5.1:
     /// (topic, callback) is the key).
     #[tracing::instrument(skip_all, fields(topic = %topic, callback = %crate::delivery::client::redacted(callback)))]
