@@ -148,7 +148,7 @@ pub struct WebSubConfig {
     /// Changes to a topic arriving within this window go out as one notification.
     pub coalesce_window_ms: u64,
     /// `X-Hub-Signature` algorithm: sha1, sha256, sha384 or sha512.
-    pub signature_algorithm: crate::websub::SignatureAlgorithm,
+    pub signature_algorithm: crate::domain::SignatureAlgorithm,
     /// Waits before retrying a verification that met a 5xx or a network error, in seconds.
     pub verification_retry_secs: Vec<f64>,
 }
@@ -160,7 +160,7 @@ impl Default for WebSubConfig {
             lease_min_secs: 3600,
             lease_max_secs: 30 * 86400,
             coalesce_window_ms: 1000,
-            signature_algorithm: crate::websub::SignatureAlgorithm::Sha256,
+            signature_algorithm: crate::domain::SignatureAlgorithm::Sha256,
             verification_retry_secs: vec![1.0, 5.0, 25.0],
         }
     }

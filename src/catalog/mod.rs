@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use chrono_tz::Tz;
 use url::Url;
 
+pub use crate::domain::Scope;
 use crate::domain::SectionPath;
 
 pub use load::{CatalogError, Problem, load_catalog};
@@ -51,31 +52,6 @@ pub struct Catalog {
     /// order of the portal's navigation, kept in listings.
     sections: Vec<Section>,
     by_path: HashMap<SectionPath, usize>,
-}
-
-/// A feed's scope: one section with its descendants, or the whole site.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scope {
-    All,
-    Section(SectionPath),
-}
-
-impl Scope {
-    /// The name used in feed URLs: `all` or the slug path.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Scope::All => "all",
-            Scope::Section(path) => path.as_str(),
-        }
-    }
-
-    /// Whether an article of `section` belongs to this scope's feed.
-    pub fn includes(&self, section: &SectionPath) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Section(path) => section.is_within(path),
-        }
-    }
 }
 
 impl Catalog {

@@ -1,9 +1,26 @@
-//! Domain types: parsed once at the edge, trusted everywhere after.
+//! Domain types: parsed once at the edge, trusted everywhere after. The nouns every layer
+//! shares live here, so that no layer has to reach up for them.
 
 mod article;
+mod endpoint;
+mod event;
 mod format;
 mod ids;
+mod queue;
+mod scope;
+mod secret;
+mod subscription;
+mod target;
+mod url;
 
 pub use article::{Article, Image, StoredArticle, Tombstone};
+pub use endpoint::Endpoint;
+pub use event::{Event, EventType};
 pub use format::FeedFormat;
 pub use ids::{ArticleId, InvalidValue, SectionPath};
+pub use queue::QueueStats;
+pub use scope::Scope;
+pub use secret::Secret;
+pub use subscription::{SignatureAlgorithm, Subscription};
+pub use target::{Target, TargetKind};
+pub use url::{CallbackUrl, EndpointUrl};

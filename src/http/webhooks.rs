@@ -245,7 +245,7 @@ async fn create_endpoint(
         .store
         .create_endpoint(
             NewEndpoint {
-                url,
+                url: url.into(),
                 description,
                 event_types,
                 sections,
@@ -255,7 +255,7 @@ async fn create_endpoint(
             Utc::now(),
         )
         .await?;
-    tracing::info!(token = %caller.name, endpoint = %endpoint.id, url = %crate::delivery::client::redacted(&endpoint.url), "webhook endpoint created");
+    tracing::info!(token = %caller.name, endpoint = %endpoint.id, url = %endpoint.url, "webhook endpoint created");
     Ok((StatusCode::CREATED, Json(endpoint_json(&endpoint, true))).into_response())
 }
 
@@ -301,7 +301,7 @@ async fn patch_endpoint(
         errors: Vec::new(),
     };
     let patch = EndpointPatch {
-        url: fields.url().await,
+        url: fields.url().await.map(Into::into),
         description: fields.description(),
         event_types: fields.event_types(),
         sections: fields.sections(),

@@ -24,15 +24,16 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::catalog::Scope;
-use crate::domain::{Article, ArticleId, FeedFormat, SectionPath, StoredArticle, Tombstone};
-use crate::webhooks::{Endpoint, Secret};
-use crate::websub::Subscription;
+use crate::domain::{
+    Article, ArticleId, CallbackUrl, Endpoint, FeedFormat, Scope, Secret, StoredArticle,
+    Subscription, Tombstone,
+};
+pub use crate::domain::{Event, EventType, QueueStats, Target, TargetKind};
 
 use sqlite::SqliteStore;
 pub use sqlite::{
     Attempt, AttemptOutcome, Claimed, DeliveryView, EndpointPatch, LastDelivery, NewEndpoint,
-    Notification, QueueStats, Resend, SubscriptionView, Target, Upserted,
+    Notification, Resend, SubscriptionView, Upserted,
 };
 
 /// What an upsert did.
@@ -53,51 +54,6 @@ pub enum DeleteOutcome {
     Deleted(StoredArticle),
     AlreadyDeleted(StoredArticle),
     NotFound,
-}
-
-/// The kinds of events in the outbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum EventType {
-    #[serde(rename = "article.published")]
-    Published,
-    #[serde(rename = "article.updated")]
-    Updated,
-    #[serde(rename = "article.deleted")]
-    Deleted,
-}
-
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Published => "article.published",
-            EventType::Updated => "article.updated",
-            EventType::Deleted => "article.deleted",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [EventType::Published, EventType::Updated, EventType::Deleted]
-            .into_iter()
-            .find(|t| t.as_str() == raw)
-    }
-}
-
-/// One row of the outbox.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Event {
-    /// Position in the event log (the `after=` cursor).
-    pub seq: i64,
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: EventType,
-    pub article_id: ArticleId,
-    pub section: SectionPath,
-    /// The previous section, when an update moved the article.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub moved_from: Option<SectionPath>,
-    pub version: i64,
-    pub occurred_at: DateTime<Utc>,
-    pub payload: serde_json::Value,
 }
 
 /// The content of one feed document.
@@ -458,7 +414,7 @@ impl Store {
         topic: &str,
         scope: &Scope,
         format: FeedFormat,
-        callback: &url::Url,
+        callback: &CallbackUrl,
         secret: Option<&str>,
         lease_seconds: i64,
         now: DateTime<Utc>,

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::{feed_of_topic, link_header};
 use crate::catalog::{Catalog, Scope};
-use crate::domain::{FeedFormat, StoredArticle, Tombstone};
+use crate::domain::{CallbackUrl, FeedFormat, StoredArticle, Tombstone};
 use crate::metrics::OutcomeLabel;
 use crate::render::{FeedContext, render_feed};
 use crate::service::Service;
@@ -47,7 +47,7 @@ pub struct Request {
     pub topic: String,
     pub scope: Scope,
     pub format: FeedFormat,
-    pub callback: Url,
+    pub callback: CallbackUrl,
     pub secret: Option<String>,
     pub lease_seconds: Option<i64>,
     pub verify_token: Option<String>,
@@ -95,8 +95,9 @@ pub async fn parse_request(service: &Service, body: &[u8]) -> Result<Request, Re
     let (scope, format) =
         feed_of_topic(&topic, service.config.public_base(), &service.catalog).map_err(refuse)?;
     let raw_callback = param("hub.callback").ok_or_else(|| refuse("hub.callback is required"))?;
-    let callback =
-        Url::parse(raw_callback).map_err(|_| refuse("hub.callback is not an absolute URL"))?;
+    let callback = CallbackUrl::new(
+        Url::parse(raw_callback).map_err(|_| refuse("hub.callback is not an absolute URL"))?,
+    );
     service
         .delivery
         .policy()
@@ -140,7 +141,7 @@ pub async fn parse_request(service: &Service, body: &[u8]) -> Result<Request, Re
 /// hub.lease_seconds; if the callback has a query string, the hub MUST preserve its
 /// parameters and append its own to the end of the list.
 pub fn verification_url(request: &Request, challenge: &str, lease: Option<i64>) -> Url {
-    let mut url = request.callback.clone();
+    let mut url = Url::clone(&request.callback);
     {
         let mut query = url.query_pairs_mut();
         query.append_pair("hub.mode", request.mode.as_str());
@@ -165,7 +166,7 @@ pub enum Verification {
 
 /// Verifies the subscriber's intent (§5.3) and, once verified, applies the request. A failed
 /// verification changes nothing: an existing subscription stays as it was.
-#[tracing::instrument(skip_all, fields(mode = request.mode.as_str(), topic = %request.topic, callback = %crate::delivery::client::redacted(&request.callback)))]
+#[tracing::instrument(skip_all, fields(mode = request.mode.as_str(), topic = %request.topic, callback = %request.callback))]
 pub async fn verify_and_apply(service: Service, request: Request) -> Verification {
     let lease = match request.mode {
         Mode::Subscribe => Some(service.config.websub.grant_lease(request.lease_seconds)),
@@ -311,7 +312,7 @@ mod tests {
             topic: "http://127.0.0.1:8080/feeds/hnyw.atom?limit=5&x=1".into(),
             scope: Scope::All,
             format: FeedFormat::Atom,
-            callback: Url::parse(callback).unwrap(),
+            callback: CallbackUrl::new(Url::parse(callback).unwrap()),
             secret: None,
             lease_seconds: None,
             verify_token: Some("tok en".into()),

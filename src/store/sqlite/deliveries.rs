@@ -12,35 +12,11 @@ use sqlx::sqlite::SqliteRow;
 use super::SqliteStore;
 use super::webhooks::endpoint_from_row;
 use super::websub::subscription_from_row;
-use crate::store::{Event, StoreError, parse_time_key, time_key};
-use crate::webhooks::Endpoint;
-use crate::websub::Subscription;
+use crate::domain::{Endpoint, Event, QueueStats, Target};
+use crate::store::{StoreError, parse_time_key, time_key};
 
 /// The event-log consumer name of the webhook dispatcher.
 const WEBHOOK_CURSOR: &str = "webhooks";
-
-/// Who a delivery goes to.
-#[derive(Debug, Clone)]
-pub enum Target {
-    Webhook(Endpoint),
-    WebSub(Subscription),
-}
-
-impl Target {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Target::Webhook(_) => "webhook",
-            Target::WebSub(_) => "websub",
-        }
-    }
-
-    pub fn id(&self) -> &str {
-        match self {
-            Target::Webhook(e) => &e.id,
-            Target::WebSub(s) => &s.id,
-        }
-    }
-}
 
 /// A leased delivery, with what is needed to send it.
 #[derive(Debug, Clone)]
@@ -108,18 +84,6 @@ pub struct DeliveryView {
     /// The cursor of this row in the log (`after=`).
     pub cursor: i64,
     pub attempt_log: Vec<Attempt>,
-}
-
-/// Figures for `/metrics`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct QueueStats {
-    pub pending: i64,
-    pub failed: i64,
-    pub delivered: i64,
-    /// Age of the oldest due pending delivery, in seconds.
-    pub oldest_due_secs: f64,
-    pub disabled_endpoints: i64,
-    pub endpoints: i64,
 }
 
 impl SqliteStore {

@@ -9,7 +9,7 @@ mod deliveries;
 mod webhooks;
 mod websub;
 
-pub use deliveries::{Attempt, AttemptOutcome, Claimed, DeliveryView, QueueStats, Resend, Target};
+pub use deliveries::{Attempt, AttemptOutcome, Claimed, DeliveryView, Resend};
 pub use webhooks::{EndpointPatch, NewEndpoint};
 pub use websub::{LastDelivery, Notification, SubscriptionView};
 
@@ -23,11 +23,10 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    DeleteOutcome, Event, EventType, FeedPage, StoreError, UpsertOutcome, parse_time_key, time_key,
+use super::{DeleteOutcome, FeedPage, StoreError, UpsertOutcome, parse_time_key, time_key};
+use crate::domain::{
+    Article, ArticleId, Event, EventType, Scope, SectionPath, StoredArticle, Tombstone,
 };
-use crate::catalog::Scope;
-use crate::domain::{Article, ArticleId, SectionPath, StoredArticle, Tombstone};
 
 /// The result of [`Store::upsert_article`].
 #[derive(Debug, Clone)]

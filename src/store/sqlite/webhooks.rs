@@ -5,14 +5,15 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
+use crate::domain::EventType;
 use crate::domain::SectionPath;
-use crate::store::{EventType, StoreError, parse_time_key, time_key};
-use crate::webhooks::{Endpoint, Secret};
+use crate::domain::{Endpoint, EndpointUrl, Secret};
+use crate::store::{StoreError, parse_time_key, time_key};
 
 /// A new endpoint, validated.
 #[derive(Debug, Clone)]
 pub struct NewEndpoint {
-    pub url: url::Url,
+    pub url: EndpointUrl,
     pub description: String,
     pub event_types: Vec<EventType>,
     pub sections: Vec<SectionPath>,
@@ -23,7 +24,7 @@ pub struct NewEndpoint {
 /// Changes to an endpoint; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointPatch {
-    pub url: Option<url::Url>,
+    pub url: Option<EndpointUrl>,
     pub description: Option<String>,
     pub event_types: Option<Vec<EventType>>,
     pub sections: Option<Vec<SectionPath>>,
@@ -38,7 +39,7 @@ pub(super) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, se
 
 impl SqliteStore {
     /// Registers an endpoint; it receives the events after the newest one at this moment.
-    #[tracing::instrument(skip_all, fields(url = %crate::delivery::client::redacted(&new.url)))]
+    #[tracing::instrument(skip_all, fields(url = %new.url))]
     pub async fn create_endpoint(
         &self,
         new: NewEndpoint,
@@ -241,7 +242,9 @@ pub(super) fn endpoint_from_row(row: &SqliteRow) -> Result<Endpoint, StoreError>
     let failing_since: Option<String> = row.try_get("failing_since")?;
     Ok(Endpoint {
         id: row.try_get("id")?,
-        url: url::Url::parse(&url).map_err(|e| corrupt("url", &e))?,
+        url: url::Url::parse(&url)
+            .map_err(|e| corrupt("url", &e))?
+            .into(),
         description: row.try_get("description")?,
         event_types,
         sections,

@@ -10,10 +10,10 @@ use sqlx::sqlite::SqliteRow;
 
 use super::deliveries::{NewDelivery, delete_deliveries_of, insert_delivery};
 use super::{ARTICLE_COLUMNS, SqliteStore, stored_from_row};
-use crate::catalog::Scope;
+use crate::domain::Scope;
+use crate::domain::{CallbackUrl, Subscription};
 use crate::domain::{FeedFormat, StoredArticle, Tombstone};
 use crate::store::{StoreError, parse_time_key, time_key};
-use crate::websub::Subscription;
 
 /// The event-log consumer name of the WebSub dispatcher.
 const WEBSUB_CURSOR: &str = "websub";
@@ -52,14 +52,14 @@ pub struct LastDelivery {
 impl SqliteStore {
     /// Stores a verified subscription, or renews one: lease and secret are replaced (§5.1:
     /// (topic, callback) is the key).
-    #[tracing::instrument(skip_all, fields(topic = %topic, callback = %crate::delivery::client::redacted(callback)))]
+    #[tracing::instrument(skip_all, fields(topic = %topic, callback = %callback))]
     #[allow(clippy::too_many_arguments)]
     pub async fn upsert_subscription(
         &self,
         topic: &str,
         scope: &Scope,
         format: FeedFormat,
-        callback: &url::Url,
+        callback: &CallbackUrl,
         secret: Option<&str>,
         lease_seconds: i64,
         now: DateTime<Utc>,
@@ -377,7 +377,9 @@ pub(super) fn subscription_from_row(row: &SqliteRow) -> Result<Subscription, Sto
         topic: row.try_get("topic")?,
         scope,
         format: FeedFormat::from_extension(&format).ok_or_else(|| corrupt("format"))?,
-        callback: url::Url::parse(&callback).map_err(|_| corrupt("callback"))?,
+        callback: url::Url::parse(&callback)
+            .map_err(|_| corrupt("callback"))?
+            .into(),
         secret: row.try_get("secret")?,
         lease_seconds: row.try_get("lease_seconds")?,
         expires_at: parse_time_key(&row.try_get::<String, _>("expires_at")?)?,
