@@ -90,6 +90,7 @@ async fn run() {
         base_url: base.clone(),
         ..Config::default()
     };
+    let database_url = config.database_url.clone();
     let app = Application::build_with_listener(config, catalog.clone(), listener)
         .await
         .expect("the app");
@@ -103,8 +104,10 @@ async fn run() {
         doc["published"] = format!("2021-06-{:02}", 1 + i % 28).into();
         service.publish(&doc).await.expect("published");
     }
-    let page = service
-        .store
+    let store = tidings::store::Store::connect(&database_url)
+        .await
+        .expect("the database");
+    let page = store
         .feed_page(&Scope::All, ENTRIES as u32)
         .await
         .expect("a page");

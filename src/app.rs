@@ -70,7 +70,7 @@ impl Application {
         shutdown.cancel();
         let _ = watcher.await;
         let _ = delivery.await;
-        self.service.store.close().await;
+        self.service.close().await;
         served
     }
 }
@@ -89,7 +89,7 @@ async fn watch_changes(service: Service, shutdown: CancellationToken) {
                 }
                 // WebSub §5.1: an expired subscription gets nothing (deliveries already check
                 // the lease) and is purged.
-                match service.store.purge_expired_subscriptions(chrono::Utc::now()).await {
+                match service.hub.purge_expired().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(purged = n, "expired WebSub subscriptions removed"),
                     Err(err) => tracing::warn!(error = %err, "cannot purge expired subscriptions"),

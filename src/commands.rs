@@ -157,7 +157,7 @@ pub async fn ingest(
         }
     }
     progress.finish_and_clear();
-    service.store.close().await;
+    service.close().await;
     Ok(summary)
 }
 

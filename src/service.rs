@@ -1,6 +1,7 @@
 //! The use cases shared by every front door (HTTP, CLI): publish, delete, read feeds.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::Value;
@@ -8,13 +9,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, Scope};
 use crate::config::Config;
-use crate::delivery::DeliveryEngine;
-use crate::domain::{Article, ArticleId, FeedFormat};
+use crate::delivery::client::{AddressPolicy, ClientSettings, Outbound};
+use crate::delivery::{Channel, DeliveryEngine, Waker};
+use crate::domain::{Article, ArticleId, FeedFormat, QueueStats, StoredArticle};
 use crate::feed_cache::{CachedFeed, FeedCache, FeedKey};
 use crate::ingest::{FieldError, Normalized, Normalizer, Rejection};
 use crate::metrics::Metrics;
 use crate::render::{FeedContext, render_feed};
 use crate::store::{DeleteOutcome, Store, StoreError, Upserted};
+use crate::webhooks::{WebhookChannel, Webhooks};
+use crate::websub::Hub;
 
 /// How many rendered documents the feed cache keeps.
 const FEED_CACHE_CAPACITY: usize = 2048;
@@ -42,11 +46,17 @@ pub enum OpenError {
 pub struct Service {
     pub config: Arc<Config>,
     pub catalog: Arc<Catalog>,
-    pub store: Store,
+    store: Store,
     pub cache: Arc<FeedCache>,
     pub metrics: Arc<Metrics>,
     /// Pushes events to subscribers; only `serve` runs it, others just wake it.
     pub delivery: DeliveryEngine,
+    /// Webhook endpoints, their delivery log and the event log.
+    pub webhooks: Webhooks,
+    /// The WebSub hub.
+    pub hub: Hub,
+    /// Checks and sends outbound requests (also to check URLs when they are registered).
+    pub outbound: Outbound,
     /// The last event whose sections' feeds were invalidated.
     applied_seq: Arc<tokio::sync::Mutex<i64>>,
 }
@@ -58,8 +68,36 @@ impl Service {
         let applied = store.last_event_seq().await?;
         let catalog = Arc::new(catalog);
         let metrics = Arc::new(Metrics::new());
+        let d = &config.delivery;
+        let outbound = Outbound::new(ClientSettings {
+            connect_timeout: Duration::from_secs_f64(d.connect_timeout_secs),
+            timeout: Duration::from_secs_f64(d.request_timeout_secs),
+            max_response_bytes: d.max_response_bytes,
+            policy: AddressPolicy {
+                allow_private: d.allow_private_destinations,
+            },
+        })?;
+        let hub = Hub::new(
+            store.clone(),
+            catalog.clone(),
+            &config.websub,
+            config.public_base(),
+            outbound.clone(),
+            metrics.clone(),
+        );
+        let waker = Waker::default();
+        let channels: Vec<Arc<dyn Channel>> = vec![
+            Arc::new(WebhookChannel::new(
+                store.clone(),
+                catalog.clone(),
+                d,
+                metrics.clone(),
+            )),
+            Arc::new(hub.channel()),
+        ];
         let delivery =
-            DeliveryEngine::new(store.clone(), catalog.clone(), &config, metrics.clone())?;
+            DeliveryEngine::new(store.clone(), d, outbound.clone(), waker.clone(), channels);
+        let webhooks = Webhooks::new(store.clone(), waker, d, metrics.clone());
         Ok(Self {
             config: Arc::new(config),
             catalog,
@@ -67,6 +105,9 @@ impl Service {
             cache: Arc::new(FeedCache::new(FEED_CACHE_CAPACITY)),
             metrics,
             delivery,
+            webhooks,
+            hub,
+            outbound,
             applied_seq: Arc::new(tokio::sync::Mutex::new(applied)),
         })
     }
@@ -177,7 +218,33 @@ impl Service {
 
     /// The WebSub hub's absolute URL.
     pub fn hub_url(&self) -> String {
-        self.config.websub.hub_url(self.config.public_base())
+        self.hub.url()
+    }
+
+    /// One article, live or tombstone.
+    pub async fn article(&self, id: &ArticleId) -> Result<Option<StoredArticle>, StoreError> {
+        self.store.article(id).await
+    }
+
+    /// Live articles per section (not including descendants).
+    pub async fn article_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.store.article_counts().await
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    /// The delivery queue's figures, for metrics.
+    pub async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        self.store.queue_stats(Utc::now()).await
+    }
+
+    /// Waits for in-flight background work (WebSub verifications) and closes the store.
+    pub async fn close(&self) {
+        self.hub.shutdown().await;
+        self.store.close().await;
     }
 
     /// The absolute URL of a feed.

@@ -1,37 +1,90 @@
 //! The delivery engine: durable, retried, ordered pushes to other systems.
 //!
-//! The dispatcher turns events of the outbox into deliveries for the endpoints whose filters
-//! match; workers claim due deliveries with a lease, send them with no transaction open
-//! through the hardened [`client::Outbound`], and record each attempt. Webhooks are its first
-//! client; the WebSub hub will be its second.
+//! The engine knows no protocol. It does claim → send → record → retry: workers claim due
+//! deliveries with a lease, send them with no transaction open through the hardened
+//! [`client::Outbound`], record each attempt, and schedule the next one. What differs between
+//! webhook endpoints and WebSub subscribers (which events become which messages, the headers
+//! of an attempt, rate limits, what a 410 or a run of failures means) comes from a
+//! [`Channel`] per kind of target, supplied by `webhooks` and `websub`.
 
 pub mod client;
-mod limiter;
+pub mod limiter;
 pub mod retry;
 
+use std::collections::HashMap;
+use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use rand::Rng;
 use reqwest::Method;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::Catalog;
-use crate::config::{DeliveryConfig, WebSubConfig};
-use crate::metrics::{AttemptLabel, Metrics, OutcomeLabel};
-use crate::store::{Attempt, AttemptOutcome, Claimed, Store, StoreError, Target};
-use crate::webhooks::{event_body, signature::signature_header};
-use crate::websub::hub::render_notification;
-use client::{AddressPolicy, ClientSettings, Outbound};
-use limiter::RateLimiter;
+use crate::config::DeliveryConfig;
+use crate::domain::TargetKind;
+use crate::store::{Attempt, AttemptOutcome, Claimed, Store, StoreError};
+use client::Outbound;
 use retry::{Next, Schedule};
 
-/// Events read from the log per dispatch transaction.
-const DISPATCH_BATCH: u32 = 500;
+/// What dispatching did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dispatched {
+    /// Events turned into messages (or found to concern no target).
+    pub events: usize,
+    /// Undispatched events wait until then (a coalescing window closes); the engine looks
+    /// again by that time at the latest.
+    pub again_at: Option<DateTime<Utc>>,
+}
+
+/// An attempt as recorded, for the channel to draw its consequences from.
+#[derive(Debug)]
+pub struct AttemptReport<'a> {
+    pub claimed: &'a Claimed,
+    pub attempted_at: DateTime<Utc>,
+    pub status: Option<u16>,
+    /// `success`, or the error class (`dns`, `refused`, `connect`, `tls`, `timeout`, `http`).
+    pub result: &'static str,
+    pub outcome: AttemptOutcome,
+    /// Start of the target's current run of failures, as recorded (webhook endpoints).
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
+/// What one kind of target adds to the engine.
+pub trait Channel: Send + Sync + Debug {
+    /// The kind of target whose deliveries this channel shapes.
+    fn kind(&self) -> TargetKind;
+
+    /// Turns undispatched events of the log into queued messages.
+    fn dispatch(&self) -> BoxFuture<'_, Result<Dispatched, StoreError>>;
+
+    /// The headers of this attempt; or, when the target may not receive yet (a rate limit),
+    /// how long to wait: the delivery is then given back without an attempt.
+    fn prepare(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<HeaderMap, Duration>;
+
+    /// After an attempt is recorded: what it means for the target (gone, failing for long)
+    /// and for the channel's metrics.
+    fn after_attempt<'a>(&'a self, report: AttemptReport<'a>) -> BoxFuture<'a, ()>;
+}
+
+/// Wakes the engine when there may be new work; cheap to clone, and available before the
+/// engine exists (the use cases that queue work are built before it).
+#[derive(Debug, Clone, Default)]
+pub struct Waker(Arc<Notify>);
+
+impl Waker {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    async fn woken(&self) {
+        self.0.notified().await;
+    }
+}
 
 /// The engine; cheap to clone.
 #[derive(Debug, Clone)]
@@ -42,36 +95,21 @@ pub struct DeliveryEngine {
 #[derive(Debug)]
 struct Inner {
     store: Store,
-    catalog: Arc<Catalog>,
     config: DeliveryConfig,
-    websub: WebSubConfig,
-    /// Where feeds are served (`base_url`), for WebSub notifications' links.
-    public_base: String,
     schedule: Schedule,
     outbound: Outbound,
-    limiter: RateLimiter,
-    metrics: Arc<Metrics>,
-    wake: Notify,
+    channels: HashMap<TargetKind, Arc<dyn Channel>>,
+    waker: Waker,
 }
 
 impl DeliveryEngine {
     pub fn new(
         store: Store,
-        catalog: Arc<Catalog>,
-        config: &crate::config::Config,
-        metrics: Arc<Metrics>,
-    ) -> Result<Self, reqwest::Error> {
-        let public_base = config.public_base().to_owned();
-        let websub = config.websub.clone();
-        let config = config.delivery.clone();
-        let outbound = Outbound::new(ClientSettings {
-            connect_timeout: Duration::from_secs_f64(config.connect_timeout_secs),
-            timeout: Duration::from_secs_f64(config.request_timeout_secs),
-            max_response_bytes: config.max_response_bytes,
-            policy: AddressPolicy {
-                allow_private: config.allow_private_destinations,
-            },
-        })?;
+        config: &DeliveryConfig,
+        outbound: Outbound,
+        waker: Waker,
+        channels: Vec<Arc<dyn Channel>>,
+    ) -> Self {
         let schedule = Schedule {
             delays: config
                 .retry_schedule_secs
@@ -80,79 +118,36 @@ impl DeliveryEngine {
                 .collect(),
             jitter: config.jitter,
         };
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
                 store,
-                catalog,
-                config,
-                websub,
-                public_base,
+                config: config.clone(),
                 schedule,
                 outbound,
-                limiter: RateLimiter::default(),
-                metrics,
-                wake: Notify::new(),
+                channels: channels.into_iter().map(|c| (c.kind(), c)).collect(),
+                waker,
             }),
-        })
-    }
-
-    /// The address policy outbound requests follow (also used to check URLs when registered).
-    pub fn policy(&self) -> AddressPolicy {
-        self.inner.outbound.policy()
+        }
     }
 
     /// Tells the engine there may be new work (an event committed, a delivery re-queued).
     pub fn wake(&self) {
-        self.inner.wake.notify_one();
+        self.inner.waker.wake();
     }
 
-    /// The outbound client, shared with the WebSub hub's verifications.
-    pub fn outbound(&self) -> &Outbound {
-        &self.inner.outbound
-    }
-
-    pub fn metrics(&self) -> &Metrics {
-        &self.inner.metrics
-    }
-
-    /// Dispatches every undispatched event to webhooks, and (once their coalescing window has
-    /// passed) to WebSub subscribers; returns how many events were dispatched to webhooks.
-    pub async fn dispatch_pending(&self) -> Result<usize, StoreError> {
-        let inner = &self.inner;
-        let window = Duration::from_millis(inner.websub.coalesce_window_ms);
-        let generator = format!("tidings/{}", env!("CARGO_PKG_VERSION"));
-        let hub_url = inner.websub.hub_url(&inner.public_base);
-        inner
-            .store
-            .dispatch_notifications(window, Utc::now(), |scope, format, entries, tombstones| {
-                render_notification(
-                    &inner.catalog,
-                    &inner.public_base,
-                    &hub_url,
-                    &generator,
-                    scope,
-                    format,
-                    entries,
-                    tombstones,
-                )
-            })
-            .await?;
-        let mut total = 0;
-        loop {
-            let n = inner
-                .store
-                .dispatch_events(
-                    DISPATCH_BATCH,
-                    |event| event_body(event, &inner.catalog),
-                    Utc::now(),
-                )
-                .await?;
-            inner.metrics.events_dispatched.inc_by(n as u64);
-            total += n;
-            if n < DISPATCH_BATCH as usize {
-                return Ok(total);
-            }
+    /// Runs every channel's dispatcher once; returns the total and the earliest time one of
+    /// them wants to be asked again.
+    pub async fn dispatch_pending(&self) -> Result<Dispatched, StoreError> {
+        let mut total = Dispatched::default();
+        for channel in self.inner.channels.values() {
+            let done = channel.dispatch().await?;
+            total.events += done.events;
+            total.again_at = match (total.again_at, done.again_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
+        Ok(total)
     }
 
     /// One step, for tests and tools: dispatch, then claim what is due and deliver it all.
@@ -186,87 +181,91 @@ impl DeliveryEngine {
         let poll = Duration::from_millis(self.inner.config.poll_interval_ms.max(10));
         let mut inflight: JoinSet<()> = JoinSet::new();
         while !shutdown.is_cancelled() {
-            if let Err(err) = self.dispatch_pending().await {
-                tracing::error!(error = %err, "cannot dispatch events");
-            }
+            let again_at = match self.dispatch_pending().await {
+                Ok(done) => done.again_at,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot dispatch events");
+                    None
+                }
+            };
             let free = concurrency.saturating_sub(inflight.len());
-            let claimed = if free > 0 {
-                self.claim(free).await.unwrap_or_else(|err| {
+            if free > 0 {
+                let claimed = self.claim(free).await.unwrap_or_else(|err| {
                     tracing::error!(error = %err, "cannot claim deliveries");
                     Vec::new()
-                })
+                });
+                let got_work = !claimed.is_empty();
+                for c in claimed {
+                    let engine = self.clone();
+                    inflight.spawn(async move { engine.deliver(c).await });
+                }
+                if got_work && inflight.len() < concurrency {
+                    continue;
+                }
+            }
+            if inflight.len() >= concurrency {
+                // Every worker is busy: nothing can be claimed until one finishes.
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = self.inner.waker.woken() => {}
+                    _ = inflight.join_next() => {}
+                }
             } else {
-                Vec::new()
-            };
-            let got_work = !claimed.is_empty();
-            for c in claimed {
-                let engine = self.clone();
-                inflight.spawn(async move { engine.deliver(c).await });
-            }
-            if got_work && inflight.len() < concurrency {
-                continue;
-            }
-            let sleep = self.idle_wait(poll).await;
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = self.inner.wake.notified() => {}
-                Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
-                _ = tokio::time::sleep(sleep) => {}
+                let sleep = self.idle_wait(poll, again_at).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = self.inner.waker.woken() => {}
+                    Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
+                    _ = tokio::time::sleep(sleep) => {}
+                }
             }
             while inflight.try_join_next().is_some() {}
         }
         while inflight.join_next().await.is_some() {}
     }
 
-    /// How long to sleep when idle: until the next delivery is due, at most `poll` (and at
-    /// most the WebSub coalescing window, which may close in the meantime), at least a little,
-    /// so that a delivery due now but not claimable cannot make the loop spin.
-    async fn idle_wait(&self, poll: Duration) -> Duration {
-        let longest = poll.min(Duration::from_millis(
-            self.inner.websub.coalesce_window_ms.max(10),
-        ));
-        let until_due = match self.inner.store.next_due().await {
-            Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO),
-            _ => longest,
+    /// How long to sleep when idle: until the next delivery is due or a dispatcher wants to
+    /// look again, at most `poll`, and at least a little, so that a delivery due now but not
+    /// claimable cannot make the loop spin.
+    async fn idle_wait(&self, poll: Duration, again_at: Option<DateTime<Utc>>) -> Duration {
+        let now = Utc::now();
+        let until = |t: DateTime<Utc>| (t - now).to_std().unwrap_or(Duration::ZERO);
+        let due = match self.inner.store.next_due().await {
+            Ok(Some(due)) => until(due),
+            _ => poll,
         };
-        until_due.clamp(Duration::from_millis(5), longest)
+        let again = again_at.map_or(poll, until);
+        due.min(again)
+            .clamp(Duration::from_millis(5), poll.max(Duration::from_millis(5)))
     }
 
     /// Sends one claimed delivery and records what happened.
-    #[tracing::instrument(skip_all, fields(delivery = %claimed.id, target = %claimed.target.id(), attempt = claimed.attempts + 1))]
+    #[tracing::instrument(skip_all, fields(delivery = %claimed.id, target = %claimed.target.id(), url = %claimed.target.url(), attempt = claimed.attempts + 1))]
     async fn deliver(&self, claimed: Claimed) {
         let inner = &self.inner;
+        let Some(channel) = inner.channels.get(&claimed.target.kind()) else {
+            tracing::error!(
+                kind = claimed.target.kind().as_str(),
+                "no channel for this kind of target"
+            );
+            return;
+        };
         let now = Utc::now();
-        let (url, headers) = match &claimed.target {
-            Target::Webhook(endpoint) => {
-                if let Some(rate) = endpoint.rate_limit
-                    && let Err(wait) = inner.limiter.acquire(&endpoint.id, rate)
-                {
-                    let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                    inner
-                        .metrics
-                        .deliveries
-                        .get_or_create(&OutcomeLabel {
-                            outcome: "released",
-                        })
-                        .inc();
-                    if let Err(err) = inner.store.release_delivery(claimed.seq, at).await {
-                        tracing::error!(error = %err, "cannot release a rate-limited delivery");
-                    }
-                    return;
+        let headers = match channel.prepare(&claimed, now) {
+            Ok(headers) => headers,
+            Err(wait) => {
+                let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                if let Err(err) = inner.store.release_delivery(claimed.seq, at).await {
+                    tracing::error!(error = %err, "cannot give a delivery back");
                 }
-                (&endpoint.url, webhook_headers(&claimed, endpoint, now))
+                return;
             }
-            Target::WebSub(subscription) => (
-                &subscription.callback,
-                self.websub_headers(&claimed, subscription),
-            ),
         };
         let exchange = inner
             .outbound
             .send(
                 Method::POST,
-                url,
+                claimed.target.url(),
                 headers,
                 Some(claimed.body.clone().into()),
             )
@@ -286,7 +285,7 @@ impl DeliveryEngine {
                 .schedule
                 .next(claimed.attempts + 1, Utc::now(), retry_after, random)
             {
-                // WebSub §7: retries stay within the lease; past it the notification is dropped.
+                // A target with an end (a WebSub lease) gets no retry past it.
                 Next::RetryAt(at) if claimed.expires_at.is_some_and(|end| at > end) => {
                     AttemptOutcome::GaveUp
                 }
@@ -302,7 +301,6 @@ impl DeliveryEngine {
             error: exchange.error.as_ref().map(|(_, m)| m.clone()),
             response_body: exchange.body.clone(),
         };
-        self.count(&claimed.target, &exchange, outcome);
         match outcome {
             AttemptOutcome::GaveUp => {
                 tracing::warn!(status, error = ?attempt.error, "delivery failed; giving up")
@@ -312,7 +310,6 @@ impl DeliveryEngine {
             }
             AttemptOutcome::Delivered => tracing::debug!(status, "delivered"),
         }
-
         let failing_since = match inner
             .store
             .record_attempt(claimed.seq, &claimed.target, &attempt, outcome)
@@ -325,170 +322,20 @@ impl DeliveryEngine {
                 return;
             }
         };
-        match (&claimed.target, status) {
-            (Target::Webhook(endpoint), Some(410)) => {
-                // The receiver says it is gone for good: stop sending at once.
-                self.disable(&endpoint.id, "the receiver answered 410 Gone")
-                    .await;
-            }
-            (Target::Webhook(endpoint), _) => {
-                if let Some(since) = failing_since {
-                    self.check_health(&endpoint.id, since, now).await;
-                }
-            }
-            (Target::WebSub(subscription), Some(410)) => {
-                // §7: a callback MAY answer 410 to say the subscription is deleted, and the hub
-                // MAY end it; every other non-2xx is a failure (redirects included).
-                tracing::info!(subscription = %subscription.id, "callback answered 410 Gone; unsubscribed");
-                if let Err(err) = inner
-                    .store
-                    .remove_subscription_by_id(&subscription.id)
-                    .await
-                {
-                    tracing::error!(error = %err, "cannot remove a subscription");
-                }
-            }
-            (Target::WebSub(_), _) => {}
-        }
-    }
-
-    fn count(&self, target: &Target, exchange: &client::Exchange, outcome: AttemptOutcome) {
-        let metrics = &self.inner.metrics;
         let result = exchange
             .error
             .as_ref()
             .map(|(c, _)| c.as_str())
             .unwrap_or("success");
-        let outcome = match outcome {
-            AttemptOutcome::Delivered => "delivered",
-            AttemptOutcome::RetryAt(_) => "retrying",
-            AttemptOutcome::GaveUp => "failed",
-        };
-        match target {
-            Target::Webhook(_) => {
-                metrics
-                    .attempts
-                    .get_or_create(&AttemptLabel { result })
-                    .inc();
-                metrics
-                    .deliveries
-                    .get_or_create(&OutcomeLabel { outcome })
-                    .inc();
-            }
-            Target::WebSub(_) => {
-                metrics
-                    .websub_deliveries
-                    .get_or_create(&OutcomeLabel { outcome })
-                    .inc();
-            }
-        }
-    }
-
-    /// WebSub §7: the request MUST have the topic's `Content-Type` and a `Link` header with
-    /// rel=hub and rel=self (the topic's canonical URL); a `Content-Length` is sent (reqwest does
-    /// for a bytes body: never chunked, never compressed). §8: with a hub.secret the hub MUST
-    /// sign the body, `X-Hub-Signature: method=hex`.
-    fn websub_headers(
-        &self,
-        claimed: &Claimed,
-        subscription: &crate::websub::Subscription,
-    ) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        if let Ok(v) = HeaderValue::from_str(&claimed.content_type) {
-            headers.insert(CONTENT_TYPE, v);
-        }
-        if let Some(link) = claimed
-            .link
-            .as_deref()
-            .and_then(|l| HeaderValue::from_str(l).ok())
-        {
-            headers.insert(reqwest::header::LINK, link);
-        }
-        if let Some(secret) = &subscription.secret {
-            let signature = self
-                .inner
-                .websub
-                .signature_algorithm
-                .signature_header(secret, claimed.body.as_bytes());
-            if let Ok(v) = HeaderValue::from_str(&signature) {
-                headers.insert(HeaderName::from_static("x-hub-signature"), v);
-            }
-        }
-        headers
-    }
-
-    /// Reports an endpoint failing for long, and disables one failing for too long.
-    async fn check_health(&self, endpoint_id: &str, since: DateTime<Utc>, now: DateTime<Utc>) {
-        let failing_for = (now - since).num_milliseconds() as f64 / 1000.0;
-        let config = &self.inner.config;
-        if failing_for >= config.disable_after_secs {
-            let reason = format!(
-                "failing without a success since {} (longer than {} s)",
-                since.to_rfc3339(),
-                config.disable_after_secs
-            );
-            self.disable(endpoint_id, &reason).await;
-        } else if failing_for >= config.failing_after_secs {
-            tracing::warn!(endpoint = endpoint_id, since = %since, "endpoint.failing");
-        }
-    }
-
-    async fn disable(&self, endpoint_id: &str, reason: &str) {
-        tracing::warn!(endpoint = endpoint_id, reason, "endpoint.disabled");
-        if let Err(err) = self
-            .inner
-            .store
-            .disable_endpoint(endpoint_id, reason, Utc::now())
-            .await
-        {
-            tracing::error!(error = %err, "cannot disable an endpoint");
-        }
-    }
-
-    /// Counts endpoints currently failing for longer than the threshold (for metrics).
-    pub async fn refresh_failing_gauge(&self) -> Result<(), StoreError> {
-        let now = Utc::now();
-        let threshold = self.inner.config.failing_after_secs;
-        let failing = self
-            .inner
-            .store
-            .endpoints()
-            .await?
-            .iter()
-            .filter(|e| {
-                e.enabled
-                    && e.failing_since
-                        .is_some_and(|s| (now - s).num_milliseconds() as f64 / 1000.0 >= threshold)
+        channel
+            .after_attempt(AttemptReport {
+                claimed: &claimed,
+                attempted_at: now,
+                status,
+                result,
+                outcome,
+                failing_since,
             })
-            .count();
-        self.inner.metrics.endpoints_failing.set(failing as i64);
-        Ok(())
+            .await;
     }
-}
-
-/// Standard Webhooks headers, signed afresh for this attempt with every live secret.
-fn webhook_headers(
-    claimed: &Claimed,
-    endpoint: &crate::webhooks::Endpoint,
-    now: DateTime<Utc>,
-) -> HeaderMap {
-    let timestamp = now.timestamp();
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let signature = signature_header(
-        &endpoint.signing_secrets(now),
-        &claimed.message_id,
-        timestamp,
-        claimed.body.as_bytes(),
-    );
-    for (name, value) in [
-        ("webhook-id", claimed.message_id.clone()),
-        ("webhook-timestamp", timestamp.to_string()),
-        ("webhook-signature", signature),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
-    }
-    headers
 }

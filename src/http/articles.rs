@@ -126,7 +126,7 @@ async fn get_article(
 ) -> Result<Response, ApiError> {
     caller.require_any(&[Scope::Read, Scope::Publish], "read articles")?;
     let id = parse_id(&id)?;
-    let Some(stored) = state.service.store.article(&id).await? else {
+    let Some(stored) = state.service.article(&id).await? else {
         return Err(ApiError::NotFound(format!("no article has the id {id}")));
     };
     if let Some(deleted_at) = stored.deleted_at {

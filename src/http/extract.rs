@@ -167,3 +167,39 @@ impl FromRequest<AppState> for Payload {
         Ok(Payload { kind, bytes })
     }
 }
+
+/// The first value of a query-string parameter.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub fn cursor_param(query: Option<&str>) -> Result<i64, ApiError> {
+    match query_param(query, "after") {
+        None => Ok(0),
+        Some(raw) if raw.is_empty() => Ok(0),
+        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::bad_field(
+                "after",
+                format!("must be a cursor from an earlier page, not {raw:?}"),
+            )
+        }),
+    }
+}
+
+pub fn limit_param(query: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match query_param(query, "limit") {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_field(
+                    "limit",
+                    format!("must be a whole number from 1 to {max}, not {raw:?}"),
+                )
+            }),
+    }
+}

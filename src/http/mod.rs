@@ -1,7 +1,9 @@
 //! The HTTP interface: one router per resource, merged here on one screen.
 
 mod articles;
+mod deliveries;
 pub mod error;
+mod events;
 mod extract;
 mod feeds;
 mod site;
@@ -26,36 +28,17 @@ use extract::Tokens;
 
 use crate::service::Service;
 
-/// WebSub verifications of intent in progress at once; more requests are asked to retry.
-const MAX_PENDING_VERIFICATIONS: usize = 256;
-
 /// What every handler gets; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub service: Service,
     tokens: Arc<Tokens>,
-    /// Bounds the WebSub verifications running at once (the hub endpoint is public).
-    verifications: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub fn new(service: Service) -> Self {
         let tokens = Arc::new(Tokens::from_config(&service.config));
-        Self {
-            service,
-            tokens,
-            verifications: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_VERIFICATIONS)),
-        }
-    }
-
-    /// Where outbound requests may go (checked when a URL is registered).
-    pub fn delivery_policy(&self) -> crate::delivery::client::AddressPolicy {
-        self.service.delivery.policy()
-    }
-
-    /// Tells the delivery engine there is work.
-    pub fn wake_delivery(&self) {
-        self.service.delivery.wake();
+        Self { service, tokens }
     }
 }
 
@@ -69,6 +52,8 @@ pub fn router(state: AppState) -> Router {
         .merge(feeds::router())
         .merge(articles::router())
         .merge(webhooks::router())
+        .merge(deliveries::router())
+        .merge(events::router())
         .merge(websub::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

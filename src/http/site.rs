@@ -27,12 +27,8 @@ pub fn router() -> Router<AppState> {
 
 /// `GET /`: every section with its feeds, and autodiscovery links.
 async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
-    let counts = state.service.store.article_counts().await?;
-    let subscribers = state
-        .service
-        .store
-        .subscriber_counts(chrono::Utc::now())
-        .await?;
+    let counts = state.service.article_counts().await?;
+    let subscribers = state.service.hub.subscriber_counts().await?;
     let catalog = &state.service.catalog;
     let entries: Vec<IndexEntry> = catalog
         .scopes()
@@ -136,15 +132,15 @@ async fn get_sections(State(state): State<AppState>) -> Json<SiteTree> {
 
 /// `GET /healthz`: 200 when the store answers.
 async fn get_health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    state.service.store.ping().await?;
+    state.service.ping().await?;
     Ok(Json(serde_json::json!({ "status": "ok" })))
 }
 
 /// `GET /metrics`: Prometheus (OpenMetrics) text.
 async fn get_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let service = &state.service;
-    let stats = service.store.queue_stats(chrono::Utc::now()).await?;
-    service.delivery.refresh_failing_gauge().await?;
+    let stats = service.queue_stats().await?;
+    service.webhooks.refresh_failing_gauge().await?;
     let body = service.metrics.render(&stats);
     Ok((
         [(

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,10 +14,11 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Caller, Payload};
 use crate::config::Scope;
+use crate::domain::EventType;
 use crate::domain::SectionPath;
 use crate::ingest::FieldError;
-use crate::store::{EndpointPatch, EventType, NewEndpoint, Resend};
-use crate::webhooks::{Endpoint, Secret, test_body};
+use crate::store::{EndpointPatch, NewEndpoint};
+use crate::webhooks::{Endpoint, Secret};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,11 +34,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/webhooks/{id}/rotate-secret", post(rotate_secret))
         .route("/api/v1/webhooks/{id}/test", post(send_test))
-        .route("/api/v1/webhooks/{id}/deliveries", get(list_deliveries))
         .route("/api/v1/webhooks/{id}/recover", post(recover))
-        .route("/api/v1/deliveries/{id}", get(get_delivery))
-        .route("/api/v1/deliveries/{id}/resend", post(resend))
-        .route("/api/v1/events", get(list_events))
         .route("/api/v1/schemas/webhooks/{name}", get(get_schema))
 }
 
@@ -74,7 +71,7 @@ async fn get_schema(Path(name): Path<String>) -> Result<Response, ApiError> {
         .into_response())
 }
 
-fn admin(caller: &Caller) -> Result<(), ApiError> {
+pub(super) fn admin(caller: &Caller) -> Result<(), ApiError> {
     caller.require(Scope::Admin, "manage webhooks")
 }
 
@@ -90,11 +87,11 @@ fn endpoint_json(endpoint: &Endpoint, with_secret: bool) -> Value {
     value
 }
 
-async fn find(state: &AppState, id: &str) -> Result<Endpoint, ApiError> {
+pub(super) async fn find(state: &AppState, id: &str) -> Result<Endpoint, ApiError> {
     state
         .service
-        .store
-        .endpoint(id)
+        .webhooks
+        .get(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint has the id {id}")))
 }
@@ -122,7 +119,14 @@ impl EndpointFields<'_> {
             Ok(url) => url,
             Err(e) => return self.fail("url", format!("is not a URL: {e}")),
         };
-        match self.state.delivery_policy().check_destination(&url).await {
+        match self
+            .state
+            .service
+            .outbound
+            .policy()
+            .check_destination(&url)
+            .await
+        {
             Ok(()) => Some(url),
             Err(reason) => self.fail("url", reason),
         }
@@ -242,18 +246,15 @@ async fn create_endpoint(
     };
     let endpoint = state
         .service
-        .store
-        .create_endpoint(
-            NewEndpoint {
-                url: url.into(),
-                description,
-                event_types,
-                sections,
-                secret,
-                rate_limit,
-            },
-            Utc::now(),
-        )
+        .webhooks
+        .create(NewEndpoint {
+            url: url.into(),
+            description,
+            event_types,
+            sections,
+            secret,
+            rate_limit,
+        })
         .await?;
     tracing::info!(token = %caller.name, endpoint = %endpoint.id, url = %endpoint.url, "webhook endpoint created");
     Ok((StatusCode::CREATED, Json(endpoint_json(&endpoint, true))).into_response())
@@ -266,8 +267,8 @@ async fn list_endpoints(
     admin(&caller)?;
     let endpoints: Vec<Value> = state
         .service
-        .store
-        .endpoints()
+        .webhooks
+        .list()
         .await?
         .iter()
         .map(|e| endpoint_json(e, false))
@@ -323,11 +324,10 @@ async fn patch_endpoint(
     }
     let endpoint = state
         .service
-        .store
-        .update_endpoint(&id, patch, Utc::now())
+        .webhooks
+        .update(&id, patch)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint has the id {id}")))?;
-    state.wake_delivery();
     Ok(Json(endpoint_json(&endpoint, false)))
 }
 
@@ -337,7 +337,7 @@ async fn delete_endpoint(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin(&caller)?;
-    if state.service.store.delete_endpoint(&id).await? {
+    if state.service.webhooks.delete(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!(
@@ -375,9 +375,9 @@ async fn rotate_secret(
         }
     };
     let grace = match obj.get("grace_secs") {
-        None | Some(Value::Null) => Some(state.service.config.delivery.rotation_grace_secs),
+        None | Some(Value::Null) => Some(None),
         Some(v) => match v.as_f64() {
-            Some(g) if (0.0..=30.0 * 86400.0).contains(&g) => Some(g),
+            Some(g) if (0.0..=30.0 * 86400.0).contains(&g) => Some(Some(g)),
             _ => {
                 errors.push(FieldError::new(
                     "grace_secs",
@@ -390,12 +390,10 @@ async fn rotate_secret(
     let (Some(secret), Some(grace), true) = (secret, grace, errors.is_empty()) else {
         return Err(ApiError::Invalid(errors));
     };
-    let now = Utc::now();
-    let until = now + chrono::Duration::milliseconds((grace * 1000.0) as i64);
-    let endpoint = state
+    let (endpoint, until) = state
         .service
-        .store
-        .rotate_secret(&id, &secret, until, now)
+        .webhooks
+        .rotate_secret(&id, &secret, grace)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint has the id {id}")))?;
     let mut value = endpoint_json(&endpoint, true);
@@ -411,132 +409,15 @@ async fn send_test(
 ) -> Result<Response, ApiError> {
     admin(&caller)?;
     let endpoint = find(&state, &id).await?;
-    let now = Utc::now();
-    let message_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-    let delivery_id = state
+    let sent = state
         .service
-        .store
-        .enqueue_test(
-            &endpoint.id,
-            &message_id,
-            &test_body(&endpoint.id, now),
-            now,
-        )
-        .await?;
-    state.wake_delivery();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "message_id": message_id, "delivery_id": delivery_id })),
-    )
-        .into_response())
-}
-
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-fn cursor_param(query: Option<&str>) -> Result<i64, ApiError> {
-    match query_param(query, "after") {
-        None => Ok(0),
-        Some(raw) if raw.is_empty() => Ok(0),
-        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::bad_field(
-                "after",
-                format!("must be a cursor from an earlier page, not {raw:?}"),
-            )
-        }),
-    }
-}
-
-fn limit_param(query: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
-    match query_param(query, "limit") {
-        None => Ok(default),
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_field(
-                    "limit",
-                    format!("must be a whole number from 1 to {max}, not {raw:?}"),
-                )
-            }),
-    }
-}
-
-/// `GET /api/v1/webhooks/{id}/deliveries?status=&after=&limit=`: the delivery log, with each
-/// attempt; `next` is the cursor of the following page (null once a page comes back short).
-async fn list_deliveries(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    admin(&caller)?;
-    find(&state, &id).await?;
-    let query = query.as_deref();
-    let status = query_param(query, "status");
-    if let Some(s) = &status
-        && !matches!(s.as_str(), "pending" | "delivered" | "failed")
-    {
-        return Err(ApiError::bad_field(
-            "status",
-            "must be pending, delivered or failed",
-        ));
-    }
-    let after = cursor_param(query)?;
-    let limit = limit_param(query, 50, 500)?;
-    let deliveries = state
-        .service
-        .store
-        .deliveries_of(&id, status.as_deref(), after, limit)
-        .await?;
-    let next =
-        (deliveries.len() as u32 == limit).then(|| deliveries.last().map(|d| d.cursor.to_string()));
-    Ok(Json(
-        json!({ "deliveries": deliveries, "next": next.flatten() }),
-    ))
-}
-
-async fn get_delivery(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    admin(&caller)?;
-    let delivery = state
-        .service
-        .store
-        .delivery(&id)
+        .webhooks
+        .send_test(&endpoint.id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no delivery has the id {id}")))?;
-    Ok(Json(
-        serde_json::to_value(delivery).expect("a delivery serialises"),
-    ))
-}
-
-/// `POST /api/v1/deliveries/{id}/resend`: sends again, with the same `webhook-id`.
-async fn resend(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    admin(&caller)?;
-    match state.service.store.resend_delivery(&id, Utc::now()).await? {
-        Resend::Queued => {}
-        Resend::InFlight => {
-            return Err(ApiError::Conflict(format!(
-                "the delivery {id} is being sent right now; resend it once that attempt is recorded"
-            )));
-        }
-        Resend::NotFound => return Err(ApiError::NotFound(format!("no delivery has the id {id}"))),
-    }
-    state.wake_delivery();
+        .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint has the id {id}")))?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "status": "pending", "id": id })),
+        Json(json!({ "message_id": sent.message_id, "delivery_id": sent.delivery_id })),
     )
         .into_response())
 }
@@ -564,37 +445,8 @@ async fn recover(
         })?;
     let requeued = state
         .service
-        .store
-        .recover_deliveries(&id, since.with_timezone(&Utc), Utc::now())
+        .webhooks
+        .recover(&id, since.with_timezone(&Utc))
         .await?;
-    state.wake_delivery();
     Ok((StatusCode::ACCEPTED, Json(json!({ "requeued": requeued }))).into_response())
-}
-
-/// `GET /api/v1/events?after=CURSOR&limit=`: the event log, oldest first. Each event's `id` is
-/// the `webhook-id` of its deliveries, so a consumer can reconcile what it missed.
-async fn list_events(
-    State(state): State<AppState>,
-    caller: Caller,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_any(&[Scope::Read, Scope::Admin], "read the event log")?;
-    let query = query.as_deref();
-    let after = cursor_param(query)?;
-    let limit = limit_param(query, 100, 1000)?;
-    let events = state.service.store.events_after(after, limit).await?;
-    let next = events.last().map(|e| e.seq.to_string());
-    let events: Vec<Value> = events
-        .iter()
-        .map(|e| {
-            json!({
-                "id": e.id, "cursor": e.seq.to_string(), "type": e.kind, "article_id": e.article_id,
-                "section": e.section, "version": e.version, "occurred_at": e.occurred_at,
-            })
-        })
-        .collect();
-    // `next` is always given (the last cursor seen, or the one asked for), so a consumer can
-    // poll with it and get only what is new.
-    let next = next.unwrap_or_else(|| after.to_string());
-    Ok(Json(json!({ "events": events, "next": next })))
 }

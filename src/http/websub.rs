@@ -7,14 +7,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::Utc;
 use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::Caller;
 use crate::config::Scope;
-use crate::websub::hub::{parse_request, verify_and_apply};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -59,28 +57,20 @@ async fn subscription_request(
             "send the request as application/x-www-form-urlencoded\n".into(),
         );
     }
-    match parse_request(&state.service, &body).await {
-        Ok(request) => {
-            let Ok(permit) = state.verifications.clone().try_acquire_owned() else {
-                let mut busy = plain(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too many verifications in progress; retry in a minute\n".into(),
-                );
-                busy.headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
-                return busy;
-            };
-            let service = state.service.clone();
-            tokio::spawn(async move {
-                verify_and_apply(service, request).await;
-                drop(permit);
-            });
-            plain(
-                StatusCode::ACCEPTED,
-                "accepted; the hub will verify intent with the callback\n".into(),
-            )
+    match state.service.hub.request(&body).await {
+        Ok(()) => plain(
+            StatusCode::ACCEPTED,
+            "accepted; the hub will verify intent with the callback\n".into(),
+        ),
+        Err(refusal) => {
+            let mut response = plain(refusal.status, format!("{}\n", refusal.reason));
+            if let Some(secs) = refusal.retry_after_secs {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+            }
+            response
         }
-        Err(refusal) => plain(refusal.status, format!("{}\n", refusal.reason)),
     }
 }
 
@@ -110,10 +100,6 @@ async fn list_subscriptions(
     let topic = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "topic")
         .map(|(_, v)| v.into_owned());
-    let subscriptions = state
-        .service
-        .store
-        .subscriptions(topic.as_deref(), Utc::now())
-        .await?;
+    let subscriptions = state.service.hub.subscriptions(topic.as_deref()).await?;
     Ok(Json(json!({ "subscriptions": subscriptions })))
 }

@@ -17,7 +17,6 @@ mod sqlite;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use serde::Serialize;
@@ -30,10 +29,12 @@ use crate::domain::{
 };
 pub use crate::domain::{Event, EventType, QueueStats, Target, TargetKind};
 
+mod types;
+
 use sqlite::SqliteStore;
-pub use sqlite::{
-    Attempt, AttemptOutcome, Claimed, DeliveryView, EndpointPatch, LastDelivery, NewEndpoint,
-    Notification, Resend, SubscriptionView, Upserted,
+pub use types::{
+    Attempt, AttemptOutcome, Claimed, CursorMove, DeliveryView, EndpointPatch, Enqueued,
+    LastDelivery, NewDelivery, NewEndpoint, NewMessage, Resend, SubscriptionView, Upserted,
 };
 
 /// What an upsert did.
@@ -209,35 +210,45 @@ impl Store {
         on_backend!(&self.backend, s => s.close().await)
     }
 
-    /// Turns the next events of the log into messages and deliveries for the endpoints that
-    /// match them, and moves the dispatcher's cursor, all in one transaction. Returns how many
-    /// events were dispatched.
-    pub async fn dispatch_events(
+    /// A consumer's cursor in the event log, and the events after it (at most `limit`),
+    /// oldest first.
+    pub async fn pending_events(
         &self,
-        batch: u32,
-        body_of: impl Fn(&Event) -> String,
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        on_backend!(&self.backend, s => s.dispatch_events(batch, body_of, now).await)
+        consumer: &str,
+        limit: u32,
+    ) -> Result<(i64, Vec<Event>), StoreError> {
+        on_backend!(&self.backend, s => s.pending_events(consumer, limit).await)
     }
 
-    /// Queues a `webhook.test` message for one endpoint; returns the delivery id.
-    pub async fn enqueue_test(
+    /// Queues messages with their deliveries and, when given, moves a consumer's cursor, all
+    /// in one transaction. The cursor moves only from where it was read (compare-and-set), so
+    /// that two dispatchers (two instances) never queue the same events twice: the loser gets
+    /// [`Enqueued::Raced`] and nothing is queued. Deliveries to targets that are gone are
+    /// skipped, and so are duplicates of (target, message).
+    pub async fn enqueue(
         &self,
-        endpoint_id: &str,
-        message_id: &str,
-        body: &str,
+        cursor: Option<CursorMove>,
+        messages: Vec<NewMessage>,
         now: DateTime<Utc>,
-    ) -> Result<String, StoreError> {
-        let (endpoint_id, message_id, body) = (
-            endpoint_id.to_owned(),
-            message_id.to_owned(),
-            body.to_owned(),
-        );
+    ) -> Result<Enqueued, StoreError> {
         self.detached(move |b| async move {
-            on_backend!(b, s => s.enqueue_test(&endpoint_id, &message_id, &body, now).await)
+            on_backend!(b, s => s.enqueue(cursor, &messages, now).await)
         })
         .await
+    }
+
+    /// The articles (live or tombstones) with these ids, in no particular order; unknown ids
+    /// are left out.
+    pub async fn articles(&self, ids: &[ArticleId]) -> Result<Vec<StoredArticle>, StoreError> {
+        on_backend!(&self.backend, s => s.articles(ids).await)
+    }
+
+    /// The subscriptions whose lease has not ended.
+    pub async fn active_subscriptions(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        on_backend!(&self.backend, s => s.active_subscriptions(now).await)
     }
 
     /// Leases up to `limit` due deliveries until `lease_until`: pending, due, not leased, to
@@ -474,18 +485,6 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<(String, String), u64>, StoreError> {
         on_backend!(&self.backend, s => s.subscriber_counts(now).await)
-    }
-
-    /// Turns new events into one notification per affected topic with subscribers, and moves
-    /// the WebSub cursor; events are coalesced over `window`. Returns how many events were
-    /// dispatched.
-    pub async fn dispatch_notifications(
-        &self,
-        window: Duration,
-        now: DateTime<Utc>,
-        render: impl Fn(&Scope, FeedFormat, &[StoredArticle], &[Tombstone]) -> Option<Notification>,
-    ) -> Result<usize, StoreError> {
-        on_backend!(&self.backend, s => s.dispatch_notifications(window, now, render).await)
     }
 }
 

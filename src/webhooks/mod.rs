@@ -1,6 +1,11 @@
 //! Webhook endpoints: who receives which article events, and what they receive.
 
+mod admin;
+mod channel;
 pub mod signature;
+
+pub use admin::{TestSent, Webhooks};
+pub use channel::WebhookChannel;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};

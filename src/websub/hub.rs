@@ -1,24 +1,31 @@
-//! The hub's protocol: subscription requests (§5.1), verification of intent (§5.3) and the
-//! content of notifications (§7).
+//! The hub's protocol: subscription requests (§5.1) and verification of intent (§5.3).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rand::RngCore;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use url::Url;
 
-use super::{feed_of_topic, link_header};
+use super::channel::NotificationChannel;
+use super::feed_of_topic;
 use crate::catalog::{Catalog, Scope};
-use crate::domain::{CallbackUrl, FeedFormat, StoredArticle, Tombstone};
-use crate::metrics::OutcomeLabel;
-use crate::render::{FeedContext, render_feed};
-use crate::service::Service;
-use crate::store::Notification;
+use crate::config::WebSubConfig;
+use crate::delivery::client::{ErrorClass, Outbound};
+use crate::domain::{CallbackUrl, FeedFormat};
+use crate::metrics::{Metrics, OutcomeLabel};
+use crate::store::{Store, StoreError, SubscriptionView};
+
+/// Verifications of intent in progress at once; more requests are asked to retry.
+const MAX_PENDING_VERIFICATIONS: usize = 256;
 
 /// §5.1: hub.secret MUST be less than 200 bytes.
 const MAX_SECRET_BYTES: usize = 200;
@@ -58,82 +65,204 @@ pub struct Request {
 pub struct Refusal {
     pub status: StatusCode,
     pub reason: String,
+    /// Seconds after which the same request may succeed (the hub is busy).
+    pub retry_after_secs: Option<u64>,
 }
 
 fn refuse(reason: impl Into<String>) -> Refusal {
     Refusal {
         status: StatusCode::BAD_REQUEST,
         reason: reason.into(),
+        retry_after_secs: None,
     }
 }
 
-/// Parses a form-encoded subscription request (§5.1). Unknown parameters are ignored (§5.1:
-/// hubs MUST ignore parameters they do not understand) and, for a repeated one, the first
-/// value counts.
-pub async fn parse_request(service: &Service, body: &[u8]) -> Result<Request, Refusal> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
-    let param = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+/// The hub; cheap to clone. Verifications run as tasks of its own, which [`Hub::shutdown`]
+/// cancels and waits for.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
 
-    let mode = match param("hub.mode") {
-        Some("subscribe") => Mode::Subscribe,
-        Some("unsubscribe") => Mode::Unsubscribe,
-        Some(other) => {
-            return Err(refuse(format!(
-                "hub.mode must be subscribe or unsubscribe, not {other:?}"
-            )));
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    catalog: Arc<Catalog>,
+    config: WebSubConfig,
+    /// Where feeds are served (`base_url`): topics are URLs under it.
+    public_base: String,
+    outbound: Outbound,
+    metrics: Arc<Metrics>,
+    /// Bounds the verifications running at once (the hub's door is public).
+    permits: Arc<Semaphore>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Hub {
+    pub fn new(
+        store: Store,
+        catalog: Arc<Catalog>,
+        config: &WebSubConfig,
+        public_base: &str,
+        outbound: Outbound,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                catalog,
+                config: config.clone(),
+                public_base: public_base.to_owned(),
+                outbound,
+                metrics,
+                permits: Arc::new(Semaphore::new(MAX_PENDING_VERIFICATIONS)),
+                tasks: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
+            }),
         }
-        None => return Err(refuse("hub.mode is required")),
-    };
-    let topic = param("hub.topic")
-        .ok_or_else(|| refuse("hub.topic is required"))?
-        .to_owned();
-    let (scope, format) =
-        feed_of_topic(&topic, service.config.public_base(), &service.catalog).map_err(refuse)?;
-    let raw_callback = param("hub.callback").ok_or_else(|| refuse("hub.callback is required"))?;
-    let callback = CallbackUrl::new(
-        Url::parse(raw_callback).map_err(|_| refuse("hub.callback is not an absolute URL"))?,
-    );
-    service
-        .delivery
-        .policy()
-        .check_destination(&callback)
-        .await
-        .map_err(|reason| refuse(format!("hub.callback {reason}")))?;
-    let secret = match param("hub.secret") {
-        Some(s) if s.len() >= MAX_SECRET_BYTES => {
-            return Err(refuse(format!(
-                "hub.secret must be less than {MAX_SECRET_BYTES} bytes"
-            )));
-        }
-        Some("") | None => None,
-        Some(s) => Some(s.to_owned()),
-    };
-    let lease_seconds = match param("hub.lease_seconds") {
-        None | Some("") => None,
-        Some(raw) => match raw.trim().parse::<i64>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
+    }
+
+    /// The hub's absolute URL.
+    pub fn url(&self) -> String {
+        self.inner.config.hub_url(&self.inner.public_base)
+    }
+
+    /// What the delivery engine needs to notify this hub's subscribers.
+    pub fn channel(&self) -> NotificationChannel {
+        let inner = &self.inner;
+        NotificationChannel::new(
+            inner.store.clone(),
+            inner.catalog.clone(),
+            &inner.config,
+            &inner.public_base,
+            inner.metrics.clone(),
+        )
+    }
+
+    /// §5.1: takes a form-encoded subscription request. A valid one is accepted at once and
+    /// its intent verified in the background (§5.3); an invalid one is refused with a reason.
+    pub async fn request(&self, body: &[u8]) -> Result<(), Refusal> {
+        let request = self.parse_request(body).await?;
+        let Ok(permit) = self.inner.permits.clone().try_acquire_owned() else {
+            return Err(Refusal {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                reason: "too many verifications in progress; retry in a minute".into(),
+                retry_after_secs: Some(60),
+            });
+        };
+        let hub = self.clone();
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.tasks.spawn(async move {
+            tokio::select! {
+                _ = hub.verify_and_apply(request) => {}
+                _ = shutdown.cancelled() => {}
+            }
+            drop(permit);
+        });
+        Ok(())
+    }
+
+    /// Subscriptions (of one topic, if given), each with its latest delivery.
+    pub async fn subscriptions(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<Vec<SubscriptionView>, StoreError> {
+        self.inner.store.subscriptions(topic, Utc::now()).await
+    }
+
+    /// Active subscribers per topic: (scope, format extension) → count.
+    pub async fn subscriber_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, String), u64>, StoreError> {
+        self.inner.store.subscriber_counts(Utc::now()).await
+    }
+
+    /// Ends the subscriptions whose lease has run out (§5.1: an expired subscription gets
+    /// nothing); returns how many.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        self.inner
+            .store
+            .purge_expired_subscriptions(Utc::now())
+            .await
+    }
+
+    /// Stops verifications in progress and waits for their tasks to end.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+
+    /// Parses a form-encoded subscription request (§5.1). Unknown parameters are ignored (§5.1:
+    /// hubs MUST ignore parameters they do not understand) and, for a repeated one, the first
+    /// value counts.
+    async fn parse_request(&self, body: &[u8]) -> Result<Request, Refusal> {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+        let param = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+
+        let mode = match param("hub.mode") {
+            Some("subscribe") => Mode::Subscribe,
+            Some("unsubscribe") => Mode::Unsubscribe,
+            Some(other) => {
                 return Err(refuse(format!(
-                    "hub.lease_seconds must be a positive whole number, not {raw:?}"
+                    "hub.mode must be subscribe or unsubscribe, not {other:?}"
                 )));
             }
-        },
-    };
-    Ok(Request {
-        mode,
-        topic,
-        scope,
-        format,
-        callback,
-        secret,
-        lease_seconds,
-        verify_token: param("hub.verify_token").map(str::to_owned),
-    })
+            None => return Err(refuse("hub.mode is required")),
+        };
+        let topic = param("hub.topic")
+            .ok_or_else(|| refuse("hub.topic is required"))?
+            .to_owned();
+        let (scope, format) =
+            feed_of_topic(&topic, &self.inner.public_base, &self.inner.catalog).map_err(refuse)?;
+        let raw_callback =
+            param("hub.callback").ok_or_else(|| refuse("hub.callback is required"))?;
+        let callback = CallbackUrl::new(
+            Url::parse(raw_callback).map_err(|_| refuse("hub.callback is not an absolute URL"))?,
+        );
+        self.inner
+            .outbound
+            .policy()
+            .check_destination(&callback)
+            .await
+            .map_err(|reason| refuse(format!("hub.callback {reason}")))?;
+        let secret = match param("hub.secret") {
+            Some(s) if s.len() >= MAX_SECRET_BYTES => {
+                return Err(refuse(format!(
+                    "hub.secret must be less than {MAX_SECRET_BYTES} bytes"
+                )));
+            }
+            Some("") | None => None,
+            Some(s) => Some(s.to_owned()),
+        };
+        let lease_seconds = match param("hub.lease_seconds") {
+            None | Some("") => None,
+            Some(raw) => match raw.trim().parse::<i64>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(refuse(format!(
+                        "hub.lease_seconds must be a positive whole number, not {raw:?}"
+                    )));
+                }
+            },
+        };
+        Ok(Request {
+            mode,
+            topic,
+            scope,
+            format,
+            callback,
+            secret,
+            lease_seconds,
+            verify_token: param("hub.verify_token").map(str::to_owned),
+        })
+    }
 }
 
 /// The verification GET's URL: the callback with our parameters appended to its own query
@@ -164,142 +293,91 @@ pub enum Verification {
     Failed,
 }
 
-/// Verifies the subscriber's intent (§5.3) and, once verified, applies the request. A failed
-/// verification changes nothing: an existing subscription stays as it was.
-#[tracing::instrument(skip_all, fields(mode = request.mode.as_str(), topic = %request.topic, callback = %request.callback))]
-pub async fn verify_and_apply(service: Service, request: Request) -> Verification {
-    let lease = match request.mode {
-        Mode::Subscribe => Some(service.config.websub.grant_lease(request.lease_seconds)),
-        Mode::Unsubscribe => None,
-    };
-    let metrics = service.delivery.metrics();
-    let retries = &service.config.websub.verification_retry_secs;
-    let mut attempt = 0;
-    let verified = loop {
-        // §5.3: hub.challenge is a hub-generated random string, fresh for each verification.
-        let mut bytes = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        let challenge = URL_SAFE_NO_PAD.encode(bytes);
-        let url = verification_url(&request, &challenge, lease);
-        let exchange = service
-            .delivery
-            .outbound()
-            .send(Method::GET, &url, HeaderMap::new(), None)
-            .await;
-        // §5.3.1: the subscriber MUST answer 2xx with a body equal to hub.challenge; anything
-        // else (a 404, a wrong body, a redirect, which is never followed) is not a confirmation.
-        if exchange.is_success() && exchange.body == challenge {
-            break true;
+impl Hub {
+    /// Verifies the subscriber's intent (§5.3) and, once verified, applies the request. A failed
+    /// verification changes nothing: an existing subscription stays as it was.
+    #[tracing::instrument(skip_all, fields(mode = request.mode.as_str(), topic = %request.topic, callback = %request.callback))]
+    async fn verify_and_apply(&self, request: Request) -> Verification {
+        let inner = &self.inner;
+        let lease = match request.mode {
+            Mode::Subscribe => Some(inner.config.grant_lease(request.lease_seconds)),
+            Mode::Unsubscribe => None,
+        };
+        let metrics = &inner.metrics;
+        let retries = &inner.config.verification_retry_secs;
+        let mut attempt = 0;
+        let verified = loop {
+            // §5.3: hub.challenge is a hub-generated random string, fresh for each verification.
+            let mut bytes = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            let challenge = URL_SAFE_NO_PAD.encode(bytes);
+            let url = verification_url(&request, &challenge, lease);
+            let exchange = inner
+                .outbound
+                .send(Method::GET, &url, HeaderMap::new(), None)
+                .await;
+            // §5.3.1: the subscriber MUST answer 2xx with a body equal to hub.challenge; anything
+            // else (a 404, a wrong body, a redirect, which is never followed) is not a confirmation.
+            if exchange.is_success() && exchange.body == challenge {
+                break true;
+            }
+            // Retry only what may pass later: server errors and network failures.
+            let transient = match exchange.status {
+                Some(status) => status.is_server_error(),
+                None => !matches!(exchange.error, Some((ErrorClass::Refused, _))),
+            };
+            let Some(wait) = retries.get(attempt).filter(|_| transient) else {
+                tracing::info!(status = ?exchange.status, error = ?exchange.error, "verification of intent failed");
+                break false;
+            };
+            metrics
+                .websub_verifications
+                .get_or_create(&OutcomeLabel { outcome: "retried" })
+                .inc();
+            attempt += 1;
+            tokio::time::sleep(Duration::from_secs_f64(*wait)).await;
+        };
+        if !verified {
+            metrics
+                .websub_verifications
+                .get_or_create(&OutcomeLabel { outcome: "failed" })
+                .inc();
+            return Verification::Failed;
         }
-        // Retry only what may pass later: server errors and network failures.
-        let transient = match exchange.status {
-            Some(status) => status.is_server_error(),
-            None => !matches!(
-                exchange.error,
-                Some((crate::delivery::client::ErrorClass::Refused, _))
-            ),
-        };
-        let Some(wait) = retries.get(attempt).filter(|_| transient) else {
-            tracing::info!(status = ?exchange.status, error = ?exchange.error, "verification of intent failed");
-            break false;
-        };
         metrics
             .websub_verifications
-            .get_or_create(&OutcomeLabel { outcome: "retried" })
+            .get_or_create(&OutcomeLabel {
+                outcome: "verified",
+            })
             .inc();
-        attempt += 1;
-        tokio::time::sleep(Duration::from_secs_f64(*wait)).await;
-    };
-    if !verified {
-        metrics
-            .websub_verifications
-            .get_or_create(&OutcomeLabel { outcome: "failed" })
-            .inc();
-        return Verification::Failed;
+        // §5.1: the subscription is (topic, callback); a verified re-subscription replaces its
+        // lease and secret, and the lease granted is the one the verification announced.
+        let applied = match (request.mode, lease) {
+            (Mode::Subscribe, Some(lease)) => inner
+                .store
+                .upsert_subscription(
+                    &request.topic,
+                    &request.scope,
+                    request.format,
+                    &request.callback,
+                    request.secret.as_deref(),
+                    lease,
+                    Utc::now(),
+                )
+                .await
+                .map(|s| tracing::info!(subscription = %s.id, lease, "subscribed")),
+            _ => inner
+                .store
+                .remove_subscription(&request.topic, request.callback.as_str())
+                .await
+                .map(|removed| tracing::info!(removed, "unsubscribed")),
+        };
+        if let Err(err) = applied {
+            tracing::error!(error = %err, "cannot store a verified subscription request");
+            return Verification::Failed;
+        }
+        Verification::Verified
     }
-    metrics
-        .websub_verifications
-        .get_or_create(&OutcomeLabel {
-            outcome: "verified",
-        })
-        .inc();
-    // §5.1: the subscription is (topic, callback); a verified re-subscription replaces its
-    // lease and secret, and the lease granted is the one the verification announced.
-    let applied = match (request.mode, lease) {
-        (Mode::Subscribe, Some(lease)) => service
-            .store
-            .upsert_subscription(
-                &request.topic,
-                &request.scope,
-                request.format,
-                &request.callback,
-                request.secret.as_deref(),
-                lease,
-                Utc::now(),
-            )
-            .await
-            .map(|s| tracing::info!(subscription = %s.id, lease, "subscribed")),
-        _ => service
-            .store
-            .remove_subscription(&request.topic, request.callback.as_str())
-            .await
-            .map(|removed| tracing::info!(removed, "unsubscribed")),
-    };
-    if let Err(err) = applied {
-        tracing::error!(error = %err, "cannot store a verified subscription request");
-        return Verification::Failed;
-    }
-    Verification::Verified
-}
-
-/// Renders the notification for one topic: the topic's own feed document, with its feed-level
-/// metadata, holding the entries that changed (and, in Atom, tombstones for deletions). `None`
-/// when the format cannot say anything about these changes (a deletion in RSS or JSON Feed).
-#[allow(clippy::too_many_arguments)]
-pub fn render_notification(
-    catalog: &Catalog,
-    public_base: &str,
-    hub_url: &str,
-    generator: &str,
-    scope: &Scope,
-    format: FeedFormat,
-    entries: &[StoredArticle],
-    tombstones: &[Tombstone],
-) -> Option<Notification> {
-    let tombstones: &[Tombstone] = if format == FeedFormat::Atom {
-        tombstones
-    } else {
-        &[]
-    };
-    if entries.is_empty() && tombstones.is_empty() {
-        return None;
-    }
-    let updated: DateTime<Utc> = entries
-        .iter()
-        .map(|e| e.modified_at)
-        .chain(tombstones.iter().map(|t| t.deleted_at))
-        .max()
-        .unwrap_or(DateTime::UNIX_EPOCH);
-    let self_url = format!(
-        "{public_base}/feeds/{}.{}",
-        scope.as_str(),
-        format.extension()
-    );
-    let ctx = FeedContext {
-        catalog,
-        scope,
-        self_url: &self_url,
-        hub_url: Some(hub_url),
-        updated,
-        generator,
-    };
-    let body = render_feed(format, &ctx, entries, tombstones);
-    Some(Notification {
-        // Feeds are UTF-8 by construction.
-        body: String::from_utf8(body).ok()?,
-        content_type: format.content_type(),
-        link: link_header(hub_url, &self_url),
-    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,11 @@
 //!
 //! Section numbers in comments (§5.1 …) refer to that Recommendation.
 
+mod channel;
 pub mod hub;
+
+pub use channel::{Notification, NotificationChannel};
+pub use hub::Hub;
 
 use url::Url;
 

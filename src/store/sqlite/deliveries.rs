@@ -5,176 +5,71 @@
 //! process died, makes the delivery claimable again: delivery is at least once.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
 use super::webhooks::endpoint_from_row;
 use super::websub::subscription_from_row;
-use crate::domain::{Endpoint, Event, QueueStats, Target};
-use crate::store::{StoreError, parse_time_key, time_key};
-
-/// The event-log consumer name of the webhook dispatcher.
-const WEBHOOK_CURSOR: &str = "webhooks";
-
-/// A leased delivery, with what is needed to send it.
-#[derive(Debug, Clone)]
-pub struct Claimed {
-    pub seq: i64,
-    pub id: String,
-    pub message_id: String,
-    pub message_type: String,
-    pub body: String,
-    pub content_type: String,
-    /// A `Link` header to send (WebSub).
-    pub link: Option<String>,
-    /// Attempts made before this one.
-    pub attempts: u32,
-    /// Past this, give up rather than retry (a WebSub lease's end).
-    pub expires_at: Option<DateTime<Utc>>,
-    pub target: Target,
-}
-
-/// One attempt, as recorded.
-#[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
-    pub attempted_at: DateTime<Utc>,
-    pub status_code: Option<u16>,
-    pub duration_ms: u64,
-    pub error_class: Option<String>,
-    pub error: Option<String>,
-    pub response_body: String,
-}
-
-/// What a resend did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resend {
-    Queued,
-    /// It is being sent right now; try again once that attempt is recorded.
-    InFlight,
-    NotFound,
-}
-
-/// What the attempt leads to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    Delivered,
-    RetryAt(DateTime<Utc>),
-    /// The schedule is exhausted: `failed`, visible and replayable.
-    GaveUp,
-}
-
-/// A delivery as the delivery log shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeliveryView {
-    pub id: String,
-    /// The `webhook-id` the receiver sees.
-    pub message_id: String,
-    #[serde(rename = "type")]
-    pub message_type: String,
-    pub endpoint_id: String,
-    pub status: String,
-    pub attempts: u32,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub last_status: Option<u16>,
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// The cursor of this row in the log (`after=`).
-    pub cursor: i64,
-    pub attempt_log: Vec<Attempt>,
-}
+use crate::domain::{QueueStats, Target, TargetKind};
+use crate::store::{
+    Attempt, AttemptOutcome, Claimed, CursorMove, DeliveryView, Enqueued, NewDelivery, NewMessage,
+    Resend, StoreError, parse_time_key, time_key,
+};
 
 impl SqliteStore {
-    /// Turns the next events of the log into messages and deliveries for the endpoints that
-    /// match them, and moves the dispatcher's cursor, all in one transaction: a crash leaves
-    /// either all of it or none. Returns how many events were dispatched.
-    ///
-    /// A disabled endpoint's deliveries are queued too, and wait: re-enabling it sends them.
-    #[tracing::instrument(skip_all, fields(batch))]
-    pub async fn dispatch_events(
+    /// Queues messages with their deliveries and, if asked, moves a consumer's cursor, in one
+    /// transaction. The cursor moves only from where the caller read it (compare-and-set):
+    /// when another dispatcher moved it first, nothing is queued and the answer is
+    /// [`Enqueued::Raced`]. A delivery to a target that no longer exists is skipped.
+    #[tracing::instrument(skip_all, fields(messages = messages.len()))]
+    pub async fn enqueue(
         &self,
-        batch: u32,
-        body_of: impl Fn(&Event) -> String,
+        cursor: Option<CursorMove>,
+        messages: &[NewMessage],
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        if !self.has_events_after_cursor(WEBHOOK_CURSOR).await? {
-            return Ok(0);
-        }
+    ) -> Result<Enqueued, StoreError> {
         let mut tx = self.begin_write().await?;
-        let cursor = super::read_cursor(&mut tx, WEBHOOK_CURSOR).await?;
-        let events = super::events_since(&mut tx, cursor, batch).await?;
-        let Some(last) = events.last().map(|e| e.seq) else {
-            return Ok(0);
-        };
-        let endpoints = sqlx::query(
-            "SELECT id, url, description, event_types, sections, secret, previous_secret, previous_expires_at,
-                    rate_limit, enabled, disabled_reason, failing_since, after_seq, created_at, updated_at
-             FROM webhook_endpoints",
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(endpoint_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-        for event in &events {
-            let targets: Vec<&Endpoint> = endpoints.iter().filter(|e| e.matches(event)).collect();
-            if targets.is_empty() {
-                continue;
+        if let Some(cursor) = cursor {
+            let at: i64 = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?1")
+                .bind(cursor.consumer)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or(0);
+            if at != cursor.from {
+                return Ok(Enqueued::Raced);
             }
             sqlx::query(
-                "INSERT OR IGNORE INTO messages (id, type, event_seq, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET seq = ?2",
             )
-            .bind(&event.id)
-            .bind(event.kind.as_str())
-            .bind(event.seq)
-            .bind(body_of(event))
+            .bind(cursor.consumer)
+            .bind(cursor.to)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut ids = Vec::new();
+        for message in messages {
+            sqlx::query(
+                "INSERT OR IGNORE INTO messages (id, type, event_seq, body, content_type, link, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .bind(&message.id)
+            .bind(&message.kind)
+            .bind(message.event_seq)
+            .bind(&message.body)
+            .bind(&message.content_type)
+            .bind(&message.link)
             .bind(time_key(now))
             .execute(&mut *tx)
             .await?;
-            for endpoint in targets {
-                let target = NewDelivery {
-                    message_id: &event.id,
-                    kind: "webhook",
-                    target_id: &endpoint.id,
-                    order_key: event.article_id.as_str(),
-                    expires_at: None,
-                };
-                insert_delivery(&mut tx, &target, now).await?;
+            for delivery in &message.deliveries {
+                if let Some(id) = insert_delivery(&mut tx, &message.id, delivery, now).await? {
+                    ids.push(id);
+                }
             }
         }
-        super::advance_cursor(&mut tx, WEBHOOK_CURSOR, last).await?;
         tx.commit().await?;
-        Ok(events.len())
-    }
-
-    /// Queues a `webhook.test` message for one endpoint; returns the delivery id.
-    pub async fn enqueue_test(
-        &self,
-        endpoint_id: &str,
-        message_id: &str,
-        body: &str,
-        now: DateTime<Utc>,
-    ) -> Result<String, StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO messages (id, type, event_seq, body, created_at) VALUES (?1, ?2, NULL, ?3, ?4)")
-            .bind(message_id)
-            .bind(crate::webhooks::TEST_EVENT_TYPE)
-            .bind(body)
-            .bind(time_key(now))
-            .execute(&mut *tx)
-            .await?;
-        let target = NewDelivery {
-            message_id,
-            kind: "webhook",
-            target_id: endpoint_id,
-            order_key: message_id,
-            expires_at: None,
-        };
-        let id = insert_delivery(&mut tx, &target, now).await?;
-        tx.commit().await?;
-        Ok(id)
+        Ok(Enqueued::Queued(ids))
     }
 
     /// Leases up to `limit` due deliveries until `lease_until`.
@@ -531,36 +426,35 @@ const BLOCKED: &str = "EXISTS (
       WHERE p.target_id = d.target_id AND p.order_key = d.order_key
         AND p.seq < d.seq AND p.status = 'pending')";
 
-/// A delivery to create.
-pub(super) struct NewDelivery<'a> {
-    pub message_id: &'a str,
-    pub kind: &'static str,
-    pub target_id: &'a str,
-    pub order_key: &'a str,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-pub(super) async fn insert_delivery(
+/// Inserts a delivery unless its target is gone or it exists already; its id if inserted.
+async fn insert_delivery(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    new: &NewDelivery<'_>,
+    message_id: &str,
+    new: &NewDelivery,
     now: DateTime<Utc>,
-) -> Result<String, StoreError> {
+) -> Result<Option<String>, StoreError> {
     let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
-    sqlx::query(
+    let target_table = match new.target {
+        TargetKind::Webhook => "webhook_endpoints",
+        TargetKind::WebSub => "websub_subscriptions",
+    };
+    let inserted = sqlx::query(&format!(
         "INSERT OR IGNORE INTO deliveries (id, message_id, target_kind, target_id, order_key, expires_at, status,
                                            next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7)",
-    )
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7
+         WHERE EXISTS (SELECT 1 FROM {target_table} WHERE id = ?4)"
+    ))
     .bind(&id)
-    .bind(new.message_id)
-    .bind(new.kind)
-    .bind(new.target_id)
-    .bind(new.order_key)
+    .bind(message_id)
+    .bind(new.target.as_str())
+    .bind(&new.target_id)
+    .bind(&new.order_key)
     .bind(new.expires_at.map(time_key))
     .bind(time_key(now))
     .execute(&mut **tx)
-    .await?;
-    Ok(id)
+    .await?
+    .rows_affected();
+    Ok((inserted > 0).then_some(id))
 }
 
 /// Removes a target's queue and attempt log.

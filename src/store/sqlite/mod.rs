@@ -9,10 +9,6 @@ mod deliveries;
 mod webhooks;
 mod websub;
 
-pub use deliveries::{Attempt, AttemptOutcome, Claimed, DeliveryView, Resend};
-pub use webhooks::{EndpointPatch, NewEndpoint};
-pub use websub::{LastDelivery, Notification, SubscriptionView};
-
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -23,19 +19,12 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 use tokio_util::sync::CancellationToken;
 
-use super::{DeleteOutcome, FeedPage, StoreError, UpsertOutcome, parse_time_key, time_key};
+use super::{
+    DeleteOutcome, FeedPage, StoreError, UpsertOutcome, Upserted, parse_time_key, time_key,
+};
 use crate::domain::{
     Article, ArticleId, Event, EventType, Scope, SectionPath, StoredArticle, Tombstone,
 };
-
-/// The result of [`Store::upsert_article`].
-#[derive(Debug, Clone)]
-pub struct Upserted {
-    pub outcome: UpsertOutcome,
-    pub article: StoredArticle,
-    /// The section the article was in before, when an update moved it.
-    pub previous_section: Option<SectionPath>,
-}
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -240,6 +229,39 @@ impl SqliteStore {
         })
     }
 
+    /// A consumer's cursor and the events after it, oldest first.
+    pub async fn pending_events(
+        &self,
+        consumer: &str,
+        limit: u32,
+    ) -> Result<(i64, Vec<Event>), StoreError> {
+        let mut conn = self.read.acquire().await?;
+        let cursor: i64 = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?1")
+            .bind(consumer)
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or(0);
+        Ok((cursor, events_since(&mut conn, cursor, limit).await?))
+    }
+
+    /// The articles (live or tombstones) with these ids; unknown ids are left out.
+    pub async fn articles(&self, ids: &[ArticleId]) -> Result<Vec<StoredArticle>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let sql =
+                format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({placeholders})");
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(&self.read).await? {
+                found.push(stored_from_row(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
     /// Events after the cursor `after`, oldest first.
     #[tracing::instrument(skip_all, fields(after, limit))]
     pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
@@ -296,50 +318,6 @@ pub(super) async fn events_since(
     .iter()
     .map(event_from_row)
     .collect()
-}
-
-/// Where a consumer of the event log (`webhooks`, `websub`) has read to.
-pub(super) async fn read_cursor(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    name: &str,
-) -> Result<i64, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT seq FROM cursors WHERE name = ?1")
-            .bind(name)
-            .fetch_optional(&mut **tx)
-            .await?
-            .unwrap_or(0),
-    )
-}
-
-impl SqliteStore {
-    /// Whether the event log holds anything after the consumer's cursor: a read, so that an
-    /// idle dispatcher does not take the write lock every time it looks.
-    pub(super) async fn has_events_after_cursor(&self, name: &str) -> Result<bool, StoreError> {
-        let pending: bool = sqlx::query_scalar(
-            "SELECT coalesce(max(seq), 0) > coalesce((SELECT seq FROM cursors WHERE name = ?1), 0) FROM events",
-        )
-        .bind(name)
-        .fetch_one(&self.read)
-        .await?;
-        Ok(pending)
-    }
-}
-
-/// Moves a consumer's cursor, in the transaction that did the work up to it.
-pub(super) async fn advance_cursor(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    name: &str,
-    seq: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET seq = ?2",
-    )
-    .bind(name)
-    .bind(seq)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// SQL selecting the rows of a scope, with its three parameters (?1, ?2, ?3).

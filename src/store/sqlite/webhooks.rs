@@ -7,32 +7,8 @@ use sqlx::sqlite::SqliteRow;
 use super::SqliteStore;
 use crate::domain::EventType;
 use crate::domain::SectionPath;
-use crate::domain::{Endpoint, EndpointUrl, Secret};
-use crate::store::{StoreError, parse_time_key, time_key};
-
-/// A new endpoint, validated.
-#[derive(Debug, Clone)]
-pub struct NewEndpoint {
-    pub url: EndpointUrl,
-    pub description: String,
-    pub event_types: Vec<EventType>,
-    pub sections: Vec<SectionPath>,
-    pub secret: Secret,
-    pub rate_limit: Option<f64>,
-}
-
-/// Changes to an endpoint; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct EndpointPatch {
-    pub url: Option<EndpointUrl>,
-    pub description: Option<String>,
-    pub event_types: Option<Vec<EventType>>,
-    pub sections: Option<Vec<SectionPath>>,
-    /// `Some(None)` removes the limit.
-    pub rate_limit: Option<Option<f64>>,
-    /// Re-enabling clears the failure history and the reason.
-    pub enabled: Option<bool>,
-}
+use crate::domain::{Endpoint, Secret};
+use crate::store::{EndpointPatch, NewEndpoint, StoreError, parse_time_key, time_key};
 
 pub(super) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, sections, secret, previous_secret,
     previous_expires_at, rate_limit, enabled, disabled_reason, failing_since, after_seq, created_at, updated_at";

@@ -1,53 +1,20 @@
 //! WebSub subscriptions and the notifications that go to them.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::deliveries::{NewDelivery, delete_deliveries_of, insert_delivery};
-use super::{ARTICLE_COLUMNS, SqliteStore, stored_from_row};
+use super::SqliteStore;
+use super::deliveries::delete_deliveries_of;
+use crate::domain::FeedFormat;
 use crate::domain::Scope;
 use crate::domain::{CallbackUrl, Subscription};
-use crate::domain::{FeedFormat, StoredArticle, Tombstone};
-use crate::store::{StoreError, parse_time_key, time_key};
-
-/// The event-log consumer name of the WebSub dispatcher.
-const WEBSUB_CURSOR: &str = "websub";
+use crate::store::{LastDelivery, StoreError, SubscriptionView, parse_time_key, time_key};
 
 pub(super) const SUBSCRIPTION_COLUMNS: &str =
     "id, topic, scope, format, callback, secret, lease_seconds, expires_at, created_at, updated_at";
-
-/// A rendered notification for one topic.
-#[derive(Debug, Clone)]
-pub struct Notification {
-    pub body: String,
-    pub content_type: &'static str,
-    /// The topic's `Link` header (hub and self).
-    pub link: String,
-}
-
-/// A subscription with its latest delivery, for the admin view.
-#[derive(Debug, Clone, Serialize)]
-pub struct SubscriptionView {
-    #[serde(flatten)]
-    pub subscription: Subscription,
-    pub state: &'static str,
-    pub has_secret: bool,
-    pub last_delivery: Option<LastDelivery>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LastDelivery {
-    pub id: String,
-    pub status: String,
-    pub attempts: u32,
-    pub last_status: Option<u16>,
-    pub created_at: DateTime<Utc>,
-}
 
 impl SqliteStore {
     /// Stores a verified subscription, or renews one: lease and secret are replaced (§5.1:
@@ -221,131 +188,20 @@ impl SqliteStore {
             .collect()
     }
 
-    /// Turns new events into one notification per affected topic with subscribers, rendered
-    /// once and queued for each subscriber, and moves the WebSub cursor, in one transaction.
-    ///
-    /// Events are coalesced: nothing is sent until the oldest undispatched event is `window`
-    /// old, and then every event up to now goes into the same notifications. Returns how many
-    /// events were dispatched.
-    #[tracing::instrument(skip_all)]
-    pub async fn dispatch_notifications(
+    /// The subscriptions whose lease has not ended.
+    pub async fn active_subscriptions(
         &self,
-        window: Duration,
         now: DateTime<Utc>,
-        render: impl Fn(&Scope, FeedFormat, &[StoredArticle], &[Tombstone]) -> Option<Notification>,
-    ) -> Result<usize, StoreError> {
-        if !self.has_events_after_cursor(WEBSUB_CURSOR).await? {
-            return Ok(0);
-        }
-        let mut tx = self.begin_write().await?;
-        let cursor = super::read_cursor(&mut tx, WEBSUB_CURSOR).await?;
-        let oldest: Option<String> = sqlx::query_scalar(
-            "SELECT occurred_at FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1",
-        )
-        .bind(cursor)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(oldest) = oldest else { return Ok(0) };
-        let window = chrono::Duration::from_std(window).unwrap_or_default();
-        if parse_time_key(&oldest)? > now - window {
-            return Ok(0);
-        }
-        let events = super::events_since(&mut tx, cursor, 5000).await?;
-        let Some(last) = events.last().map(|e| e.seq) else {
-            return Ok(0);
-        };
-
-        let subscriptions = sqlx::query(&format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM websub_subscriptions WHERE expires_at > ?1"
+    ) -> Result<Vec<Subscription>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM websub_subscriptions WHERE expires_at > ?1 ORDER BY id"
         ))
         .bind(time_key(now))
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.read)
         .await?
         .iter()
         .map(subscription_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-        let mut by_feed: BTreeMap<(Scope, FeedFormat), Vec<&Subscription>> = BTreeMap::new();
-        for s in &subscriptions {
-            by_feed
-                .entry((s.scope.clone(), s.format))
-                .or_default()
-                .push(s);
-        }
-
-        for ((scope, format), subscribers) in &by_feed {
-            let mut ids: Vec<&str> = Vec::new();
-            for e in &events {
-                let touches = scope.includes(&e.section)
-                    || e.moved_from.as_ref().is_some_and(|m| scope.includes(m));
-                if touches && !ids.contains(&e.article_id.as_str()) {
-                    ids.push(e.article_id.as_str());
-                }
-            }
-            if ids.is_empty() {
-                continue;
-            }
-            let mut entries = Vec::new();
-            let mut tombstones = Vec::new();
-            for id in ids {
-                let row = sqlx::query(&format!(
-                    "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?1"
-                ))
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(stored) = row.as_ref().map(stored_from_row).transpose()? else {
-                    continue;
-                };
-                if !scope.includes(&stored.article.section) {
-                    continue; // moved out of this feed: it simply leaves it
-                }
-                match stored.deleted_at {
-                    Some(deleted_at) => tombstones.push(Tombstone {
-                        id: stored.article.id,
-                        section: stored.article.section,
-                        url: stored.article.url,
-                        deleted_at,
-                    }),
-                    None => entries.push(stored),
-                }
-            }
-            entries.sort_by(|a, b| {
-                b.article
-                    .published
-                    .cmp(&a.article.published)
-                    .then_with(|| b.article.id.cmp(&a.article.id))
-            });
-            let Some(notification) = render(scope, *format, &entries, &tombstones) else {
-                continue;
-            };
-            let message_id = format!("ntf_{}", uuid::Uuid::now_v7().simple());
-            sqlx::query(
-                "INSERT INTO messages (id, type, event_seq, body, content_type, link, created_at)
-                 VALUES (?1, 'websub.notification', ?2, ?3, ?4, ?5, ?6)",
-            )
-            .bind(&message_id)
-            .bind(last)
-            .bind(&notification.body)
-            .bind(notification.content_type)
-            .bind(&notification.link)
-            .bind(time_key(now))
-            .execute(&mut *tx)
-            .await?;
-            let order_key = format!("{}.{}", scope.as_str(), format.extension());
-            for s in subscribers {
-                let new = NewDelivery {
-                    message_id: &message_id,
-                    kind: "websub",
-                    target_id: &s.id,
-                    order_key: &order_key,
-                    expires_at: Some(s.expires_at),
-                };
-                insert_delivery(&mut tx, &new, now).await?;
-            }
-        }
-        super::advance_cursor(&mut tx, WEBSUB_CURSOR, last).await?;
-        tx.commit().await?;
-        Ok(events.len())
+        .collect()
     }
 }
 

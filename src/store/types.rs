@@ -1,0 +1,175 @@
+//! The types the store's use cases take and return, the same for every backend.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{
+    EndpointUrl, EventType, Secret, SectionPath, StoredArticle, Subscription, Target, TargetKind,
+};
+
+use super::UpsertOutcome;
+
+/// The result of [`Store::upsert_article`].
+#[derive(Debug, Clone)]
+pub struct Upserted {
+    pub outcome: UpsertOutcome,
+    pub article: StoredArticle,
+    /// The section the article was in before, when an update moved it.
+    pub previous_section: Option<SectionPath>,
+}
+
+/// A leased delivery, with what is needed to send it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub seq: i64,
+    pub id: String,
+    pub message_id: String,
+    pub message_type: String,
+    pub body: String,
+    pub content_type: String,
+    /// A `Link` header to send (WebSub).
+    pub link: Option<String>,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// Past this, give up rather than retry (a WebSub lease's end).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub target: Target,
+}
+
+/// One attempt, as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub attempted_at: DateTime<Utc>,
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    pub error_class: Option<String>,
+    pub error: Option<String>,
+    pub response_body: String,
+}
+
+/// What a resend did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    Queued,
+    /// It is being sent right now; try again once that attempt is recorded.
+    InFlight,
+    NotFound,
+}
+
+/// What the attempt leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered,
+    RetryAt(DateTime<Utc>),
+    /// The schedule is exhausted: `failed`, visible and replayable.
+    GaveUp,
+}
+
+/// A delivery as the delivery log shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryView {
+    pub id: String,
+    /// The `webhook-id` the receiver sees.
+    pub message_id: String,
+    #[serde(rename = "type")]
+    pub message_type: String,
+    pub endpoint_id: String,
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The cursor of this row in the log (`after=`).
+    pub cursor: i64,
+    pub attempt_log: Vec<Attempt>,
+}
+
+/// A new endpoint, validated.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    pub url: EndpointUrl,
+    pub description: String,
+    pub event_types: Vec<EventType>,
+    pub sections: Vec<SectionPath>,
+    pub secret: Secret,
+    pub rate_limit: Option<f64>,
+}
+
+/// Changes to an endpoint; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointPatch {
+    pub url: Option<EndpointUrl>,
+    pub description: Option<String>,
+    pub event_types: Option<Vec<EventType>>,
+    pub sections: Option<Vec<SectionPath>>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit: Option<Option<f64>>,
+    /// Re-enabling clears the failure history and the reason.
+    pub enabled: Option<bool>,
+}
+
+/// A subscription with its latest delivery, for the admin view.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionView {
+    #[serde(flatten)]
+    pub subscription: Subscription,
+    pub state: &'static str,
+    pub has_secret: bool,
+    pub last_delivery: Option<LastDelivery>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastDelivery {
+    pub id: String,
+    pub status: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message to queue: the exact bytes every target of it receives, and who they are.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The stable id receivers see (`webhook-id`): the event's id, `msg_…`, `ntf_…`.
+    pub id: String,
+    /// `article.published` … `webhook.test`, `websub.notification`.
+    pub kind: String,
+    /// The event it carries, if one.
+    pub event_seq: Option<i64>,
+    pub body: String,
+    pub content_type: String,
+    /// A `Link` header to send (WebSub).
+    pub link: Option<String>,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// One target of a message.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub target: TargetKind,
+    pub target_id: String,
+    /// Deliveries with the same key to the same target go out in queue order (one article's
+    /// versions, one topic's notifications).
+    pub order_key: String,
+    /// Past this, give up rather than retry (a WebSub lease's end).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Moves a consumer's position in the event log from where it read to where it got.
+#[derive(Debug, Clone, Copy)]
+pub struct CursorMove {
+    pub consumer: &'static str,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// What [`super::Store::enqueue`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Queued, with the ids of the deliveries made.
+    Queued(Vec<String>),
+    /// Another dispatcher moved the cursor first; nothing was queued.
+    Raced,
+}

@@ -1,0 +1,230 @@
+//! What webhook endpoints add to the delivery engine: which events each endpoint receives,
+//! Standard Webhooks headers, per-endpoint rate limits, and endpoint health (a 410 disables
+//! at once; a long run of failures is reported, then disables).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use super::event_body;
+use super::signature::signature_header;
+use crate::catalog::Catalog;
+use crate::config::DeliveryConfig;
+use crate::delivery::limiter::RateLimiter;
+use crate::delivery::{AttemptReport, Channel, Dispatched};
+use crate::domain::{Endpoint, Target, TargetKind};
+use crate::metrics::{AttemptLabel, Metrics, OutcomeLabel};
+use crate::store::{
+    AttemptOutcome, Claimed, CursorMove, Enqueued, NewDelivery, NewMessage, Store, StoreError,
+};
+
+/// The event-log consumer name of the webhook dispatcher.
+const CURSOR: &str = "webhooks";
+
+/// Events read from the log per dispatch.
+const DISPATCH_BATCH: u32 = 500;
+
+/// The webhook channel; built once per service.
+#[derive(Debug)]
+pub struct WebhookChannel {
+    store: Store,
+    catalog: Arc<Catalog>,
+    config: DeliveryConfig,
+    metrics: Arc<Metrics>,
+    limiter: RateLimiter,
+}
+
+impl WebhookChannel {
+    pub fn new(
+        store: Store,
+        catalog: Arc<Catalog>,
+        config: &DeliveryConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            store,
+            catalog,
+            config: config.clone(),
+            metrics,
+            limiter: RateLimiter::default(),
+        }
+    }
+
+    /// Reads a batch of undispatched events, decides which endpoints get each and renders its
+    /// body (no transaction open), then queues it all and moves the cursor in one short
+    /// transaction. A disabled endpoint's deliveries are queued too, and wait: re-enabling it
+    /// sends them.
+    async fn dispatch_batch(&self) -> Result<usize, StoreError> {
+        let (cursor, events) = self.store.pending_events(CURSOR, DISPATCH_BATCH).await?;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return Ok(0);
+        };
+        let endpoints = self.store.endpoints().await?;
+        let messages = events
+            .iter()
+            .filter_map(|event| {
+                let deliveries: Vec<NewDelivery> = endpoints
+                    .iter()
+                    .filter(|e| e.matches(event))
+                    .map(|e| NewDelivery {
+                        target: TargetKind::Webhook,
+                        target_id: e.id.clone(),
+                        // One article's versions reach an endpoint in order.
+                        order_key: event.article_id.to_string(),
+                        expires_at: None,
+                    })
+                    .collect();
+                (!deliveries.is_empty()).then(|| NewMessage {
+                    id: event.id.clone(),
+                    kind: event.kind.as_str().to_owned(),
+                    event_seq: Some(event.seq),
+                    body: event_body(event, &self.catalog),
+                    content_type: "application/json".into(),
+                    link: None,
+                    deliveries,
+                })
+            })
+            .collect();
+        let moved = CursorMove {
+            consumer: CURSOR,
+            from: cursor,
+            to: last,
+        };
+        match self
+            .store
+            .enqueue(Some(moved), messages, Utc::now())
+            .await?
+        {
+            Enqueued::Queued(_) => {
+                self.metrics.events_dispatched.inc_by(events.len() as u64);
+                Ok(events.len())
+            }
+            // Another instance dispatched these events first.
+            Enqueued::Raced => Ok(0),
+        }
+    }
+
+    /// Reports an endpoint failing for long, and disables one failing for too long.
+    async fn check_health(&self, endpoint_id: &str, since: DateTime<Utc>, now: DateTime<Utc>) {
+        let failing_for = (now - since).num_milliseconds() as f64 / 1000.0;
+        if failing_for >= self.config.disable_after_secs {
+            let reason = format!(
+                "failing without a success since {} (longer than {} s)",
+                since.to_rfc3339(),
+                self.config.disable_after_secs
+            );
+            self.disable(endpoint_id, &reason).await;
+        } else if failing_for >= self.config.failing_after_secs {
+            tracing::warn!(endpoint = endpoint_id, since = %since, "endpoint.failing");
+        }
+    }
+
+    async fn disable(&self, endpoint_id: &str, reason: &str) {
+        tracing::warn!(endpoint = endpoint_id, reason, "endpoint.disabled");
+        if let Err(err) = self
+            .store
+            .disable_endpoint(endpoint_id, reason, Utc::now())
+            .await
+        {
+            tracing::error!(error = %err, "cannot disable an endpoint");
+        }
+    }
+}
+
+impl Channel for WebhookChannel {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Webhook
+    }
+
+    fn dispatch(&self) -> BoxFuture<'_, Result<Dispatched, StoreError>> {
+        async move {
+            let mut total = 0;
+            loop {
+                let n = self.dispatch_batch().await?;
+                total += n;
+                if n < DISPATCH_BATCH as usize {
+                    return Ok(Dispatched {
+                        events: total,
+                        again_at: None,
+                    });
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn prepare(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<HeaderMap, Duration> {
+        let Target::Webhook(endpoint) = &claimed.target else {
+            return Err(Duration::ZERO);
+        };
+        if let Some(rate) = endpoint.rate_limit
+            && let Err(wait) = self.limiter.acquire(&endpoint.id, rate)
+        {
+            self.metrics
+                .deliveries
+                .get_or_create(&OutcomeLabel {
+                    outcome: "released",
+                })
+                .inc();
+            return Err(wait);
+        }
+        Ok(webhook_headers(claimed, endpoint, now))
+    }
+
+    fn after_attempt<'a>(&'a self, report: AttemptReport<'a>) -> BoxFuture<'a, ()> {
+        async move {
+            let outcome = match report.outcome {
+                AttemptOutcome::Delivered => "delivered",
+                AttemptOutcome::RetryAt(_) => "retrying",
+                AttemptOutcome::GaveUp => "failed",
+            };
+            self.metrics
+                .attempts
+                .get_or_create(&AttemptLabel {
+                    result: report.result,
+                })
+                .inc();
+            self.metrics
+                .deliveries
+                .get_or_create(&OutcomeLabel { outcome })
+                .inc();
+            let endpoint_id = report.claimed.target.id();
+            if report.status == Some(410) {
+                // The receiver says it is gone for good: stop sending at once.
+                self.disable(endpoint_id, "the receiver answered 410 Gone")
+                    .await;
+            } else if let Some(since) = report.failing_since {
+                self.check_health(endpoint_id, since, report.attempted_at)
+                    .await;
+            }
+        }
+        .boxed()
+    }
+}
+
+/// Standard Webhooks headers, signed afresh for this attempt with every live secret.
+fn webhook_headers(claimed: &Claimed, endpoint: &Endpoint, now: DateTime<Utc>) -> HeaderMap {
+    let timestamp = now.timestamp();
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let signature = signature_header(
+        &endpoint.signing_secrets(now),
+        &claimed.message_id,
+        timestamp,
+        claimed.body.as_bytes(),
+    );
+    for (name, value) in [
+        ("webhook-id", claimed.message_id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signature),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    headers
+}

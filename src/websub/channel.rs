@@ -1,0 +1,316 @@
+//! What WebSub subscribers add to the delivery engine: coalesced notifications, rendered once
+//! per topic in the topic's own format (§7), signed per subscriber (§8), and a 410 that ends
+//! a subscription.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use super::link_header;
+use crate::catalog::{Catalog, Scope};
+use crate::config::WebSubConfig;
+use crate::delivery::{AttemptReport, Channel, Dispatched};
+use crate::domain::{
+    ArticleId, Event, FeedFormat, StoredArticle, Subscription, Target, TargetKind, Tombstone,
+};
+use crate::metrics::{Metrics, OutcomeLabel};
+use crate::render::{FeedContext, render_feed};
+use crate::store::{
+    AttemptOutcome, Claimed, CursorMove, Enqueued, NewDelivery, NewMessage, Store, StoreError,
+};
+
+/// The event-log consumer name of the WebSub dispatcher.
+const CURSOR: &str = "websub";
+
+/// Events read from the log per notification round.
+const DISPATCH_BATCH: u32 = 5000;
+
+/// A rendered notification for one topic.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub body: String,
+    pub content_type: &'static str,
+    /// The topic's `Link` header (hub and self).
+    pub link: String,
+}
+
+/// The WebSub channel; built by the hub.
+#[derive(Debug)]
+pub struct NotificationChannel {
+    store: Store,
+    catalog: Arc<Catalog>,
+    config: WebSubConfig,
+    public_base: String,
+    hub_url: String,
+    generator: String,
+    metrics: Arc<Metrics>,
+}
+
+impl NotificationChannel {
+    pub fn new(
+        store: Store,
+        catalog: Arc<Catalog>,
+        config: &WebSubConfig,
+        public_base: &str,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            store,
+            catalog,
+            hub_url: config.hub_url(public_base),
+            config: config.clone(),
+            public_base: public_base.to_owned(),
+            generator: format!("tidings/{}", env!("CARGO_PKG_VERSION")),
+            metrics,
+        }
+    }
+
+    /// Turns new events into one notification per affected topic with subscribers, rendered
+    /// once and queued for each subscriber, and moves the cursor.
+    ///
+    /// Events are coalesced: nothing is sent until the oldest undispatched event is a window
+    /// old, and then every event up to now goes into the same notifications. Reading and
+    /// rendering happen with no transaction open; queuing and moving the cursor are one short
+    /// transaction, which loses (and queues nothing) if another instance moved the cursor
+    /// first: one notification per topic per window, however many instances run.
+    async fn notify(&self) -> Result<Dispatched, StoreError> {
+        let now = Utc::now();
+        let (cursor, events) = self.store.pending_events(CURSOR, DISPATCH_BATCH).await?;
+        let (Some(oldest), Some(last)) = (events.first(), events.last().map(|e| e.seq)) else {
+            return Ok(Dispatched::default());
+        };
+        let window =
+            chrono::Duration::from_std(Duration::from_millis(self.config.coalesce_window_ms))
+                .unwrap_or_default();
+        if oldest.occurred_at + window > now {
+            return Ok(Dispatched {
+                events: 0,
+                again_at: Some(oldest.occurred_at + window),
+            });
+        }
+
+        let mut by_feed: BTreeMap<(Scope, FeedFormat), Vec<Subscription>> = BTreeMap::new();
+        for s in self.store.active_subscriptions(now).await? {
+            by_feed
+                .entry((s.scope.clone(), s.format))
+                .or_default()
+                .push(s);
+        }
+        let touched: BTreeMap<&(Scope, FeedFormat), Vec<ArticleId>> = by_feed
+            .keys()
+            .map(|feed| (feed, touched_articles(&feed.0, &events)))
+            .filter(|(_, ids)| !ids.is_empty())
+            .collect();
+        let mut wanted: Vec<ArticleId> = touched.values().flatten().cloned().collect();
+        wanted.sort();
+        wanted.dedup();
+        let articles: HashMap<ArticleId, StoredArticle> = self
+            .store
+            .articles(&wanted)
+            .await?
+            .into_iter()
+            .map(|a| (a.article.id.clone(), a))
+            .collect();
+
+        let mut messages = Vec::new();
+        for ((scope, format), ids) in touched {
+            let (entries, tombstones) =
+                changes_in(scope, ids.iter().filter_map(|id| articles.get(id)));
+            let Some(notification) = self.render(scope, *format, &entries, &tombstones) else {
+                continue;
+            };
+            let order_key = format!("{}.{}", scope.as_str(), format.extension());
+            messages.push(NewMessage {
+                id: format!("ntf_{}", uuid::Uuid::now_v7().simple()),
+                kind: "websub.notification".into(),
+                event_seq: Some(last),
+                body: notification.body,
+                content_type: notification.content_type.into(),
+                link: Some(notification.link),
+                deliveries: by_feed[&(scope.clone(), *format)]
+                    .iter()
+                    .map(|s| NewDelivery {
+                        target: TargetKind::WebSub,
+                        target_id: s.id.clone(),
+                        // One topic's notifications reach a subscriber in order.
+                        order_key: order_key.clone(),
+                        expires_at: Some(s.expires_at),
+                    })
+                    .collect(),
+            });
+        }
+        let moved = CursorMove {
+            consumer: CURSOR,
+            from: cursor,
+            to: last,
+        };
+        Ok(
+            match self.store.enqueue(Some(moved), messages, now).await? {
+                Enqueued::Queued(_) => Dispatched {
+                    events: events.len(),
+                    again_at: None,
+                },
+                Enqueued::Raced => Dispatched::default(),
+            },
+        )
+    }
+
+    /// Renders the notification for one topic: the topic's own feed document, with its
+    /// feed-level metadata, holding the entries that changed (and, in Atom, tombstones for
+    /// deletions). `None` when the format cannot say anything about these changes (a
+    /// deletion in RSS or JSON Feed).
+    pub fn render(
+        &self,
+        scope: &Scope,
+        format: FeedFormat,
+        entries: &[StoredArticle],
+        tombstones: &[Tombstone],
+    ) -> Option<Notification> {
+        let tombstones: &[Tombstone] = if format == FeedFormat::Atom {
+            tombstones
+        } else {
+            &[]
+        };
+        if entries.is_empty() && tombstones.is_empty() {
+            return None;
+        }
+        let updated: DateTime<Utc> = entries
+            .iter()
+            .map(|e| e.modified_at)
+            .chain(tombstones.iter().map(|t| t.deleted_at))
+            .max()
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        let self_url = format!(
+            "{}/feeds/{}.{}",
+            self.public_base,
+            scope.as_str(),
+            format.extension()
+        );
+        let ctx = FeedContext {
+            catalog: &self.catalog,
+            scope,
+            self_url: &self_url,
+            hub_url: Some(&self.hub_url),
+            updated,
+            generator: &self.generator,
+        };
+        let body = render_feed(format, &ctx, entries, tombstones);
+        Some(Notification {
+            // Feeds are UTF-8 by construction.
+            body: String::from_utf8(body).ok()?,
+            content_type: format.content_type(),
+            link: link_header(&self.hub_url, &self_url),
+        })
+    }
+}
+
+/// The articles whose events touch a feed, in the order of their first event.
+fn touched_articles(scope: &Scope, events: &[Event]) -> Vec<ArticleId> {
+    let mut ids: Vec<ArticleId> = Vec::new();
+    for e in events {
+        let touches =
+            scope.includes(&e.section) || e.moved_from.as_ref().is_some_and(|m| scope.includes(m));
+        if touches && !ids.contains(&e.article_id) {
+            ids.push(e.article_id.clone());
+        }
+    }
+    ids
+}
+
+/// What a notification of `scope` carries about these articles as they are now: live ones as
+/// entries (newest publication first), deleted ones as tombstones. An article moved out of the
+/// feed simply leaves it.
+fn changes_in<'a>(
+    scope: &Scope,
+    articles: impl Iterator<Item = &'a StoredArticle>,
+) -> (Vec<StoredArticle>, Vec<Tombstone>) {
+    let mut entries = Vec::new();
+    let mut tombstones = Vec::new();
+    for stored in articles.filter(|a| scope.includes(&a.article.section)) {
+        match stored.deleted_at {
+            Some(deleted_at) => tombstones.push(Tombstone {
+                id: stored.article.id.clone(),
+                section: stored.article.section.clone(),
+                url: stored.article.url.clone(),
+                deleted_at,
+            }),
+            None => entries.push(stored.clone()),
+        }
+    }
+    entries.sort_by(|a, b| {
+        b.article
+            .published
+            .cmp(&a.article.published)
+            .then_with(|| b.article.id.cmp(&a.article.id))
+    });
+    (entries, tombstones)
+}
+
+impl Channel for NotificationChannel {
+    fn kind(&self) -> TargetKind {
+        TargetKind::WebSub
+    }
+
+    fn dispatch(&self) -> BoxFuture<'_, Result<Dispatched, StoreError>> {
+        self.notify().boxed()
+    }
+
+    /// §7: the request MUST have the topic's `Content-Type` and a `Link` header with rel=hub
+    /// and rel=self (the topic's canonical URL); a `Content-Length` is sent (reqwest does for
+    /// a bytes body: never chunked, never compressed). §8: with a hub.secret the hub MUST sign
+    /// the body, `X-Hub-Signature: method=hex`.
+    fn prepare(&self, claimed: &Claimed, _now: DateTime<Utc>) -> Result<HeaderMap, Duration> {
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&claimed.content_type) {
+            headers.insert(CONTENT_TYPE, v);
+        }
+        if let Some(link) = claimed
+            .link
+            .as_deref()
+            .and_then(|l| HeaderValue::from_str(l).ok())
+        {
+            headers.insert(reqwest::header::LINK, link);
+        }
+        if let Target::WebSub(subscription) = &claimed.target
+            && let Some(secret) = &subscription.secret
+        {
+            let signature = self
+                .config
+                .signature_algorithm
+                .signature_header(secret, claimed.body.as_bytes());
+            if let Ok(v) = HeaderValue::from_str(&signature) {
+                headers.insert(HeaderName::from_static("x-hub-signature"), v);
+            }
+        }
+        Ok(headers)
+    }
+
+    fn after_attempt<'a>(&'a self, report: AttemptReport<'a>) -> BoxFuture<'a, ()> {
+        async move {
+            let outcome = match report.outcome {
+                AttemptOutcome::Delivered => "delivered",
+                AttemptOutcome::RetryAt(_) => "retrying",
+                AttemptOutcome::GaveUp => "failed",
+            };
+            self.metrics
+                .websub_deliveries
+                .get_or_create(&OutcomeLabel { outcome })
+                .inc();
+            // §7: a callback MAY answer 410 to say the subscription is deleted, and the hub MAY
+            // end it; every other non-2xx is a failure (redirects included).
+            if report.status == Some(410) {
+                let id = report.claimed.target.id();
+                tracing::info!(subscription = %id, "callback answered 410 Gone; unsubscribed");
+                if let Err(err) = self.store.remove_subscription_by_id(id).await {
+                    tracing::error!(error = %err, "cannot remove a subscription");
+                }
+            }
+        }
+        .boxed()
+    }
+}
