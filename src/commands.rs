@@ -30,11 +30,14 @@ pub async fn serve(config: Config, catalog: Catalog) -> anyhow::Result<()> {
 }
 
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url)
+    let store = Store::connect(&config.database_url, &config.database)
         .await
         .context("cannot open the database")?;
     store.close().await;
-    println!("database {} is up to date", config.database_url);
+    println!(
+        "database {} is up to date",
+        crate::config::redacted_database_url(&config.database_url)
+    );
     Ok(())
 }
 

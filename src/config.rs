@@ -3,6 +3,8 @@
 //! Every key can be overridden from the environment; nested keys use `__`
 //! (`TIDINGS_FEEDS__MAX_LIMIT=100`). The common top-level keys have the short names operators
 //! rely on: `TIDINGS_LISTEN`, `TIDINGS_BASE_URL`, `TIDINGS_DATABASE_URL`, `TIDINGS_API_TOKEN`.
+//!
+//! A database URL may carry a password: show it only through [`redacted_database_url`].
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +20,8 @@ pub struct Config {
     pub listen: String,
     /// The absolute URL tidings is reached at: used in feed self links, hub links, OPML.
     pub base_url: String,
-    /// `sqlite://path` (created on first start).
+    /// `sqlite://path` (created on first start), or `postgres://user:password@host/db`
+    /// (`postgresql://` too; the database must exist, the schema is created on first start).
     pub database_url: String,
     /// One token with every scope, for simple setups; empty disables it.
     pub api_token: String,
@@ -26,6 +29,7 @@ pub struct Config {
     pub catalog_dir: PathBuf,
     /// Scoped tokens.
     pub tokens: Vec<TokenConfig>,
+    pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub feeds: FeedsConfig,
     pub ingest: IngestConfig,
@@ -53,6 +57,29 @@ pub enum Scope {
     Read,
     /// Manage webhooks and subscriptions.
     Admin,
+}
+
+/// The connection pool of a PostgreSQL database. SQLite keeps its own: one writer and a few
+/// readers on a local file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Connections open at most (one more listens for changes made by other instances).
+    pub max_connections: u32,
+    /// How long a unit of work waits for a free connection before it fails (503), in seconds.
+    pub acquire_timeout_secs: u64,
+    /// Longest a statement may run before the server cancels it, in seconds; 0: no limit.
+    pub statement_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+            statement_timeout_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,6 +124,7 @@ impl Default for Config {
             api_token: String::new(),
             catalog_dir: PathBuf::from("feeds"),
             tokens: Vec::new(),
+            database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             feeds: FeedsConfig::default(),
             ingest: IngestConfig::default(),
@@ -265,7 +293,14 @@ impl Config {
     pub fn figment(file: &Path) -> Figment {
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
-            .merge(Env::prefixed("TIDINGS_").split("__").ignore(&["LOG"]))
+            .merge(
+                // TIDINGS_LOG is read by the logger; TIDINGS_TEST_* belong to the test suite.
+                Env::prefixed("TIDINGS_").split("__").ignore(&[
+                    "LOG",
+                    "TEST_BACKEND",
+                    "TEST_DATABASE_URL",
+                ]),
+            )
     }
 
     /// Checks what serde cannot: URLs, limits.
@@ -283,11 +318,17 @@ impl Config {
                 "feeds.default_limit must be between 1 and feeds.max_limit".into(),
             ));
         }
-        if !self.database_url.starts_with("sqlite:") {
+        if !is_supported_database_url(&self.database_url) {
             return Err(ConfigError::Invalid(format!(
-                "database_url {:?}: only sqlite:// is supported by this build",
-                self.database_url
+                "database_url {:?}: use sqlite://path, postgres:// or postgresql://",
+                redacted_database_url(&self.database_url)
             )));
+        }
+        if self.database.max_connections == 0 || self.database.acquire_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "database.max_connections and database.acquire_timeout_secs must be at least 1"
+                    .into(),
+            ));
         }
         let d = &self.delivery;
         if d.retry_schedule_secs.is_empty()
@@ -336,6 +377,49 @@ impl Config {
     }
 }
 
+/// Whether a database URL names a backend this build has.
+fn is_supported_database_url(url: &str) -> bool {
+    ["sqlite:", "postgres:", "postgresql:"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+}
+
+/// A database URL fit for logs and error messages: its password (in the user information or
+/// a `password=` parameter) replaced by `***`. Anything that cannot be parsed as a URL keeps
+/// only what comes before `://`, so that nothing secret can slip through a malformed value.
+pub fn redacted_database_url(url: &str) -> String {
+    const MASK: &str = "***";
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://{MASK}"),
+            None if url.starts_with("sqlite:") => url.to_owned(),
+            None => MASK.to_owned(),
+        };
+    };
+    if parsed.password().is_some() && parsed.set_password(Some(MASK)).is_err() {
+        return format!("{}://{MASK}", parsed.scheme());
+    }
+    if parsed.query_pairs().any(|(key, _)| is_password_key(&key)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if is_password_key(&key) {
+                    MASK.to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+fn is_password_key(key: &str) -> bool {
+    key.eq_ignore_ascii_case("password")
+}
+
 /// Reads the file alone with every key checked, so that a typo is named with its line.
 fn check_file(file: &Path) -> Result<(), ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|e| ConfigError::File {
@@ -354,4 +438,62 @@ fn check_file(file: &Path) -> Result<(), ConfigError> {
             message: e.message().trim().to_owned(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_lose_their_passwords() {
+        let cases = [
+            (
+                "postgres://tidings:s3cret@db.example:5432/tidings",
+                "postgres://tidings:***@db.example:5432/tidings",
+            ),
+            (
+                "postgresql://tidings:p%40ss@db/tidings?sslmode=require",
+                "postgresql://tidings:***@db/tidings?sslmode=require",
+            ),
+            (
+                "postgres://tidings:p@ss@db/tidings",
+                "postgres://tidings:***@db/tidings",
+            ),
+            (
+                "postgres://db/tidings?user=t&password=s3cret",
+                "postgres://db/tidings?user=t&password=***",
+            ),
+            (
+                "postgres://tidings@db/tidings",
+                "postgres://tidings@db/tidings",
+            ),
+            ("postgres://u:s3cret@db:port/x", "postgres://***"),
+            ("sqlite://data/tidings.db", "sqlite://data/tidings.db"),
+            ("not a url s3cret", "***"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redacted_database_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn postgres_urls_are_accepted_and_shown_without_password() {
+        let mut config = Config {
+            database_url: "postgresql://t:s3cret@db/tidings".into(),
+            ..Config::default()
+        };
+        config.validate().expect("a PostgreSQL URL is valid");
+        config.database_url = "postgres://t:s3cret@db/tidings".into();
+        config.validate().expect("a PostgreSQL URL is valid");
+        config.database_url = "mysql://t:s3cret@db/tidings".into();
+        let err = config
+            .validate()
+            .expect_err("MySQL is not supported")
+            .to_string();
+        assert!(err.contains("mysql://t:***@db/tidings"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        config.database_url = "sqlite://data/tidings.db".into();
+        config.database.max_connections = 0;
+        assert!(config.validate().is_err());
+    }
 }

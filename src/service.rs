@@ -64,7 +64,7 @@ pub struct Service {
 impl Service {
     /// Opens the store (migrating it) and starts from the newest event.
     pub async fn open(config: Config, catalog: Catalog) -> Result<Self, OpenError> {
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::connect(&config.database_url, &config.database).await?;
         let applied = store.last_event_seq().await?;
         let catalog = Arc::new(catalog);
         let metrics = Arc::new(Metrics::new());
@@ -214,6 +214,11 @@ impl Service {
             }
             self.cache.invalidate(&scopes);
         }
+    }
+
+    /// Resolves when another process may have changed the store (see [`Store::changed`]).
+    pub async fn changed(&self) {
+        self.store.changed().await
     }
 
     /// The WebSub hub's absolute URL.

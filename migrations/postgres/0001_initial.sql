@@ -59,7 +59,7 @@ CREATE INDEX events_by_article ON events (article_id, version);
 
 -- Webhook endpoints: other systems that receive signed JSON for article events.
 CREATE TABLE webhook_endpoints (
-    id                   text PRIMARY KEY,          -- ep_…
+    id                   text COLLATE "C" PRIMARY KEY, -- ep_…; listing tie-breaker
     url                  text NOT NULL,
     description          text NOT NULL DEFAULT '',
     event_types          jsonb NOT NULL             -- array of event types; [] = all
@@ -80,7 +80,7 @@ CREATE TABLE webhook_endpoints (
 
 -- WebSub subscriptions, keyed by (topic, callback); only verified ones are stored.
 CREATE TABLE websub_subscriptions (
-    id              text PRIMARY KEY,               -- sub_…
+    id              text COLLATE "C" PRIMARY KEY,   -- sub_…; listing order
     topic           text COLLATE "C" NOT NULL,      -- hub.topic exactly as the subscriber sent it
     scope           text COLLATE "C" NOT NULL,      -- the feed it names: `all` or a section path
     format          text NOT NULL,                  -- rss / atom / json

@@ -42,7 +42,17 @@ pub enum ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        ApiError::Internal(err.into())
+        match err {
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(%reason, "the database is unavailable");
+                ApiError::Unavailable {
+                    reason: "the database is unavailable; nothing was changed, try again shortly"
+                        .into(),
+                    retry_after_secs: 5,
+                }
+            }
+            err => ApiError::Internal(err.into()),
+        }
     }
 }
 

@@ -6,6 +6,13 @@
 //! set of backends is closed and known here, the methods are `async` (which trait objects
 //! make awkward), and a `match` keeps every call static and every backend's code plain.
 //!
+//! **Backends.** `sqlite:` URLs open the embedded SQLite backend: one process at a time
+//! writes, the file lives beside the service. `postgres:` and `postgresql:` URLs open the
+//! PostgreSQL backend, which several instances share: a pool sized by [`DatabaseConfig`],
+//! event sequence numbers that become visible in commit order, claims that two instances never
+//! both win, and [`Store::changed`] to hear of the writes of other instances. Both run the same
+//! conformance suite (`tests/store`), so that everything above this module is backend-blind.
+//!
 //! **Units of work finish whatever happens to their caller.** Every write runs as its own
 //! task: when the caller is dropped (a client hangs up, a request times out, a worker shuts
 //! down), the transaction still commits or rolls back, and its connection returns to the pool
@@ -13,6 +20,7 @@
 //! (a batch whose client will never see the per-item results) says so with a cancellation
 //! token that the unit checks before it commits.
 
+mod postgres;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -31,6 +39,8 @@ pub use crate::domain::{Event, EventType, QueueStats, Target, TargetKind};
 
 mod types;
 
+use crate::config::DatabaseConfig;
+use postgres::PgStore;
 use sqlite::SqliteStore;
 pub use types::{
     Attempt, AttemptOutcome, Claimed, CursorMove, DeliveryView, EndpointPatch, Enqueued,
@@ -71,7 +81,11 @@ pub struct FeedPage {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
+    /// The database cannot be reached or cannot answer now (connection lost or refused, no
+    /// free connection in time, server shutting down, statement timeout): try again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
@@ -86,10 +100,23 @@ pub enum StoreError {
     Interrupted(String),
 }
 
+impl From<sqlx::Error> for StoreError {
+    /// Connection trouble becomes [`StoreError::Unavailable`], whichever the backend; anything
+    /// else stays a database error. (sqlx's messages never carry the connection URL.)
+    fn from(err: sqlx::Error) -> Self {
+        if postgres::is_unavailable(&err) {
+            StoreError::Unavailable(err.to_string())
+        } else {
+            StoreError::Database(err)
+        }
+    }
+}
+
 /// The backends.
 #[derive(Debug, Clone)]
 enum Backend {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 /// Runs `$body` with `$s` bound to the backend inside `$backend`.
@@ -97,6 +124,7 @@ macro_rules! on_backend {
     ($backend:expr, $s:ident => $body:expr) => {
         match $backend {
             Backend::Sqlite($s) => $body,
+            Backend::Postgres($s) => $body,
         }
     };
 }
@@ -108,11 +136,38 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating it if needed) and migrates the database at `url`.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Ok(Self {
-            backend: Backend::Sqlite(SqliteStore::connect(url).await?),
-        })
+    /// Opens (creating it if needed) and migrates the database at `url`: `sqlite:` for the
+    /// SQLite backend, `postgres:` or `postgresql:` for PostgreSQL, whose pool `settings`
+    /// shape (SQLite keeps its own).
+    pub async fn connect(url: &str, settings: &DatabaseConfig) -> Result<Self, StoreError> {
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite(SqliteStore::connect(url).await?)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres(PgStore::connect(url, settings).await?)
+        } else {
+            // Only the scheme is named: the rest of the URL may hold a password.
+            let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+            return Err(StoreError::Database(sqlx::Error::Configuration(
+                format!("unsupported database URL scheme {scheme:?}: use sqlite: or postgres:")
+                    .into(),
+            )));
+        };
+        Ok(Self { backend })
+    }
+
+    /// Resolves when another process (another instance, the CLI) may have changed the store,
+    /// so that what was read from it may be stale: at the next change signalled after this
+    /// call (a caller also polls, for a signal lost before its call). Writes of this process
+    /// signal it too. SQLite has no such signal: there it never resolves, and callers rely on
+    /// polling alone. On PostgreSQL every write that changes articles, events, deliveries,
+    /// endpoints or subscriptions signals it at its commit, and so does every reconnection of
+    /// the listening connection (a signal may have been missed while it was down). Once the
+    /// store is closed it never resolves.
+    pub async fn changed(&self) {
+        match &self.backend {
+            Backend::Sqlite(_) => std::future::pending().await,
+            Backend::Postgres(s) => s.changed().await,
+        }
     }
 
     /// Runs a unit of work as its own task, so that it completes (or rolls back) even when

@@ -1,0 +1,479 @@
+//! Articles and their outbox: upserts and deletions with their events, feeds, the event log.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+use tokio_util::sync::CancellationToken;
+
+use super::{EVENTS_LOCK, PgStore, advisory_lock, db_time, notify};
+use crate::domain::{
+    Article, ArticleId, Event, EventType, Scope, SectionPath, StoredArticle, Tombstone,
+};
+use crate::store::{DeleteOutcome, FeedPage, StoreError, UpsertOutcome, Upserted};
+
+const ARTICLE_COLUMNS: &str = "body, version, created_at, modified_at, deleted_at";
+
+impl PgStore {
+    /// Stores articles in one transaction: each unless an identical one (same content hash) is
+    /// stored, each change with its event. When `caller_gone` is cancelled before the commit,
+    /// nothing is committed and the answer is [`StoreError::Abandoned`].
+    ///
+    /// When an article changed and the publisher gave no `updated` time, `now` becomes it.
+    #[tracing::instrument(skip_all, fields(articles = items.len()))]
+    pub async fn upsert_articles(
+        &self,
+        items: &[(Article, String)],
+        now: DateTime<FixedOffset>,
+        caller_gone: &CancellationToken,
+    ) -> Result<Vec<Upserted>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Before the first read: see EVENTS_LOCK.
+        advisory_lock(&mut tx, EVENTS_LOCK).await?;
+        let mut results = Vec::with_capacity(items.len());
+        for (article, content_hash) in items {
+            results.push(upsert_one(&mut tx, article, content_hash, now).await?);
+        }
+        if caller_gone.is_cancelled() {
+            tx.rollback().await?;
+            return Err(StoreError::Abandoned);
+        }
+        if results
+            .iter()
+            .any(|r| r.outcome != UpsertOutcome::Unchanged)
+        {
+            notify(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    /// Turns an article into a tombstone and writes its `article.deleted` event, together.
+    #[tracing::instrument(skip_all, fields(article = %id))]
+    pub async fn delete_article(
+        &self,
+        id: &ArticleId,
+        now: DateTime<Utc>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Before the first read: see EVENTS_LOCK.
+        advisory_lock(&mut tx, EVENTS_LOCK).await?;
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            // Explicitly, to release the lock now rather than when the pool gets the
+            // connection back.
+            tx.rollback().await?;
+            return Ok(DeleteOutcome::NotFound);
+        };
+        let before = stored_from_row(&row)?;
+        if before.deleted_at.is_some() {
+            tx.rollback().await?;
+            return Ok(DeleteOutcome::AlreadyDeleted(before));
+        }
+        let stored = StoredArticle {
+            version: before.version + 1,
+            modified_at: now,
+            deleted_at: Some(now),
+            ..before
+        };
+        sqlx::query(
+            "UPDATE articles SET version = $2, modified_at = $3, deleted_at = $3 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(stored.version)
+        .bind(db_time(now))
+        .execute(&mut *tx)
+        .await?;
+        let payload = serde_json::json!({
+            "id": stored.article.id,
+            "section": stored.article.section,
+            "version": stored.version,
+        });
+        insert_event(&mut tx, EventType::Deleted, &stored, None, payload, now).await?;
+        notify(&mut tx).await?;
+        tx.commit().await?;
+        Ok(DeleteOutcome::Deleted(stored))
+    }
+
+    /// One article, live or tombstone.
+    #[tracing::instrument(skip_all, fields(article = %id))]
+    pub async fn article(&self, id: &ArticleId) -> Result<Option<StoredArticle>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| stored_from_row(&row))
+        .transpose()
+    }
+
+    /// The newest `limit` live articles of a scope, the tombstones inside that window, and the
+    /// time of the scope's newest change.
+    ///
+    /// A tombstone is inside the window when the deleted article was published no earlier than
+    /// the oldest live entry shown (or at any time, when the feed is not full).
+    #[tracing::instrument(skip_all, fields(scope = scope.as_str(), limit))]
+    pub async fn feed_page(&self, scope: &Scope, limit: u32) -> Result<FeedPage, StoreError> {
+        // Three statements without a transaction, as on SQLite: a change between them shows
+        // in the next request (feeds are cached and invalidated by events anyway).
+        let filter = ScopeFilter::of(scope, 2);
+        let rows = filter
+            .bind(
+                sqlx::query(&format!(
+                    "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NULL AND {}
+                     ORDER BY published_utc DESC, id DESC LIMIT $1",
+                    filter.sql
+                ))
+                .bind(i64::from(limit)),
+            )
+            .fetch_all(&self.pool)
+            .await?;
+        let entries = rows
+            .iter()
+            .map(stored_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // NULL: the feed is not full, so every tombstone of the scope is inside the window.
+        let since = (entries.len() as u64 >= u64::from(limit))
+            .then(|| entries.last())
+            .flatten()
+            .map(|e| db_time(e.article.published.with_timezone(&Utc)));
+        let filter = ScopeFilter::of(scope, 3);
+        let rows = filter
+            .bind(
+                sqlx::query(&format!(
+                    "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NOT NULL AND {}
+                       AND ($2::timestamptz IS NULL OR published_utc >= $2)
+                     ORDER BY deleted_at DESC, id DESC LIMIT $1",
+                    filter.sql
+                ))
+                .bind(i64::from(limit))
+                .bind(since),
+            )
+            .fetch_all(&self.pool)
+            .await?;
+        let tombstones = rows
+            .iter()
+            .map(|row| {
+                let stored = stored_from_row(row)?;
+                Ok(Tombstone {
+                    deleted_at: stored.deleted_at.unwrap_or(stored.modified_at),
+                    id: stored.article.id,
+                    section: stored.article.section,
+                    url: stored.article.url,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+
+        let filter = ScopeFilter::of(scope, 1);
+        let updated: Option<DateTime<Utc>> = filter
+            .bind_scalar(sqlx::query_scalar(&format!(
+                "SELECT max(modified_at) FROM articles WHERE {}",
+                filter.sql
+            )))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(FeedPage {
+            entries,
+            tombstones,
+            updated,
+        })
+    }
+
+    /// A consumer's cursor and the events after it, oldest first.
+    pub async fn pending_events(
+        &self,
+        consumer: &str,
+        limit: u32,
+    ) -> Result<(i64, Vec<Event>), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let cursor: i64 = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = $1")
+            .bind(consumer)
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or(0);
+        Ok((cursor, events_since(&mut conn, cursor, limit).await?))
+    }
+
+    /// The articles (live or tombstones) with these ids; unknown ids are left out.
+    pub async fn articles(&self, ids: &[ArticleId]) -> Result<Vec<StoredArticle>, StoreError> {
+        let ids: Vec<&str> = ids.iter().map(ArticleId::as_str).collect();
+        sqlx::query(&format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(stored_from_row)
+        .collect()
+    }
+
+    /// Events after the cursor `after`, oldest first.
+    #[tracing::instrument(skip_all, fields(after, limit))]
+    pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        events_since(&mut conn, after, limit).await
+    }
+
+    /// The cursor of the newest event (0 when there is none).
+    pub async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// Live articles per section (not including descendants).
+    pub async fn article_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT section, count(*) AS n FROM articles WHERE deleted_at IS NULL GROUP BY section",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("section")?, r.try_get::<i64, _>("n")? as u64)))
+            .collect()
+    }
+}
+
+/// Events after `after`, oldest first.
+pub(super) async fn events_since(
+    conn: &mut PgConnection,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Event>, StoreError> {
+    sqlx::query(
+        "SELECT seq, id, type, article_id, section, moved_from, version, occurred_at, payload
+         FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(event_from_row)
+    .collect()
+}
+
+/// The rows of a scope: SQL, with its parameters numbered from `first`, bound after those
+/// before them.
+///
+/// A section's subtree is the section itself and the paths in ['path/', 'path0'): `0` is the
+/// character after `/`, so the range holds exactly the descendants and can use the index. The
+/// column is COLLATE "C", so that the range compares bytes as SQLite does; under a linguistic
+/// collation it would miss descendants. The whole site is a different statement rather than a
+/// `$n IS NULL OR …` filter, which would keep a generic plan from using the index.
+struct ScopeFilter {
+    sql: String,
+    binds: Option<[String; 3]>,
+}
+
+impl ScopeFilter {
+    fn of(scope: &Scope, first: usize) -> Self {
+        match scope {
+            Scope::All => Self {
+                sql: "TRUE".into(),
+                binds: None,
+            },
+            Scope::Section(path) => Self {
+                sql: format!(
+                    "(section = ${} OR (section >= ${} AND section < ${}))",
+                    first,
+                    first + 1,
+                    first + 2
+                ),
+                binds: Some([path.to_string(), format!("{path}/"), format!("{path}0")]),
+            },
+        }
+    }
+
+    fn bind<'q>(
+        &self,
+        mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        for value in self.binds.iter().flatten() {
+            query = query.bind(value.clone());
+        }
+        query
+    }
+
+    fn bind_scalar<'q, T>(
+        &self,
+        mut query: sqlx::query::QueryScalar<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments> {
+        for value in self.binds.iter().flatten() {
+            query = query.bind(value.clone());
+        }
+        query
+    }
+}
+
+/// One article's upsert inside a write transaction that holds [`EVENTS_LOCK`].
+async fn upsert_one(
+    tx: &mut PgConnection,
+    article: &Article,
+    content_hash: &str,
+    now: DateTime<FixedOffset>,
+) -> Result<Upserted, StoreError> {
+    let now_utc = now.with_timezone(&Utc);
+    let published = db_time(article.published.with_timezone(&Utc));
+    let existing = sqlx::query(&format!(
+        "SELECT {ARTICLE_COLUMNS}, content_hash FROM articles WHERE id = $1"
+    ))
+    .bind(article.id.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+
+    let (outcome, kind, stored, previous_section) = match existing {
+        None => {
+            let stored = StoredArticle {
+                article: article.clone(),
+                version: 1,
+                created_at: now_utc,
+                modified_at: now_utc,
+                deleted_at: None,
+            };
+            sqlx::query(
+                "INSERT INTO articles (id, section, body, content_hash, published_utc, version, created_at, modified_at)
+                 VALUES ($1, $2, $3, $4, $5, 1, $6, $6)",
+            )
+            .bind(article.id.as_str())
+            .bind(article.section.as_str())
+            .bind(Json(article))
+            .bind(content_hash)
+            .bind(published)
+            .bind(db_time(now_utc))
+            .execute(&mut *tx)
+            .await?;
+            (UpsertOutcome::Created, EventType::Published, stored, None)
+        }
+        Some(row) => {
+            let before = stored_from_row(&row)?;
+            let hash: String = row.try_get("content_hash")?;
+            let was_deleted = before.deleted_at.is_some();
+            if !was_deleted && hash == content_hash {
+                return Ok(Upserted {
+                    outcome: UpsertOutcome::Unchanged,
+                    article: before,
+                    previous_section: None,
+                });
+            }
+            let mut next = article.clone();
+            if !was_deleted && next.updated.is_none() {
+                next.updated = Some(now);
+            }
+            let stored = StoredArticle {
+                article: next,
+                version: before.version + 1,
+                created_at: before.created_at,
+                modified_at: now_utc,
+                deleted_at: None,
+            };
+            sqlx::query(
+                "UPDATE articles SET section = $2, body = $3, content_hash = $4, published_utc = $5,
+                        version = $6, modified_at = $7, deleted_at = NULL
+                 WHERE id = $1",
+            )
+            .bind(article.id.as_str())
+            .bind(article.section.as_str())
+            .bind(Json(&stored.article))
+            .bind(content_hash)
+            .bind(published)
+            .bind(stored.version)
+            .bind(db_time(now_utc))
+            .execute(&mut *tx)
+            .await?;
+            let moved =
+                (before.article.section != article.section).then_some(before.article.section);
+            if was_deleted {
+                (UpsertOutcome::Created, EventType::Published, stored, moved)
+            } else {
+                (UpsertOutcome::Updated, EventType::Updated, stored, moved)
+            }
+        }
+    };
+    let payload = serde_json::to_value(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    insert_event(
+        tx,
+        kind,
+        &stored,
+        previous_section.as_ref(),
+        payload,
+        now_utc,
+    )
+    .await?;
+    Ok(Upserted {
+        outcome,
+        article: stored,
+        previous_section,
+    })
+}
+
+/// Writes an event; the transaction must hold [`EVENTS_LOCK`].
+async fn insert_event(
+    tx: &mut PgConnection,
+    kind: EventType,
+    stored: &StoredArticle,
+    moved_from: Option<&SectionPath>,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at, payload)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
+    .bind(kind.as_str())
+    .bind(stored.article.id.as_str())
+    .bind(stored.article.section.as_str())
+    .bind(moved_from.map(SectionPath::as_str))
+    .bind(stored.version)
+    .bind(db_time(now))
+    .bind(Json(payload))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub(super) fn stored_from_row(row: &PgRow) -> Result<StoredArticle, StoreError> {
+    let Json(article): Json<Article> = row
+        .try_get("body")
+        .map_err(|e| StoreError::Corrupt(format!("article body: {e}")))?;
+    Ok(StoredArticle {
+        article,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        modified_at: row.try_get("modified_at")?,
+        deleted_at: row.try_get("deleted_at")?,
+    })
+}
+
+fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
+    let kind: String = row.try_get("type")?;
+    let article_id: String = row.try_get("article_id")?;
+    let section: String = row.try_get("section")?;
+    let moved_from: Option<String> = row.try_get("moved_from")?;
+    let Json(payload): Json<serde_json::Value> = row.try_get("payload")?;
+    let section_path =
+        |raw: &str| SectionPath::parse(raw).map_err(|e| StoreError::Corrupt(e.to_string()));
+    Ok(Event {
+        seq: row.try_get("seq")?,
+        id: row.try_get("id")?,
+        kind: EventType::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown event type {kind:?}")))?,
+        article_id: ArticleId::parse(&article_id)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        section: section_path(&section)?,
+        moved_from: moved_from.as_deref().map(section_path).transpose()?,
+        version: row.try_get("version")?,
+        occurred_at: row.try_get("occurred_at")?,
+        payload,
+    })
+}
