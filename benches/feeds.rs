@@ -90,7 +90,7 @@ async fn run() {
         base_url: base.clone(),
         ..Config::default()
     };
-    let database_url = config.database_url.clone();
+    let (database_url, database) = (config.database_url.clone(), config.database.clone());
     let app = Application::build_with_listener(config, catalog.clone(), listener)
         .await
         .expect("the app");
@@ -104,7 +104,7 @@ async fn run() {
         doc["published"] = format!("2021-06-{:02}", 1 + i % 28).into();
         service.publish(&doc).await.expect("published");
     }
-    let store = tidings::store::Store::connect(&database_url)
+    let store = tidings::store::Store::connect(&database_url, &database)
         .await
         .expect("the database");
     let page = store

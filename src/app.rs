@@ -75,25 +75,29 @@ impl Application {
     }
 }
 
-/// Applies changes written by other processes (the CLI, other instances) to the feed cache.
+/// Applies changes written by other processes (the CLI, other instances) to the feed cache:
+/// at once when the store signals a change (PostgreSQL's NOTIFY), and every
+/// `feeds.poll_interval_ms` in any case (SQLite, or a signal lost with a dropped connection).
 async fn watch_changes(service: Service, shutdown: CancellationToken) {
     let period = Duration::from_millis(service.config.feeds.poll_interval_ms.max(50));
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let polled = tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {
-                if let Err(err) = service.apply_changes().await {
-                    tracing::warn!(error = %err, "cannot read new events");
-                }
-                // WebSub §5.1: an expired subscription gets nothing (deliveries already check
-                // the lease) and is purged.
-                match service.hub.purge_expired().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(purged = n, "expired WebSub subscriptions removed"),
-                    Err(err) => tracing::warn!(error = %err, "cannot purge expired subscriptions"),
-                }
+            _ = ticker.tick() => true,
+            _ = service.changed() => false,
+        };
+        if let Err(err) = service.apply_changes().await {
+            tracing::warn!(error = %err, "cannot read new events");
+        }
+        if polled {
+            // WebSub §5.1: an expired subscription gets nothing (deliveries already check the
+            // lease) and is purged.
+            match service.hub.purge_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired WebSub subscriptions removed"),
+                Err(err) => tracing::warn!(error = %err, "cannot purge expired subscriptions"),
             }
         }
     }

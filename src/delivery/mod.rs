@@ -215,6 +215,8 @@ impl DeliveryEngine {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = self.inner.waker.woken() => {}
+                    // Another instance queued work (PostgreSQL); polling covers a lost signal.
+                    _ = self.inner.store.changed() => {}
                     Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
                     _ = tokio::time::sleep(sleep) => {}
                 }

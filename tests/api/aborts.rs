@@ -8,7 +8,7 @@ use sqlx::Connection;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::helpers::{TOKEN, TestApp, article, eventually, spawn_app_with};
+use crate::helpers::{TOKEN, TestApp, article, eventually, on_postgres, spawn_app_with};
 use crate::receiver::Receiver;
 
 /// Sends a whole request on a fresh connection, waits `pause`, then resets the connection
@@ -137,25 +137,76 @@ async fn clients_that_hang_up_mid_request_leave_every_write_working() {
     .await;
 }
 
-/// Holds SQLite's write lock from another connection, as another process would.
-async fn lock_database(app: &TestApp) -> sqlx::SqliteConnection {
-    let mut conn = sqlx::SqliteConnection::connect(&app.config.database_url)
+/// Another writer holding the store's write lock, as another process would.
+enum Lock {
+    /// SQLite's one write lock (`BEGIN IMMEDIATE`).
+    Sqlite(sqlx::SqliteConnection),
+    /// A lock on the articles table that lets readers in and keeps writers out.
+    Postgres(sqlx::PgConnection),
+}
+
+async fn lock_database(app: &TestApp) -> Lock {
+    let url = &app.config.database_url;
+    if on_postgres() {
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .expect("the database opens");
+        sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+        sqlx::query("LOCK TABLE articles IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut conn)
+            .await
+            .expect("the lock");
+        return Lock::Postgres(conn);
+    }
+    let mut conn = sqlx::SqliteConnection::connect(url)
         .await
         .expect("the database opens");
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut conn)
         .await
         .expect("the write lock");
-    conn
+    Lock::Sqlite(conn)
 }
 
-async fn unlock_database(mut conn: sqlx::SqliteConnection) {
-    sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+async fn unlock_database(lock: Lock) {
+    match lock {
+        Lock::Sqlite(mut conn) => {
+            sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+        Lock::Postgres(mut conn) => {
+            sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+}
+
+/// On PostgreSQL, how many transactions hold or wait for a write lock on the articles table.
+async fn article_writers(app: &TestApp, waiting_only: bool) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(&app.config.database_url)
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+         WHERE c.relname = 'articles' AND l.mode = 'RowExclusiveLock' AND (NOT $1 OR NOT l.granted)",
+    )
+    .bind(waiting_only)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
     conn.close().await.unwrap();
+    n
 }
 
-/// Waits until the server's writer is free again: a write queued after everything before it.
+/// Waits until every write started before is finished (committed or rolled back).
 async fn wait_for_writer(app: &TestApp, id: &str) {
+    if on_postgres() {
+        eventually("the writers of the articles table to finish", || async {
+            (article_writers(app, false).await == 0).then_some(())
+        })
+        .await;
+    }
+    // SQLite: one writer at a time, in turn, so this write comes after everything before it.
     let (status, body) = status_of(app.post_article(&article(id, "hnyw", "之后")).await).await;
     assert_eq!(status, 201, "{body}");
 }
@@ -192,6 +243,13 @@ async fn a_batch_that_runs_out_of_time_commits_nothing() {
     let content_type = response.headers()[reqwest::header::CONTENT_TYPE].clone();
     assert!(matches!(status, 408 | 503), "answered {status}");
     assert_eq!(content_type, "application/problem+json");
+    if on_postgres() {
+        // The batch is still waiting for the lock: it must roll back once it gets it.
+        eventually("the batch to wait for the lock", || async {
+            (article_writers(&app, true).await > 0).then_some(())
+        })
+        .await;
+    }
     unlock_database(lock).await;
 
     wait_for_writer(&app, "after-late").await;

@@ -2,44 +2,15 @@
 //! started again; every (event, endpoint) pair still arrives.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN, article, repo_path};
+use crate::helpers::{TOKEN, article, repo_path, start_binary as start, wait_healthy};
 use crate::receiver::Receiver;
 
 const ARTICLES: usize = 1000;
 const ENDPOINTS: usize = 3;
-
-fn start(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tidings"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("TIDINGS_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts")
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            if client
-                .get(format!("{base}/healthz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the server never became healthy");
-}
 
 fn total(receivers: &[Receiver]) -> usize {
     receivers.iter().map(|r| r.received().len()).sum()

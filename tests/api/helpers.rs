@@ -1,4 +1,6 @@
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -46,8 +48,37 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let mut config = test_config(dir.path());
+    config.database_url = fresh_database_url(dir.path()).await;
     adjust(&mut config);
     spawn_in(dir, config).await
+}
+
+/// Whether this run of the suite is on PostgreSQL (`TIDINGS_TEST_BACKEND=postgres`, which
+/// `scripts/test` sets for its second pass) rather than SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("TIDINGS_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// A database of its own for one test: a SQLite file in `dir`, or, on PostgreSQL, a new
+/// database on the server of `TIDINGS_TEST_DATABASE_URL`.
+pub async fn fresh_database_url(dir: &Path) -> String {
+    if !on_postgres() {
+        return format!("sqlite://{}", dir.join("tidings.db").display());
+    }
+    let server = std::env::var("TIDINGS_TEST_DATABASE_URL")
+        .expect("TIDINGS_TEST_BACKEND=postgres needs TIDINGS_TEST_DATABASE_URL");
+    let mut url = url::Url::parse(&server).expect("TIDINGS_TEST_DATABASE_URL is a URL");
+    let name = format!("tidings_t_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server)
+        .await
+        .expect("the PostgreSQL test server answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("a test database");
+    let _ = sqlx::Connection::close(admin).await;
+    url.set_path(&format!("/{name}"));
+    url.to_string()
 }
 
 /// Starts a server on an existing folder and configuration (to restart on the same data).
@@ -120,9 +151,10 @@ impl TestApp {
     }
 
     pub async fn events(&self) -> Vec<Value> {
-        let store = tidings::store::Store::connect(&self.config.database_url)
-            .await
-            .expect("the database opens");
+        let store =
+            tidings::store::Store::connect(&self.config.database_url, &self.config.database)
+                .await
+                .expect("the database opens");
         let events = store.events_after(0, 10_000).await.expect("events");
         store.close().await;
         events
@@ -207,4 +239,34 @@ pub fn has_python_module(module: &str) -> bool {
         .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Starts the real binary serving with the configuration file `config`.
+pub fn start_binary(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .args(["--config", config.to_str().unwrap(), "serve"])
+        .env("TIDINGS_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts")
+}
+
+/// Waits until a server answers `/healthz`.
+pub async fn wait_healthy(client: &reqwest::Client, base: &str) {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if client
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the server never became healthy");
 }

@@ -8,6 +8,7 @@ mod feeds;
 mod helpers;
 mod hostile;
 mod ingest;
+mod instances;
 mod interop;
 mod receiver;
 mod seed;

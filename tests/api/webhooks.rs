@@ -734,7 +734,7 @@ async fn a_delivery_waiting_behind_a_failed_version_does_not_make_the_engine_due
     .await;
     // Version 2 is blocked behind version 1, whose retry is an hour away: so is the engine's
     // next wake-up (it used to be "now", and the engine spun).
-    let store = tidings::store::Store::connect(&app.config.database_url)
+    let store = tidings::store::Store::connect(&app.config.database_url, &app.config.database)
         .await
         .unwrap();
     let next = store
