@@ -38,6 +38,7 @@ use crate::domain::{
 pub use crate::domain::{Event, EventType, QueueStats, Target, TargetKind};
 
 mod types;
+mod versions;
 
 use crate::config::DatabaseConfig;
 use postgres::PgStore;

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     DeleteOutcome, FeedPage, StoreError, UpsertOutcome, Upserted, parse_time_key, time_key,
+    versions,
 };
 use crate::domain::{
     Article, ArticleId, Event, EventType, Scope, SectionPath, StoredArticle, Tombstone,
@@ -121,12 +122,7 @@ impl SqliteStore {
         if before.deleted_at.is_some() {
             return Ok(DeleteOutcome::AlreadyDeleted(before));
         }
-        let stored = StoredArticle {
-            version: before.version + 1,
-            modified_at: now,
-            deleted_at: Some(now),
-            ..before
-        };
+        let stored = versions::tombstone(before, now);
         sqlx::query(
             "UPDATE articles SET version = ?2, modified_at = ?3, deleted_at = ?3 WHERE id = ?1",
         )
@@ -135,11 +131,7 @@ impl SqliteStore {
         .bind(time_key(now))
         .execute(&mut *tx)
         .await?;
-        let payload = serde_json::json!({
-            "id": stored.article.id,
-            "section": stored.article.section,
-            "version": stored.version,
-        });
+        let payload = versions::event_payload(EventType::Deleted, &stored)?;
         insert_event(&mut tx, EventType::Deleted, &stored, None, payload, now).await?;
         tx.commit().await?;
         Ok(DeleteOutcome::Deleted(stored))
@@ -346,7 +338,6 @@ async fn upsert_one(
     content_hash: &str,
     now: DateTime<FixedOffset>,
 ) -> Result<Upserted, StoreError> {
-    let now_utc = now.with_timezone(&Utc);
     let existing = sqlx::query(&format!(
         "SELECT {ARTICLE_COLUMNS}, content_hash FROM articles WHERE id = ?1"
     ))
@@ -354,82 +345,56 @@ async fn upsert_one(
     .fetch_optional(&mut **tx)
     .await?;
 
-    let (outcome, kind, stored, previous_section) = match existing {
-        None => {
-            let stored = StoredArticle {
-                article: article.clone(),
-                version: 1,
-                created_at: now_utc,
-                modified_at: now_utc,
-                deleted_at: None,
-            };
-            sqlx::query(
-                "INSERT INTO articles (id, section, body, content_hash, published_utc, version, created_at, modified_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
-            )
-            .bind(article.id.as_str())
-            .bind(article.section.as_str())
-            .bind(to_json(article)?)
-            .bind(content_hash)
-            .bind(time_key(article.published.with_timezone(&Utc)))
-            .bind(time_key(now_utc))
-            .execute(&mut **tx)
-            .await?;
-            (UpsertOutcome::Created, EventType::Published, stored, None)
-        }
-        Some(row) => {
-            let before = stored_from_row(&row)?;
-            let hash: String = row.try_get("content_hash")?;
-            let was_deleted = before.deleted_at.is_some();
-            if !was_deleted && hash == content_hash {
+    let before = match existing {
+        Some(row) => Some((
+            stored_from_row(&row)?,
+            row.try_get::<String, _>("content_hash")?,
+        )),
+        None => None,
+    };
+    let (is_new, outcome, kind, stored, previous_section) =
+        match versions::upsert(before, article, content_hash, now) {
+            versions::Upsert::Unchanged(before) => {
                 return Ok(Upserted {
                     outcome: UpsertOutcome::Unchanged,
                     article: before,
                     previous_section: None,
                 });
             }
-            let mut next = article.clone();
-            if !was_deleted && next.updated.is_none() {
-                next.updated = Some(now);
-            }
-            let stored = StoredArticle {
-                article: next,
-                version: before.version + 1,
-                created_at: before.created_at,
-                modified_at: now_utc,
-                deleted_at: None,
-            };
-            sqlx::query(
-                "UPDATE articles SET section = ?2, body = ?3, content_hash = ?4, published_utc = ?5,
-                        version = ?6, modified_at = ?7, deleted_at = NULL
-                 WHERE id = ?1",
-            )
-            .bind(article.id.as_str())
-            .bind(article.section.as_str())
-            .bind(to_json(&stored.article)?)
-            .bind(content_hash)
-            .bind(time_key(article.published.with_timezone(&Utc)))
-            .bind(stored.version)
-            .bind(time_key(now_utc))
-            .execute(&mut **tx)
-            .await?;
-            let moved =
-                (before.article.section != article.section).then_some(before.article.section);
-            if was_deleted {
-                (UpsertOutcome::Created, EventType::Published, stored, moved)
-            } else {
-                (UpsertOutcome::Updated, EventType::Updated, stored, moved)
-            }
-        }
+            versions::Upsert::Write {
+                is_new,
+                outcome,
+                event,
+                stored,
+                moved_from,
+            } => (is_new, outcome, event, stored, moved_from),
+        };
+    let sql = if is_new {
+        "INSERT INTO articles (id, section, body, content_hash, published_utc, version, created_at, modified_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
+    } else {
+        "UPDATE articles SET section = ?2, body = ?3, content_hash = ?4, published_utc = ?5,
+                version = ?6, modified_at = ?7, deleted_at = NULL
+         WHERE id = ?1"
     };
-    let payload = serde_json::to_value(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(sql)
+        .bind(article.id.as_str())
+        .bind(article.section.as_str())
+        .bind(to_json(&stored.article)?)
+        .bind(content_hash)
+        .bind(time_key(article.published.with_timezone(&Utc)))
+        .bind(stored.version)
+        .bind(time_key(stored.modified_at))
+        .execute(&mut **tx)
+        .await?;
+    let payload = versions::event_payload(kind, &stored)?;
     insert_event(
         tx,
         kind,
         &stored,
         previous_section.as_ref(),
         payload,
-        now_utc,
+        stored.modified_at,
     )
     .await?;
     Ok(Upserted {

@@ -1,0 +1,105 @@
+//! How a write changes an article: the rules both engines apply, so that their SQL only
+//! stores what is decided here.
+
+use chrono::{DateTime, FixedOffset, Utc};
+
+use super::{StoreError, UpsertOutcome};
+use crate::domain::{Article, EventType, SectionPath, StoredArticle};
+
+/// What storing an article amounts to.
+#[derive(Debug, Clone)]
+pub(super) enum Upsert {
+    /// The same content is stored: nothing changes, nothing is sent.
+    Unchanged(StoredArticle),
+    /// A new row (`is_new`) or a new version of the row, and its event.
+    Write {
+        is_new: bool,
+        outcome: UpsertOutcome,
+        event: EventType,
+        stored: StoredArticle,
+        /// The section the article leaves, when the update moves it.
+        moved_from: Option<SectionPath>,
+    },
+}
+
+/// Decides an upsert of `article` (with `content_hash`) over what is stored, if anything
+/// (with its content hash). A changed article without an `updated` time gets `now`; a
+/// deleted one comes back as `created`, with the next version.
+pub(super) fn upsert(
+    before: Option<(StoredArticle, String)>,
+    article: &Article,
+    content_hash: &str,
+    now: DateTime<FixedOffset>,
+) -> Upsert {
+    let now_utc = now.with_timezone(&Utc);
+    let Some((before, hash)) = before else {
+        return Upsert::Write {
+            is_new: true,
+            outcome: UpsertOutcome::Created,
+            event: EventType::Published,
+            stored: StoredArticle {
+                article: article.clone(),
+                version: 1,
+                created_at: now_utc,
+                modified_at: now_utc,
+                deleted_at: None,
+            },
+            moved_from: None,
+        };
+    };
+    let was_deleted = before.deleted_at.is_some();
+    if !was_deleted && hash == content_hash {
+        return Upsert::Unchanged(before);
+    }
+    let mut next = article.clone();
+    if !was_deleted && next.updated.is_none() {
+        next.updated = Some(now);
+    }
+    let moved_from = (before.article.section != article.section).then_some(before.article.section);
+    let (outcome, event) = if was_deleted {
+        (UpsertOutcome::Created, EventType::Published)
+    } else {
+        (UpsertOutcome::Updated, EventType::Updated)
+    };
+    Upsert::Write {
+        is_new: false,
+        outcome,
+        event,
+        stored: StoredArticle {
+            article: next,
+            version: before.version + 1,
+            created_at: before.created_at,
+            modified_at: now_utc,
+            deleted_at: None,
+        },
+        moved_from,
+    }
+}
+
+/// The tombstone of a live article deleted at `now`, with the next version.
+pub(super) fn tombstone(before: StoredArticle, now: DateTime<Utc>) -> StoredArticle {
+    StoredArticle {
+        version: before.version + 1,
+        modified_at: now,
+        deleted_at: Some(now),
+        ..before
+    }
+}
+
+/// The payload of an event: the article as `GET /api/v1/articles/{id}` shows it at this
+/// version, or, for a deletion, its id, section and version.
+pub(super) fn event_payload(
+    event: EventType,
+    stored: &StoredArticle,
+) -> Result<serde_json::Value, StoreError> {
+    Ok(match event {
+        EventType::Deleted => serde_json::json!({
+            "id": stored.article.id,
+            "section": stored.article.section,
+            "version": stored.version,
+        }),
+        EventType::Published | EventType::Updated => {
+            serde_json::to_value(stored).map_err(|e| StoreError::Corrupt(e.to_string()))?
+        }
+    })
+}
