@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN, article, repo_path, start_binary as start, wait_healthy};
+use crate::helpers::{
+    TOKEN, article, fresh_database_url, start_binary as start, wait_healthy, write_server_config,
+};
 use crate::receiver::Receiver;
 
 const ARTICLES: usize = 1000;
@@ -26,30 +28,8 @@ async fn killing_the_process_mid_fan_out_loses_no_delivery() {
         .port();
     let base = format!("http://127.0.0.1:{port}");
     let config = dir.path().join("tidings.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:{port}"
-base_url = "{base}"
-database_url = "sqlite://{db}"
-api_token = "{TOKEN}"
-catalog_dir = "{feeds}"
-
-[delivery]
-allow_private_destinations = true
-retry_schedule_secs = [0, 0.2, 0.5, 1, 2, 5]
-jitter = 0.0
-concurrency = 4
-connect_timeout_secs = 1
-request_timeout_secs = 1
-lease_secs = 3
-poll_interval_ms = 50
-"#,
-            db = dir.path().join("tidings.db").display(),
-            feeds = repo_path("feeds").display(),
-        ),
-    )
-    .unwrap();
+    let database = fresh_database_url(dir.path()).await;
+    write_server_config(&config, port, &base, &database, "");
 
     let mut receivers = Vec::new();
     for _ in 0..ENDPOINTS {

@@ -270,3 +270,34 @@ pub async fn wait_healthy(client: &reqwest::Client, base: &str) {
     .await
     .expect("the server never became healthy");
 }
+
+/// Writes the configuration of a real server: loopback receivers allowed, quick retries,
+/// short leases (so that a killed instance's work is taken over soon), `extra` appended.
+pub fn write_server_config(path: &Path, port: u16, public: &str, database: &str, extra: &str) {
+    std::fs::write(
+        path,
+        format!(
+            r#"listen = "127.0.0.1:{port}"
+base_url = "{public}"
+database_url = "{database}"
+api_token = "{TOKEN}"
+catalog_dir = "{feeds}"
+
+[feeds]
+poll_interval_ms = 200
+
+[delivery]
+allow_private_destinations = true
+retry_schedule_secs = [0, 0.2, 0.5, 1, 2, 5]
+jitter = 0.0
+concurrency = 4
+connect_timeout_secs = 1
+request_timeout_secs = 1
+lease_secs = 3
+poll_interval_ms = 50
+{extra}"#,
+            feeds = repo_path("feeds").display(),
+        ),
+    )
+    .unwrap();
+}

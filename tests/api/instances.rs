@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     TOKEN, article, eventually, fresh_database_url, on_postgres, repo_path, require_tool,
-    start_binary, wait_healthy,
+    start_binary, wait_healthy, write_server_config,
 };
 use crate::receiver::Receiver;
 
@@ -51,7 +51,7 @@ impl Cluster {
         let mut children = Vec::new();
         for (i, port) in ports.iter().enumerate() {
             let config = dir.path().join(format!("instance-{i}.toml"));
-            write_config(&config, *port, &public, database, extra);
+            write_server_config(&config, *port, &public, database, extra);
             children.push(Some(start_binary(&config)));
             // One at a time: the first one migrates the database.
             wait_healthy(&client, &bases[i]).await;
@@ -78,35 +78,6 @@ impl Drop for Cluster {
             self.kill(i);
         }
     }
-}
-
-fn write_config(path: &Path, port: u16, public: &str, database: &str, extra: &str) {
-    std::fs::write(
-        path,
-        format!(
-            r#"listen = "127.0.0.1:{port}"
-base_url = "{public}"
-database_url = "{database}"
-api_token = "{TOKEN}"
-catalog_dir = "{feeds}"
-
-[feeds]
-poll_interval_ms = 200
-
-[delivery]
-allow_private_destinations = true
-retry_schedule_secs = [0, 0.2, 0.5, 1, 2, 5]
-jitter = 0.0
-concurrency = 4
-connect_timeout_secs = 1
-request_timeout_secs = 1
-lease_secs = 3
-poll_interval_ms = 50
-{extra}"#,
-            feeds = repo_path("feeds").display(),
-        ),
-    )
-    .unwrap();
 }
 
 async fn etag(client: &reqwest::Client, base: &str, path: &str) -> String {
