@@ -130,7 +130,7 @@ impl Service {
             .store
             .upsert_article(&normalized.article, &normalized.content_hash, self.now())
             .await?;
-        self.apply_changes().await?;
+        self.apply_changes_after_write().await;
         Ok(upserted)
     }
 
@@ -163,7 +163,7 @@ impl Service {
                 .await?
         }
         .into_iter();
-        self.apply_changes().await?;
+        self.apply_changes_after_write().await;
         checked
             .into_iter()
             .map(|c| match c {
@@ -187,8 +187,16 @@ impl Service {
     /// Leaves a tombstone and makes the deletion visible in feeds.
     pub async fn delete(&self, id: &ArticleId) -> Result<DeleteOutcome, StoreError> {
         let outcome = self.store.delete_article(id, Utc::now()).await?;
-        self.apply_changes().await?;
+        self.apply_changes_after_write().await;
         Ok(outcome)
+    }
+
+    /// After a committed write: the change is stored whatever happens here, so a failure to
+    /// invalidate is logged, not answered (the watcher catches up at its next poll).
+    async fn apply_changes_after_write(&self) {
+        if let Err(err) = self.apply_changes().await {
+            tracing::warn!(error = %err, "cannot apply a committed change to the feed cache yet");
+        }
     }
 
     /// Invalidates the feeds touched by events not yet applied, whoever wrote them (this

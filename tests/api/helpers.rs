@@ -284,7 +284,7 @@ api_token = "{TOKEN}"
 catalog_dir = "{feeds}"
 
 [feeds]
-poll_interval_ms = 200
+poll_interval_ms = {feed_poll}
 
 [delivery]
 allow_private_destinations = true
@@ -297,6 +297,9 @@ lease_secs = 3
 poll_interval_ms = 50
 {extra}"#,
             feeds = repo_path("feeds").display(),
+            // On PostgreSQL the change signal must carry changes between instances: the poll,
+            // the fallback for a lost signal, is too slow to pass for it.
+            feed_poll = if on_postgres() { 60_000 } else { 200 },
         ),
     )
     .unwrap();

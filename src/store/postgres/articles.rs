@@ -31,7 +31,12 @@ impl PgStore {
         // Before the first read: see EVENTS_LOCK.
         advisory_lock(&mut tx, EVENTS_LOCK).await?;
         let mut results = Vec::with_capacity(items.len());
+        // Checked before each item and before the commit: a batch nobody waits for any more
+        // gives the write lock back at once instead of finishing its work first.
         for (article, content_hash) in items {
+            if caller_gone.is_cancelled() {
+                break;
+            }
             results.push(upsert_one(&mut tx, article, content_hash, now).await?);
         }
         if caller_gone.is_cancelled() {

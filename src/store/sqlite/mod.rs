@@ -5,6 +5,7 @@
 //! article serialise cleanly: the second one sees the first one's row and answers `Unchanged`.
 //! Reads use a separate pool and, thanks to WAL, never wait for the writer.
 
+mod copy;
 mod deliveries;
 mod webhooks;
 mod websub;
@@ -55,7 +56,14 @@ impl SqliteStore {
         }
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .after_release(|conn, _| Box::pin(async move { Ok(is_idle(conn)) }))
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // A dropped transaction queues its rollback on the connection's worker; a
+                    // round trip lets it run before the depth is read.
+                    sqlx::Connection::ping(conn).await?;
+                    Ok(is_idle(conn))
+                })
+            })
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
@@ -90,7 +98,12 @@ impl SqliteStore {
     ) -> Result<Vec<Upserted>, StoreError> {
         let mut tx = self.begin_write().await?;
         let mut results = Vec::with_capacity(items.len());
+        // Checked before each item and before the commit: a batch nobody waits for any more
+        // gives the write lock back at once instead of finishing its work first.
         for (article, content_hash) in items {
+            if caller_gone.is_cancelled() {
+                break;
+            }
             results.push(upsert_one(&mut tx, article, content_hash, now).await?);
         }
         if caller_gone.is_cancelled() {
@@ -402,6 +415,20 @@ async fn upsert_one(
         article: stored,
         previous_section,
     })
+}
+
+/// Whether SQLite gave up waiting for a lock (another process held it past `BUSY_TIMEOUT`):
+/// the database is busy, not broken, and the write may be tried again.
+pub(super) fn is_busy(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes (the low byte).
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 /// Whether a connection coming back to the pool is outside any transaction. One that is not
