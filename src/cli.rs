@@ -1,4 +1,16 @@
-//! The command line: `tidings serve | ingest | check | migrate`.
+//! The command line: `tidings serve | ingest | check | migrate | copy`.
+//!
+//! `tidings copy --from URL --to URL` moves a whole store to another database, of the same
+//! engine or the other one (`sqlite://…` to `postgres://…` is the usual move). It brings the
+//! target's schema up to date, then copies every article and tombstone, event, webhook endpoint
+//! (secrets included), subscription, message, delivery (pending, delivered or failed, with its
+//! attempts) and the dispatch cursors, keeping their ids and times, with a progress bar per
+//! table on a terminal. Rows the target has already are left as they are, so running it again
+//! copies nothing twice; the summary line says what was copied and what was there already.
+//! Afterwards feeds are the same bytes with the same ETags, and what was delivered is not sent
+//! again. Stop the instances using the source first; the source must exist (a SQLite file is
+//! not created), and `--from` and `--to` must be different databases. The URLs are shown with
+//! their passwords hidden.
 
 use std::path::PathBuf;
 
@@ -31,4 +43,14 @@ pub enum Command {
     Check,
     /// Create or upgrade the database schema.
     Migrate,
+    /// Copy a whole store into another database (SQLite or PostgreSQL, either way).
+    Copy {
+        /// The database to copy from: `sqlite://path` (which must exist) or `postgres://…`.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The database to copy into (a PostgreSQL database must exist): its schema is made or
+        /// brought up to date first; rows it has already are kept.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }

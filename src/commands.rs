@@ -10,10 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{Application, cancel_on_signal};
 use crate::catalog::{Catalog, load_catalog};
-use crate::config::Config;
+use crate::config::{Config, redacted_database_url};
 use crate::http::ndjson_items;
 use crate::service::Service;
-use crate::store::{Store, UpsertOutcome};
+use crate::store::{CopyReport, Store, UpsertOutcome, is_database_url, same_database, sqlite_file};
 
 /// Loads configuration and catalogue, or explains every problem.
 pub fn load(config_path: &Path) -> anyhow::Result<(Config, Catalog)> {
@@ -39,6 +39,93 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
         crate::config::redacted_database_url(&config.database_url)
     );
     Ok(())
+}
+
+/// What `tidings copy` did, and between which databases (their URLs without passwords).
+#[derive(Debug, Clone)]
+pub struct CopySummary {
+    pub report: CopyReport,
+    pub from: String,
+    pub to: String,
+}
+
+impl CopySummary {
+    /// `copied 3 articles, 3 events, … from X to Y; nothing was there already`, or `…; already
+    /// there: 3 articles, …`.
+    pub fn line(&self) -> String {
+        let existing = match self.report.existing_list() {
+            Some(list) => format!("already there: {list}"),
+            None => "nothing was there already".to_owned(),
+        };
+        format!(
+            "copied {} from {} to {}; {existing}",
+            self.report.copied_list(),
+            self.from,
+            self.to
+        )
+    }
+}
+
+/// `tidings copy --from URL --to URL`: brings the target's schema up to date (connecting
+/// does), then copies the whole store into it, with a progress bar per table on a terminal.
+pub async fn copy(config: &Config, from: &str, to: &str) -> anyhow::Result<CopySummary> {
+    let (from_shown, to_shown) = (redacted_database_url(from), redacted_database_url(to));
+    for (flag, url, shown) in [("--from", from, &from_shown), ("--to", to, &to_shown)] {
+        if !is_database_url(url) {
+            anyhow::bail!(
+                "{flag} {shown}: not a database tidings knows (use sqlite://… or postgres://…)"
+            );
+        }
+    }
+    if same_database(from, to) {
+        anyhow::bail!("--from and --to are the same database ({from_shown}): nothing to copy");
+    }
+    // Opening a SQLite file creates it: the source must be there already.
+    if let Some(path) = sqlite_file(from)
+        && !path.exists()
+    {
+        anyhow::bail!("the source database {from_shown} does not exist");
+    }
+    // A store error's message holds its cause already: one line, without repeating it.
+    let source = Store::connect(from, &config.database)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the source database {from_shown}: {e}"))?;
+    let target = match Store::connect(to, &config.database).await {
+        Ok(target) => target,
+        Err(e) => {
+            source.close().await;
+            anyhow::bail!("cannot open the target database {to_shown}: {e}");
+        }
+    };
+    let style = indicatif::ProgressStyle::with_template("{prefix:>13} {bar:40} {pos}/{len}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let copied = source
+        .copy_to(&target, |step| {
+            if step.done == 0 {
+                if let Some(done) = bar.take() {
+                    done.finish();
+                }
+                let next = indicatif::ProgressBar::new(step.total).with_style(style.clone());
+                next.set_prefix(step.table);
+                bar = Some(next);
+            } else if let Some(bar) = &bar {
+                bar.set_position(step.done);
+            }
+        })
+        .await;
+    if let Some(bar) = bar.take() {
+        bar.finish();
+    }
+    source.close().await;
+    target.close().await;
+    let report =
+        copied.map_err(|e| anyhow::anyhow!("cannot copy {from_shown} to {to_shown}: {e}"))?;
+    Ok(CopySummary {
+        report,
+        from: from_shown,
+        to: to_shown,
+    })
 }
 
 /// `tidings check`: every problem of configuration and catalogue, one per line.

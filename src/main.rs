@@ -40,6 +40,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::migrate(&config).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Copy { from, to } => {
+            let config = tidings::config::Config::load(&cli.config)?;
+            let summary = commands::copy(&config, &from, &to).await?;
+            println!("{}", summary.line());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve => {
             let (config, catalog) = commands::load(&cli.config)?;
             commands::serve(config, catalog).await?;

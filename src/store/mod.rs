@@ -12,6 +12,8 @@
 //! event sequence numbers that become visible in commit order, claims that two instances never
 //! both win, and [`Store::changed`] to hear of the writes of other instances. Both run the same
 //! conformance suite (`tests/store`), so that everything above this module is backend-blind.
+//! [`Store::copy_to`] copies a whole store into another of either backend (`tidings copy`),
+//! from one description of the tables (`copy`).
 //!
 //! **Units of work finish whatever happens to their caller.** Every write runs as its own
 //! task: when the caller is dropped (a client hangs up, a request times out, a worker shuts
@@ -105,7 +107,7 @@ impl From<sqlx::Error> for StoreError {
     /// Connection trouble becomes [`StoreError::Unavailable`], whichever the backend; anything
     /// else stays a database error. (sqlx's messages never carry the connection URL.)
     fn from(err: sqlx::Error) -> Self {
-        if postgres::is_unavailable(&err) {
+        if postgres::is_unavailable(&err) || sqlite::is_busy(&err) {
             StoreError::Unavailable(err.to_string())
         } else {
             StoreError::Database(err)
@@ -129,6 +131,10 @@ macro_rules! on_backend {
         }
     };
 }
+
+// After the macro, which it uses.
+mod copy;
+pub use copy::{CopyProgress, CopyReport, TableCopy, is_database_url, same_database, sqlite_file};
 
 /// The store; cheap to clone.
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ mod fixtures;
 mod articles;
 mod attempts;
 mod claims;
+mod copy;
 mod endpoints;
 mod feeds;
 mod instances;

@@ -14,9 +14,11 @@
 //!
 //! The files: this one connects, closes and holds what the others share; `articles` (articles,
 //! their events, feeds), `queue` (enqueue with the cursor's compare-and-set), `deliveries`
-//! (claims, attempts, replay), `webhooks`, `websub`, and `listen`.
+//! (claims, attempts, replay), `webhooks`, `websub`, `listen`, and `copy` (whole tables, for
+//! `tidings copy`).
 
 mod articles;
+mod copy;
 mod deliveries;
 mod listen;
 mod queue;
