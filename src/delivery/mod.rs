@@ -257,7 +257,7 @@ impl DeliveryEngine {
             Ok(headers) => headers,
             Err(wait) => {
                 let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                if let Err(err) = inner.store.release_delivery(claimed.seq, at).await {
+                if let Err(err) = inner.store.release_delivery(&claimed, at).await {
                     tracing::error!(error = %err, "cannot give a delivery back");
                 }
                 return;
@@ -314,10 +314,17 @@ impl DeliveryEngine {
         }
         let failing_since = match inner
             .store
-            .record_attempt(claimed.seq, &claimed.target, &attempt, outcome)
+            .record_attempt(&claimed, &attempt, outcome)
             .await
         {
             Ok(since) => since,
+            Err(StoreError::LeaseLost) => {
+                // Too slow: the lease ran out and another worker took the delivery over; its
+                // result stands, this one is dropped (the receiver may see the message twice,
+                // with the same id).
+                tracing::warn!("the lease ran out before the attempt was recorded; dropped");
+                return;
+            }
             Err(err) => {
                 // The lease will expire and the delivery will be tried again: at least once.
                 tracing::error!(error = %err, "cannot record a delivery attempt");

@@ -95,6 +95,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot prepare the database location: {0}")]
     Io(#[from] std::io::Error),
+    /// The delivery's lease ran out and another worker took it over: this worker's result is
+    /// not recorded (the other one's will be).
+    #[error("the lease of this delivery ran out; another worker has it")]
+    LeaseLost,
     /// The caller went away before the commit, and asked for nothing to be committed then.
     #[error("the caller went away; nothing was committed")]
     Abandoned,
@@ -328,30 +332,34 @@ impl Store {
         .await
     }
 
-    /// Gives a claimed delivery back without an attempt (rate limit, shutdown).
+    /// Gives a claimed delivery back without an attempt (rate limit, shutdown), unless its
+    /// lease already passed to another worker.
     pub async fn release_delivery(
         &self,
-        seq: i64,
+        claim: &Claimed,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let (seq, lease) = (claim.seq, claim.lease_until);
         self.detached(move |b| async move {
-            on_backend!(b, s => s.release_delivery(seq, next_attempt_at).await)
+            on_backend!(b, s => s.release_delivery(seq, lease, next_attempt_at).await)
         })
         .await
     }
 
     /// Records an attempt and its outcome, and keeps a webhook endpoint's failure history;
-    /// returns the endpoint's `failing_since` afterwards.
+    /// returns the endpoint's `failing_since` afterwards. Only while the delivery still holds
+    /// this claim's lease: otherwise nothing is recorded ([`StoreError::LeaseLost`]), so that
+    /// a worker whose lease ran out can never overwrite the result of the one that took over.
     pub async fn record_attempt(
         &self,
-        seq: i64,
-        target: &Target,
+        claim: &Claimed,
         attempt: &Attempt,
         outcome: AttemptOutcome,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let (target, attempt) = (target.clone(), attempt.clone());
+        let (seq, lease, target) = (claim.seq, claim.lease_until, claim.target.clone());
+        let attempt = attempt.clone();
         self.detached(move |b| async move {
-            on_backend!(b, s => s.record_attempt(seq, &target, &attempt, outcome).await)
+            on_backend!(b, s => s.record_attempt(seq, lease, &target, &attempt, outcome).await)
         })
         .await
     }

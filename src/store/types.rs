@@ -34,6 +34,9 @@ pub struct Claimed {
     /// Past this, give up rather than retry (a WebSub lease's end).
     pub expires_at: Option<DateTime<Utc>>,
     pub target: Target,
+    /// The lease this claim holds: the attempt's result is recorded only while the delivery
+    /// still carries exactly this lease (another worker may have taken it over since).
+    pub lease_until: DateTime<Utc>,
 }
 
 /// One attempt, as recorded.

@@ -35,8 +35,7 @@ async fn attempt_outcomes_and_failing_since(db: Ctx) {
     let failed_at = t + secs(1);
     let since = store
         .record_attempt(
-            one.seq,
-            &one.target,
+            one,
             &attempt(failed_at, None, ""),
             AttemptOutcome::RetryAt(t + secs(5)),
         )
@@ -53,8 +52,7 @@ async fn attempt_outcomes_and_failing_since(db: Ctx) {
 
     let since = store
         .record_attempt(
-            two.seq,
-            &two.target,
+            two,
             &attempt(t + secs(2), Some(503), "busy"),
             AttemptOutcome::GaveUp,
         )
@@ -79,8 +77,7 @@ async fn attempt_outcomes_and_failing_since(db: Ctx) {
     assert_eq!(retry[0].attempts, 1);
     let since = store
         .record_attempt(
-            retry[0].seq,
-            &retry[0].target,
+            &retry[0],
             &attempt(t + secs(6), Some(204), ""),
             AttemptOutcome::Delivered,
         )
@@ -119,12 +116,7 @@ async fn attempts_keep_the_answer(db: Ctx) {
     tried.error_class = Some("http".into());
     tried.duration_ms = 1234;
     let since = store
-        .record_attempt(
-            claimed[0].seq,
-            &claimed[0].target,
-            &tried,
-            AttemptOutcome::RetryAt(t + secs(9)),
-        )
+        .record_attempt(&claimed[0], &tried, AttemptOutcome::RetryAt(t + secs(9)))
         .await
         .unwrap();
     assert_eq!(since, None, "subscriptions keep no failure history");
@@ -164,8 +156,7 @@ async fn resend_queued_in_flight_not_found(db: Ctx) {
     );
     store
         .record_attempt(
-            claimed[0].seq,
-            &claimed[0].target,
+            &claimed[0],
             &attempt(t + secs(2), Some(500), ""),
             AttemptOutcome::GaveUp,
         )
@@ -216,8 +207,7 @@ async fn recover_requeues_failed_since(db: Ctx) {
     {
         store
             .record_attempt(
-                c.seq,
-                &c.target,
+                &c,
                 &attempt(t + secs(11), Some(500), ""),
                 AttemptOutcome::GaveUp,
             )
@@ -279,8 +269,7 @@ async fn delivery_log_pages_and_filters(db: Ctx) {
     let first = claimed.iter().find(|c| c.id == log[0].id).unwrap();
     store
         .record_attempt(
-            first.seq,
-            &first.target,
+            first,
             &attempt(t, Some(200), "ok"),
             AttemptOutcome::Delivered,
         )

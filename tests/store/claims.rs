@@ -1,12 +1,13 @@
 //! Claims and leases, per-key order, live targets, the next due time and queue figures.
 
-use tidings::store::{AttemptOutcome, EndpointPatch, Target};
+use tidings::store::{AttemptOutcome, EndpointPatch, StoreError, Target};
 
 use crate::fixtures::*;
 use crate::harness::Ctx;
 
 conformance!(
     claims_lease_until_the_lease_ends,
+    a_worker_whose_lease_ran_out_records_nothing,
     claims_wait_for_their_time_and_take_at_most_limit,
     versions_of_one_key_go_out_in_order,
     only_live_targets_are_claimed,
@@ -62,7 +63,7 @@ async fn claims_lease_until_the_lease_ends(db: Ctx) {
 
     // A released delivery is claimable from the time it is given.
     store
-        .release_delivery(again[0].seq, t + secs(90))
+        .release_delivery(&again[0], t + secs(90))
         .await
         .unwrap();
     assert!(
@@ -79,6 +80,61 @@ async fn claims_lease_until_the_lease_ends(db: Ctx) {
     assert_eq!(released.len(), 1);
     assert_eq!(released[0].id, again[0].id);
     assert_eq!(released[0].attempts, 0, "a release is not an attempt");
+}
+
+async fn a_worker_whose_lease_ran_out_records_nothing(db: Ctx) {
+    let store = db.store().await;
+    let t = now();
+    let ep = endpoint(&store, "fenced", t).await;
+    let ids = enqueue(&store, vec![webhook_message("m1", "k1", &[ep.as_str()])], t).await;
+    let slow = store
+        .claim_due_deliveries(t, t + secs(60), 10)
+        .await
+        .unwrap();
+    // The slow worker's lease ends; another worker takes the delivery over and delivers it.
+    let quick = store
+        .claim_due_deliveries(t + secs(61), t + secs(120), 10)
+        .await
+        .unwrap();
+    assert_eq!((slow.len(), quick.len()), (1, 1));
+    store
+        .record_attempt(
+            &quick[0],
+            &attempt(t + secs(62), Some(200), "ok"),
+            AttemptOutcome::Delivered,
+        )
+        .await
+        .unwrap();
+
+    // The slow worker's late failure changes nothing: not the status, not the attempt log,
+    // not the endpoint's failure history; nor does its late release.
+    let late = store
+        .record_attempt(
+            &slow[0],
+            &attempt(t + secs(63), Some(500), "late"),
+            AttemptOutcome::RetryAt(t + secs(70)),
+        )
+        .await;
+    assert!(matches!(late, Err(StoreError::LeaseLost)), "{late:?}");
+    store
+        .release_delivery(&slow[0], t + secs(64))
+        .await
+        .unwrap();
+    let v = view(&store, &ids[0]).await;
+    assert_eq!(v.status, "delivered");
+    assert_eq!(v.attempts, 1);
+    assert_eq!(v.attempt_log.len(), 1);
+    assert_eq!(v.last_status, Some(200));
+    let endpoint = store.endpoint(&ep).await.unwrap().unwrap();
+    assert_eq!(endpoint.failing_since, None);
+    assert!(
+        store
+            .claim_due_deliveries(t + secs(200), t + secs(260), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a delivered delivery is not claimed again"
+    );
 }
 
 async fn claims_wait_for_their_time_and_take_at_most_limit(db: Ctx) {
@@ -143,8 +199,7 @@ async fn versions_of_one_key_go_out_in_order(db: Ctx) {
     let retry = t + secs(30);
     store
         .record_attempt(
-            v1_claim.seq,
-            &v1_claim.target,
+            v1_claim,
             &attempt(t, Some(500), "down"),
             AttemptOutcome::RetryAt(retry),
         )
@@ -164,8 +219,7 @@ async fn versions_of_one_key_go_out_in_order(db: Ctx) {
     assert_eq!(got, [v1.as_str()]);
     store
         .record_attempt(
-            again[0].seq,
-            &again[0].target,
+            &again[0],
             &attempt(retry, Some(200), "ok"),
             AttemptOutcome::Delivered,
         )
@@ -263,8 +317,7 @@ async fn next_due_and_queue_stats(db: Ctx) {
         .unwrap();
     store
         .record_attempt(
-            claimed[0].seq,
-            &claimed[0].target,
+            &claimed[0],
             &attempt(t, Some(200), ""),
             AttemptOutcome::Delivered,
         )

@@ -298,12 +298,7 @@ async fn fill(store: &Store, t: DateTime<Utc>) -> Filled {
     for (claim, (status, outcome)) in claimed.iter().zip(outcomes) {
         let when = t + secs(11 + attempts);
         store
-            .record_attempt(
-                claim.seq,
-                &claim.target,
-                &attempt(when, status, "answer \"body\" ✓"),
-                outcome,
-            )
+            .record_attempt(claim, &attempt(when, status, "answer \"body\" ✓"), outcome)
             .await
             .unwrap();
         attempts += 1;
@@ -316,8 +311,7 @@ async fn fill(store: &Store, t: DateTime<Utc>) -> Filled {
         .expect("a delivery to the rotated endpoint is left");
     store
         .record_attempt(
-            failing.seq,
-            &failing.target,
+            failing,
             &attempt(t + secs(20), Some(503), "busy"),
             AttemptOutcome::RetryAt(t + secs(600)),
         )
@@ -579,8 +573,7 @@ async fn writes_continue_after_the_copied_ids(target: &Store, filled: &Filled, t
         .expect("the copied delivery is claimed again once its lease ran out");
     target
         .record_attempt(
-            claim.seq,
-            &claim.target,
+            claim,
             &attempt(t + secs(3_001), Some(200), "ok"),
             AttemptOutcome::Delivered,
         )

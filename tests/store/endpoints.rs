@@ -114,8 +114,7 @@ async fn patches_apply_and_reenabling_clears_failures(db: Ctx) {
         .unwrap();
     store
         .record_attempt(
-            claimed[0].seq,
-            &claimed[0].target,
+            &claimed[0],
             &attempt(t, Some(500), ""),
             tidings::store::AttemptOutcome::RetryAt(t + secs(5)),
         )
@@ -190,8 +189,7 @@ async fn delete_removes_the_queue(db: Ctx) {
     for c in &claimed {
         store
             .record_attempt(
-                c.seq,
-                &c.target,
+                c,
                 &attempt(t, Some(500), ""),
                 tidings::store::AttemptOutcome::RetryAt(t + secs(1)),
             )

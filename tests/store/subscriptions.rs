@@ -93,8 +93,7 @@ async fn removal_drops_the_queue(db: Ctx) {
     for c in &claimed {
         store
             .record_attempt(
-                c.seq,
-                &c.target,
+                c,
                 &attempt(t, Some(500), ""),
                 AttemptOutcome::RetryAt(t + secs(1)),
             )

@@ -55,9 +55,10 @@ impl PgStore {
                FOR UPDATE OF d SKIP LOCKED
              ), leased AS (
                UPDATE deliveries d SET lease_until = $2 FROM due WHERE d.seq = due.seq
-               RETURNING d.seq, d.id, d.message_id, d.attempts, d.target_kind, d.target_id, d.expires_at
+               RETURNING d.seq, d.id, d.message_id, d.attempts, d.target_kind, d.target_id, d.expires_at,
+                         d.lease_until
              )
-             SELECT l.seq, l.id, l.message_id, l.attempts, l.target_kind, l.expires_at,
+             SELECT l.seq, l.id, l.message_id, l.attempts, l.target_kind, l.expires_at, l.lease_until,
                     m.type AS message_type, m.body, m.content_type, m.link, {}, {}
              FROM leased l JOIN messages m ON m.id = l.message_id
              LEFT JOIN webhook_endpoints e ON l.target_kind = 'webhook' AND e.id = l.target_id
@@ -88,14 +89,16 @@ impl PgStore {
     pub async fn release_delivery(
         &self,
         seq: i64,
+        lease: DateTime<Utc>,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
-            "UPDATE deliveries SET lease_until = NULL, next_attempt_at = $2 WHERE seq = $1",
+            "UPDATE deliveries SET lease_until = NULL, next_attempt_at = $2 WHERE seq = $1 AND lease_until = $3",
         )
         .bind(seq)
         .bind(db_time(next_attempt_at))
+        .bind(db_time(lease))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -116,6 +119,7 @@ impl PgStore {
     pub async fn record_attempt(
         &self,
         seq: i64,
+        lease: DateTime<Utc>,
         target: &Target,
         attempt: &Attempt,
         outcome: AttemptOutcome,
@@ -123,8 +127,39 @@ impl PgStore {
         let at = db_time(attempt.attempted_at);
         let error = attempt.error.as_deref().map(no_nul);
         let mut tx = self.pool.begin().await?;
-        // The endpoint's row first, its delivery's row after: the order delete_endpoint
-        // takes them in (see the module's lock order).
+        // Only while the delivery still holds this claim's lease. The endpoint's row is locked
+        // first, its delivery's row after: the order delete_endpoint takes them in (see the
+        // module's lock order).
+        if let Target::Webhook(endpoint) = target {
+            sqlx::query("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
+                .bind(&endpoint.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (status, next, finished) = match outcome {
+            AttemptOutcome::Delivered => ("delivered", at, Some(at)),
+            AttemptOutcome::RetryAt(when) => ("pending", db_time(when), None),
+            AttemptOutcome::GaveUp => ("failed", at, Some(at)),
+        };
+        let changed = sqlx::query(
+            "UPDATE deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3, lease_until = NULL,
+                    last_status = $4, last_error = $5, finished_at = $6
+             WHERE seq = $1 AND lease_until = $7",
+        )
+        .bind(seq)
+        .bind(status)
+        .bind(next)
+        .bind(attempt.status_code.map(i32::from))
+        .bind(error.as_deref())
+        .bind(finished)
+        .bind(db_time(lease))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::LeaseLost);
+        }
         let failing_since = if !matches!(target, Target::Webhook(_)) {
             None
         } else if outcome == AttemptOutcome::Delivered {
@@ -155,24 +190,6 @@ impl PgStore {
         .bind(attempt.error_class.as_deref().map(no_nul))
         .bind(error.as_deref())
         .bind(no_nul(&attempt.response_body))
-        .execute(&mut *tx)
-        .await?;
-        let (status, next, finished) = match outcome {
-            AttemptOutcome::Delivered => ("delivered", at, Some(at)),
-            AttemptOutcome::RetryAt(when) => ("pending", db_time(when), None),
-            AttemptOutcome::GaveUp => ("failed", at, Some(at)),
-        };
-        sqlx::query(
-            "UPDATE deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3, lease_until = NULL,
-                    last_status = $4, last_error = $5, finished_at = $6
-             WHERE seq = $1",
-        )
-        .bind(seq)
-        .bind(status)
-        .bind(next)
-        .bind(attempt.status_code.map(i32::from))
-        .bind(error.as_deref())
-        .bind(finished)
         .execute(&mut *tx)
         .await?;
         notify(&mut tx).await?;
@@ -431,6 +448,7 @@ fn claimed_from_row(row: &PgRow) -> Result<Claimed, StoreError> {
         link: row.try_get("link")?,
         attempts: row.try_get::<i32, _>("attempts")? as u32,
         expires_at: row.try_get("expires_at")?,
+        lease_until: row.try_get("lease_until")?,
         target,
         id,
     })

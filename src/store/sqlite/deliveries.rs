@@ -154,6 +154,7 @@ impl SqliteStore {
                 attempts: row.try_get::<i64, _>("attempts")? as u32,
                 expires_at: expires.as_deref().map(parse_time_key).transpose()?,
                 target,
+                lease_until,
             });
         }
         tx.commit().await?;
@@ -165,13 +166,15 @@ impl SqliteStore {
     pub async fn release_delivery(
         &self,
         seq: i64,
+        lease: DateTime<Utc>,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE deliveries SET lease_until = NULL, next_attempt_at = ?2 WHERE seq = ?1",
+            "UPDATE deliveries SET lease_until = NULL, next_attempt_at = ?2 WHERE seq = ?1 AND lease_until = ?3",
         )
         .bind(seq)
         .bind(time_key(next_attempt_at))
+        .bind(time_key(lease))
         .execute(&self.write)
         .await?;
         Ok(())
@@ -184,12 +187,38 @@ impl SqliteStore {
     pub async fn record_attempt(
         &self,
         seq: i64,
+        lease: DateTime<Utc>,
         target: &Target,
         attempt: &Attempt,
         outcome: AttemptOutcome,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at = time_key(attempt.attempted_at);
         let mut tx = self.begin_write().await?;
+        let (status, next, finished) = match outcome {
+            AttemptOutcome::Delivered => ("delivered", at.clone(), Some(at.clone())),
+            AttemptOutcome::RetryAt(when) => ("pending", time_key(when), None),
+            AttemptOutcome::GaveUp => ("failed", at.clone(), Some(at.clone())),
+        };
+        // Only while the delivery still holds this claim's lease.
+        let changed = sqlx::query(
+            "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3, lease_until = NULL,
+                    last_status = ?4, last_error = ?5, finished_at = ?6
+             WHERE seq = ?1 AND lease_until = ?7",
+        )
+        .bind(seq)
+        .bind(status)
+        .bind(next)
+        .bind(attempt.status_code)
+        .bind(&attempt.error)
+        .bind(finished)
+        .bind(time_key(lease))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::LeaseLost);
+        }
         sqlx::query(
             "INSERT INTO delivery_attempts (delivery_seq, attempted_at, status_code, duration_ms, error_class, error, response_body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -201,24 +230,6 @@ impl SqliteStore {
         .bind(&attempt.error_class)
         .bind(&attempt.error)
         .bind(&attempt.response_body)
-        .execute(&mut *tx)
-        .await?;
-        let (status, next, finished) = match outcome {
-            AttemptOutcome::Delivered => ("delivered", at.clone(), Some(at.clone())),
-            AttemptOutcome::RetryAt(when) => ("pending", time_key(when), None),
-            AttemptOutcome::GaveUp => ("failed", at.clone(), Some(at.clone())),
-        };
-        sqlx::query(
-            "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3, lease_until = NULL,
-                    last_status = ?4, last_error = ?5, finished_at = ?6
-             WHERE seq = ?1",
-        )
-        .bind(seq)
-        .bind(status)
-        .bind(next)
-        .bind(attempt.status_code)
-        .bind(&attempt.error)
-        .bind(finished)
         .execute(&mut *tx)
         .await?;
         let endpoint_id = target.id();
