@@ -70,7 +70,13 @@ impl Application {
         shutdown.cancel();
         let _ = watcher.await;
         let _ = delivery.await;
-        self.service.close().await;
+        // A unit of work stuck on a vanished database must not keep the process from ending.
+        if tokio::time::timeout(Duration::from_secs(30), self.service.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the store did not close within 30 s; exiting anyway");
+        }
         served
     }
 }

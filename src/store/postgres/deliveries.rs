@@ -78,9 +78,7 @@ impl PgStore {
             .iter()
             .map(claimed_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        if !claimed.is_empty() {
-            notify(&mut tx).await?;
-        }
+        // No change signal: a claim makes no work for anyone else.
         tx.commit().await?;
         Ok(claimed)
     }
