@@ -3,23 +3,37 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 
-use super::{StoreError, UpsertOutcome};
+use super::{StoreError, UpsertOutcome, Upserted};
 use crate::domain::{Article, EventType, SectionPath, StoredArticle};
 
 /// What storing an article amounts to.
 #[derive(Debug, Clone)]
 pub(super) enum Upsert {
-    /// The same content is stored: nothing changes, nothing is sent.
-    Unchanged(StoredArticle),
-    /// A new row (`is_new`) or a new version of the row, and its event.
-    Write {
-        is_new: bool,
-        outcome: UpsertOutcome,
-        event: EventType,
-        stored: StoredArticle,
-        /// The section the article leaves, when the update moves it.
-        moved_from: Option<SectionPath>,
-    },
+    /// The same content is stored already: nothing changes, nothing is sent; the answer.
+    Unchanged(Upserted),
+    Write(Write),
+}
+
+/// A new row (`is_new`) or a new version of the row, and its event.
+#[derive(Debug, Clone)]
+pub(super) struct Write {
+    pub is_new: bool,
+    pub outcome: UpsertOutcome,
+    pub event: EventType,
+    pub stored: StoredArticle,
+    /// The section the article leaves, when the update moves it.
+    pub moved_from: Option<SectionPath>,
+}
+
+impl Write {
+    /// The answer, once written.
+    pub fn into_upserted(self) -> Upserted {
+        Upserted {
+            outcome: self.outcome,
+            article: self.stored,
+            previous_section: self.moved_from,
+        }
+    }
 }
 
 /// Decides an upsert of `article` (with `content_hash`) over what is stored, if anything
@@ -33,7 +47,7 @@ pub(super) fn upsert(
 ) -> Upsert {
     let now_utc = now.with_timezone(&Utc);
     let Some((before, hash)) = before else {
-        return Upsert::Write {
+        return Upsert::Write(Write {
             is_new: true,
             outcome: UpsertOutcome::Created,
             event: EventType::Published,
@@ -45,11 +59,15 @@ pub(super) fn upsert(
                 deleted_at: None,
             },
             moved_from: None,
-        };
+        });
     };
     let was_deleted = before.deleted_at.is_some();
     if !was_deleted && hash == content_hash {
-        return Upsert::Unchanged(before);
+        return Upsert::Unchanged(Upserted {
+            outcome: UpsertOutcome::Unchanged,
+            article: before,
+            previous_section: None,
+        });
     }
     let mut next = article.clone();
     if !was_deleted && next.updated.is_none() {
@@ -61,7 +79,7 @@ pub(super) fn upsert(
     } else {
         (UpsertOutcome::Updated, EventType::Updated)
     };
-    Upsert::Write {
+    Upsert::Write(Write {
         is_new: false,
         outcome,
         event,
@@ -73,7 +91,7 @@ pub(super) fn upsert(
             deleted_at: None,
         },
         moved_from,
-    }
+    })
 }
 
 /// The tombstone of a live article deleted at `now`, with the next version.

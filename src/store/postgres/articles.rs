@@ -332,24 +332,12 @@ async fn upsert_one(
         )),
         None => None,
     };
-    let (is_new, outcome, kind, stored, previous_section) =
-        match versions::upsert(before, article, content_hash, now) {
-            versions::Upsert::Unchanged(before) => {
-                return Ok(Upserted {
-                    outcome: UpsertOutcome::Unchanged,
-                    article: before,
-                    previous_section: None,
-                });
-            }
-            versions::Upsert::Write {
-                is_new,
-                outcome,
-                event,
-                stored,
-                moved_from,
-            } => (is_new, outcome, event, stored, moved_from),
-        };
-    let sql = if is_new {
+    let write = match versions::upsert(before, article, content_hash, now) {
+        versions::Upsert::Write(write) => write,
+        versions::Upsert::Unchanged(answer) => return Ok(answer),
+    };
+    let stored = &write.stored;
+    let sql = if write.is_new {
         "INSERT INTO articles (id, section, body, content_hash, published_utc, version, created_at, modified_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
     } else {
@@ -367,21 +355,17 @@ async fn upsert_one(
         .bind(db_time(stored.modified_at))
         .execute(&mut *tx)
         .await?;
-    let payload = versions::event_payload(kind, &stored)?;
+    let payload = versions::event_payload(write.event, stored)?;
     insert_event(
         tx,
-        kind,
-        &stored,
-        previous_section.as_ref(),
+        write.event,
+        stored,
+        write.moved_from.as_ref(),
         payload,
         stored.modified_at,
     )
     .await?;
-    Ok(Upserted {
-        outcome,
-        article: stored,
-        previous_section,
-    })
+    Ok(write.into_upserted())
 }
 
 /// Writes an event; the transaction must hold [`EVENTS_LOCK`].

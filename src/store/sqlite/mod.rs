@@ -20,10 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    DeleteOutcome, FeedPage, StoreError, UpsertOutcome, Upserted, parse_time_key, time_key,
-    versions,
-};
+use super::{DeleteOutcome, FeedPage, StoreError, Upserted, parse_time_key, time_key, versions};
 use crate::domain::{
     Article, ArticleId, Event, EventType, Scope, SectionPath, StoredArticle, Tombstone,
 };
@@ -365,24 +362,12 @@ async fn upsert_one(
         )),
         None => None,
     };
-    let (is_new, outcome, kind, stored, previous_section) =
-        match versions::upsert(before, article, content_hash, now) {
-            versions::Upsert::Unchanged(before) => {
-                return Ok(Upserted {
-                    outcome: UpsertOutcome::Unchanged,
-                    article: before,
-                    previous_section: None,
-                });
-            }
-            versions::Upsert::Write {
-                is_new,
-                outcome,
-                event,
-                stored,
-                moved_from,
-            } => (is_new, outcome, event, stored, moved_from),
-        };
-    let sql = if is_new {
+    let write = match versions::upsert(before, article, content_hash, now) {
+        versions::Upsert::Write(write) => write,
+        versions::Upsert::Unchanged(answer) => return Ok(answer),
+    };
+    let stored = &write.stored;
+    let sql = if write.is_new {
         "INSERT INTO articles (id, section, body, content_hash, published_utc, version, created_at, modified_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
     } else {
@@ -400,21 +385,17 @@ async fn upsert_one(
         .bind(time_key(stored.modified_at))
         .execute(&mut **tx)
         .await?;
-    let payload = versions::event_payload(kind, &stored)?;
+    let payload = versions::event_payload(write.event, stored)?;
     insert_event(
         tx,
-        kind,
-        &stored,
-        previous_section.as_ref(),
+        write.event,
+        stored,
+        write.moved_from.as_ref(),
         payload,
         stored.modified_at,
     )
     .await?;
-    Ok(Upserted {
-        outcome,
-        article: stored,
-        previous_section,
-    })
+    Ok(write.into_upserted())
 }
 
 /// Whether SQLite gave up waiting for a lock (another process held it past `BUSY_TIMEOUT`):
