@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::{
-    EndpointUrl, EventType, Secret, SectionPath, StoredArticle, Subscription, Target, TargetKind,
+    Endpoint, EndpointUrl, EventType, Secret, SectionPath, StoredArticle, Subscription, Target,
+    TargetKind,
 };
 
 use super::UpsertOutcome;
@@ -68,6 +69,39 @@ pub enum AttemptOutcome {
     GaveUp,
 }
 
+/// How a recorded attempt leaves its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct AttemptEnd {
+    /// `delivered`, `pending` or `failed`.
+    pub status: &'static str,
+    pub next_attempt_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl AttemptOutcome {
+    /// The delivery's status afterwards, its next attempt time, and when it finished (if it
+    /// did), for an attempt made at `at`.
+    pub(super) fn end(self, at: DateTime<Utc>) -> AttemptEnd {
+        match self {
+            AttemptOutcome::Delivered => AttemptEnd {
+                status: "delivered",
+                next_attempt_at: at,
+                finished_at: Some(at),
+            },
+            AttemptOutcome::RetryAt(when) => AttemptEnd {
+                status: "pending",
+                next_attempt_at: when,
+                finished_at: None,
+            },
+            AttemptOutcome::GaveUp => AttemptEnd {
+                status: "failed",
+                next_attempt_at: at,
+                finished_at: Some(at),
+            },
+        }
+    }
+}
+
 /// A delivery as the delivery log shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryView {
@@ -111,6 +145,58 @@ pub struct EndpointPatch {
     pub rate_limit: Option<Option<f64>>,
     /// Re-enabling clears the failure history and the reason.
     pub enabled: Option<bool>,
+}
+
+impl EndpointPatch {
+    /// The endpoint as this patch leaves it at `now`: fields not given keep their value;
+    /// re-enabling clears the failure history and the reason, disabling records why.
+    pub fn apply(self, current: Endpoint, now: DateTime<Utc>) -> Endpoint {
+        let enabled = self.enabled.unwrap_or(current.enabled);
+        let re_enabled = enabled && !current.enabled;
+        let disabled_reason = if enabled {
+            None
+        } else if self.enabled == Some(false) {
+            Some("disabled through the API".to_owned())
+        } else {
+            current.disabled_reason
+        };
+        Endpoint {
+            url: self.url.unwrap_or(current.url),
+            description: self.description.unwrap_or(current.description),
+            event_types: self.event_types.unwrap_or(current.event_types),
+            sections: self.sections.unwrap_or(current.sections),
+            rate_limit: self.rate_limit.unwrap_or(current.rate_limit),
+            enabled,
+            disabled_reason,
+            failing_since: if re_enabled {
+                None
+            } else {
+                current.failing_since
+            },
+            updated_at: now,
+            ..current
+        }
+    }
+}
+
+impl SubscriptionView {
+    /// The view of a subscription at `now`.
+    pub fn new(
+        subscription: Subscription,
+        last_delivery: Option<LastDelivery>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            state: if subscription.expires_at > now {
+                "active"
+            } else {
+                "expired"
+            },
+            has_secret: subscription.secret.is_some(),
+            subscription,
+            last_delivery,
+        }
+    }
 }
 
 /// A subscription with its latest delivery, for the admin view.

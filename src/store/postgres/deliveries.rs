@@ -134,22 +134,18 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        let (status, next, finished) = match outcome {
-            AttemptOutcome::Delivered => ("delivered", at, Some(at)),
-            AttemptOutcome::RetryAt(when) => ("pending", db_time(when), None),
-            AttemptOutcome::GaveUp => ("failed", at, Some(at)),
-        };
+        let end = outcome.end(attempt.attempted_at);
         let changed = sqlx::query(
             "UPDATE deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3, lease_until = NULL,
                     last_status = $4, last_error = $5, finished_at = $6
              WHERE seq = $1 AND lease_until = $7",
         )
         .bind(seq)
-        .bind(status)
-        .bind(next)
+        .bind(end.status)
+        .bind(db_time(end.next_attempt_at))
         .bind(attempt.status_code.map(i32::from))
         .bind(error.as_deref())
-        .bind(finished)
+        .bind(end.finished_at.map(db_time))
         .bind(db_time(lease))
         .execute(&mut *tx)
         .await?

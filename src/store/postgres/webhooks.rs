@@ -123,20 +123,7 @@ impl PgStore {
             tx.rollback().await?;
             return Ok(None);
         };
-        let enabled = patch.enabled.unwrap_or(current.enabled);
-        let re_enabled = enabled && !current.enabled;
-        let disabled_reason = if enabled {
-            None
-        } else if patch.enabled == Some(false) {
-            Some("disabled through the API".to_owned())
-        } else {
-            current.disabled_reason.clone()
-        };
-        let failing_since = if re_enabled {
-            None
-        } else {
-            current.failing_since
-        };
+        let next = patch.apply(current, now);
         let row = sqlx::query(&format!(
             "UPDATE webhook_endpoints AS e SET url = $2, description = $3, event_types = $4, sections = $5,
                     rate_limit = $6, enabled = $7, disabled_reason = $8, failing_since = $9, updated_at = $10
@@ -145,17 +132,15 @@ impl PgStore {
             endpoint_select("e", "")
         ))
         .bind(id)
-        .bind(patch.url.as_ref().unwrap_or(&current.url).as_str())
-        .bind(patch.description.as_ref().unwrap_or(&current.description))
-        .bind(types_json(
-            patch.event_types.as_ref().unwrap_or(&current.event_types),
-        ))
-        .bind(Json(patch.sections.as_ref().unwrap_or(&current.sections)))
-        .bind(patch.rate_limit.unwrap_or(current.rate_limit))
-        .bind(enabled)
-        .bind(disabled_reason)
-        .bind(failing_since.map(db_time))
-        .bind(db_time(now))
+        .bind(next.url.as_str())
+        .bind(&next.description)
+        .bind(types_json(&next.event_types))
+        .bind(Json(&next.sections))
+        .bind(next.rate_limit)
+        .bind(next.enabled)
+        .bind(&next.disabled_reason)
+        .bind(next.failing_since.map(db_time))
+        .bind(db_time(next.updated_at))
         .fetch_one(&mut *tx)
         .await?;
         notify(&mut tx).await?;

@@ -176,16 +176,7 @@ impl PgStore {
                     }),
                     None => None,
                 };
-                Ok(SubscriptionView {
-                    state: if subscription.expires_at > now {
-                        "active"
-                    } else {
-                        "expired"
-                    },
-                    has_secret: subscription.secret.is_some(),
-                    subscription,
-                    last_delivery,
-                })
+                Ok(SubscriptionView::new(subscription, last_delivery, now))
             })
             .collect()
     }

@@ -194,11 +194,7 @@ impl SqliteStore {
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at = time_key(attempt.attempted_at);
         let mut tx = self.begin_write().await?;
-        let (status, next, finished) = match outcome {
-            AttemptOutcome::Delivered => ("delivered", at.clone(), Some(at.clone())),
-            AttemptOutcome::RetryAt(when) => ("pending", time_key(when), None),
-            AttemptOutcome::GaveUp => ("failed", at.clone(), Some(at.clone())),
-        };
+        let end = outcome.end(attempt.attempted_at);
         // Only while the delivery still holds this claim's lease.
         let changed = sqlx::query(
             "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3, lease_until = NULL,
@@ -206,11 +202,11 @@ impl SqliteStore {
              WHERE seq = ?1 AND lease_until = ?7",
         )
         .bind(seq)
-        .bind(status)
-        .bind(next)
+        .bind(end.status)
+        .bind(time_key(end.next_attempt_at))
         .bind(attempt.status_code)
         .bind(&attempt.error)
-        .bind(finished)
+        .bind(end.finished_at.map(time_key))
         .bind(time_key(lease))
         .execute(&mut *tx)
         .await?

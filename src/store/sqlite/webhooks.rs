@@ -91,35 +91,22 @@ impl SqliteStore {
         let Some(current) = row.as_ref().map(endpoint_from_row).transpose()? else {
             return Ok(None);
         };
-        let enabled = patch.enabled.unwrap_or(current.enabled);
-        let re_enabled = enabled && !current.enabled;
-        let disabled_reason = if enabled {
-            None
-        } else if patch.enabled == Some(false) {
-            Some("disabled through the API".to_owned())
-        } else {
-            current.disabled_reason.clone()
-        };
-        let failing_since = if re_enabled {
-            None
-        } else {
-            current.failing_since
-        };
+        let next = patch.apply(current, now);
         sqlx::query(
             "UPDATE webhook_endpoints SET url = ?2, description = ?3, event_types = ?4, sections = ?5,
                     rate_limit = ?6, enabled = ?7, disabled_reason = ?8, failing_since = ?9, updated_at = ?10
              WHERE id = ?1",
         )
         .bind(id)
-        .bind(patch.url.as_ref().unwrap_or(&current.url).as_str())
-        .bind(patch.description.as_ref().unwrap_or(&current.description))
-        .bind(types_json(patch.event_types.as_ref().unwrap_or(&current.event_types)))
-        .bind(sections_json(patch.sections.as_ref().unwrap_or(&current.sections)))
-        .bind(patch.rate_limit.unwrap_or(current.rate_limit))
-        .bind(enabled)
-        .bind(disabled_reason)
-        .bind(failing_since.map(time_key))
-        .bind(time_key(now))
+        .bind(next.url.as_str())
+        .bind(&next.description)
+        .bind(types_json(&next.event_types))
+        .bind(sections_json(&next.sections))
+        .bind(next.rate_limit)
+        .bind(next.enabled)
+        .bind(&next.disabled_reason)
+        .bind(next.failing_since.map(time_key))
+        .bind(time_key(next.updated_at))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

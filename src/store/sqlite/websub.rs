@@ -154,16 +154,7 @@ impl SqliteStore {
                 }),
                 None => None,
             };
-            views.push(SubscriptionView {
-                state: if subscription.expires_at > now {
-                    "active"
-                } else {
-                    "expired"
-                },
-                has_secret: subscription.secret.is_some(),
-                subscription,
-                last_delivery,
-            });
+            views.push(SubscriptionView::new(subscription, last_delivery, now));
         }
         Ok(views)
     }
