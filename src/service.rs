@@ -13,7 +13,7 @@ use crate::delivery::client::{AddressPolicy, ClientSettings, Outbound};
 use crate::delivery::{Channel, DeliveryEngine, Waker};
 use crate::domain::{Article, ArticleId, FeedFormat, QueueStats, StoredArticle};
 use crate::feed_cache::{CachedFeed, FeedCache, FeedKey};
-use crate::ingest::{FieldError, Normalized, Normalizer, Rejection};
+use crate::ingest::{FieldError, Normalizer, Rejection};
 use crate::metrics::Metrics;
 use crate::render::{FeedContext, render_feed};
 use crate::store::{DeleteOutcome, Store, StoreError, Upserted};
@@ -143,17 +143,21 @@ impl Service {
         caller_gone: CancellationToken,
     ) -> Result<Vec<Result<Upserted, Rejection>>, StoreError> {
         let normalizer = self.normalizer();
-        let checked: Vec<Result<Normalized, Rejection>> = documents
+        // The valid articles go to the store; each document keeps its place as `Ok(())` (its
+        // result comes from the store, in order) or its rejection.
+        let mut valid: Vec<(Article, String)> = Vec::new();
+        let places: Vec<Result<(), Rejection>> = documents
             .iter()
-            .map(|doc| match doc {
-                Ok(value) => normalizer.article(value),
-                Err(reason) => Err(Rejection(vec![FieldError::new("", reason.clone())])),
+            .map(|doc| {
+                let normalized = match doc {
+                    Ok(value) => normalizer.article(value)?,
+                    Err(reason) => {
+                        return Err(Rejection(vec![FieldError::new("", reason.clone())]));
+                    }
+                };
+                valid.push((normalized.article, normalized.content_hash));
+                Ok(())
             })
-            .collect();
-        let valid: Vec<(Article, String)> = checked
-            .iter()
-            .filter_map(|c| c.as_ref().ok())
-            .map(|n| (n.article.clone(), n.content_hash.clone()))
             .collect();
         let mut stored = if valid.is_empty() {
             Vec::new()
@@ -164,10 +168,10 @@ impl Service {
         }
         .into_iter();
         self.apply_changes_after_write().await;
-        checked
+        places
             .into_iter()
-            .map(|c| match c {
-                Ok(_) => stored
+            .map(|place| match place {
+                Ok(()) => stored
                     .next()
                     .map(Ok)
                     .ok_or_else(|| StoreError::Corrupt("a batch result is missing".into())),

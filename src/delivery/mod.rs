@@ -31,16 +31,6 @@ use crate::store::{Attempt, AttemptOutcome, Claimed, Store, StoreError};
 use client::Outbound;
 use retry::{Next, Schedule};
 
-/// What dispatching did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Dispatched {
-    /// Events turned into messages (or found to concern no target).
-    pub events: usize,
-    /// Undispatched events wait until then (a coalescing window closes); the engine looks
-    /// again by that time at the latest.
-    pub again_at: Option<DateTime<Utc>>,
-}
-
 /// An attempt as recorded, for the channel to draw its consequences from.
 #[derive(Debug)]
 pub struct AttemptReport<'a> {
@@ -59,8 +49,9 @@ pub trait Channel: Send + Sync + Debug {
     /// The kind of target whose deliveries this channel shapes.
     fn kind(&self) -> TargetKind;
 
-    /// Turns undispatched events of the log into queued messages.
-    fn dispatch(&self) -> BoxFuture<'_, Result<Dispatched, StoreError>>;
+    /// Turns undispatched events of the log into queued messages. When some wait on purpose
+    /// (a coalescing window still open), says by when to be asked again.
+    fn dispatch(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>>;
 
     /// The headers of this attempt; or, when the target may not receive yet (a rate limit),
     /// how long to wait: the delivery is then given back without an attempt.
@@ -135,34 +126,16 @@ impl DeliveryEngine {
         self.inner.waker.wake();
     }
 
-    /// Runs every channel's dispatcher once; returns the total and the earliest time one of
-    /// them wants to be asked again.
-    pub async fn dispatch_pending(&self) -> Result<Dispatched, StoreError> {
-        let mut total = Dispatched::default();
+    /// Runs every channel's dispatcher once; returns the earliest time one of them wants to
+    /// be asked again.
+    async fn dispatch_pending(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut again_at = None;
         for channel in self.inner.channels.values() {
-            let done = channel.dispatch().await?;
-            total.events += done.events;
-            total.again_at = match (total.again_at, done.again_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            if let Some(at) = channel.dispatch().await? {
+                again_at = Some(again_at.map_or(at, |earlier: DateTime<Utc>| earlier.min(at)));
+            }
         }
-        Ok(total)
-    }
-
-    /// One step, for tests and tools: dispatch, then claim what is due and deliver it all.
-    /// Returns how many deliveries were attempted.
-    pub async fn run_once(&self) -> Result<usize, StoreError> {
-        self.dispatch_pending().await?;
-        let claimed = self.claim(self.inner.config.concurrency).await?;
-        let n = claimed.len();
-        let mut set = JoinSet::new();
-        for c in claimed {
-            let engine = self.clone();
-            set.spawn(async move { engine.deliver(c).await });
-        }
-        while set.join_next().await.is_some() {}
-        Ok(n)
+        Ok(again_at)
     }
 
     async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, StoreError> {
@@ -182,7 +155,7 @@ impl DeliveryEngine {
         let mut inflight: JoinSet<()> = JoinSet::new();
         while !shutdown.is_cancelled() {
             let again_at = match self.dispatch_pending().await {
-                Ok(done) => done.again_at,
+                Ok(again_at) => again_at,
                 Err(err) => {
                     tracing::error!(error = %err, "cannot dispatch events");
                     None

@@ -15,7 +15,7 @@ use super::signature::signature_header;
 use crate::catalog::Catalog;
 use crate::config::DeliveryConfig;
 use crate::delivery::limiter::RateLimiter;
-use crate::delivery::{AttemptReport, Channel, Dispatched};
+use crate::delivery::{AttemptReport, Channel};
 use crate::domain::{Endpoint, Target, TargetKind};
 use crate::metrics::{AttemptLabel, Metrics, OutcomeLabel};
 use crate::store::{
@@ -140,19 +140,11 @@ impl Channel for WebhookChannel {
         TargetKind::Webhook
     }
 
-    fn dispatch(&self) -> BoxFuture<'_, Result<Dispatched, StoreError>> {
+    fn dispatch(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>> {
         async move {
-            let mut total = 0;
-            loop {
-                let n = self.dispatch_batch().await?;
-                total += n;
-                if n < DISPATCH_BATCH as usize {
-                    return Ok(Dispatched {
-                        events: total,
-                        again_at: None,
-                    });
-                }
-            }
+            // Webhooks never wait on purpose: every event is dispatched at once.
+            while self.dispatch_batch().await? == DISPATCH_BATCH as usize {}
+            Ok(None)
         }
         .boxed()
     }

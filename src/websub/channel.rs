@@ -14,14 +14,14 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use super::link_header;
 use crate::catalog::{Catalog, Scope};
 use crate::config::WebSubConfig;
-use crate::delivery::{AttemptReport, Channel, Dispatched};
+use crate::delivery::{AttemptReport, Channel};
 use crate::domain::{
     ArticleId, Event, FeedFormat, StoredArticle, Subscription, Target, TargetKind, Tombstone,
 };
 use crate::metrics::{Metrics, OutcomeLabel};
 use crate::render::{FeedContext, render_feed};
 use crate::store::{
-    AttemptOutcome, Claimed, CursorMove, Enqueued, NewDelivery, NewMessage, Store, StoreError,
+    AttemptOutcome, Claimed, CursorMove, NewDelivery, NewMessage, Store, StoreError,
 };
 
 /// The event-log consumer name of the WebSub dispatcher.
@@ -78,20 +78,17 @@ impl NotificationChannel {
     /// rendering happen with no transaction open; queuing and moving the cursor are one short
     /// transaction, which loses (and queues nothing) if another instance moved the cursor
     /// first: one notification per topic per window, however many instances run.
-    async fn notify(&self) -> Result<Dispatched, StoreError> {
+    async fn notify(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let now = Utc::now();
         let (cursor, events) = self.store.pending_events(CURSOR, DISPATCH_BATCH).await?;
         let (Some(oldest), Some(last)) = (events.first(), events.last().map(|e| e.seq)) else {
-            return Ok(Dispatched::default());
+            return Ok(None);
         };
         let window =
             chrono::Duration::from_std(Duration::from_millis(self.config.coalesce_window_ms))
                 .unwrap_or_default();
         if oldest.occurred_at + window > now {
-            return Ok(Dispatched {
-                events: 0,
-                again_at: Some(oldest.occurred_at + window),
-            });
+            return Ok(Some(oldest.occurred_at + window));
         }
 
         let mut by_feed: BTreeMap<(Scope, FeedFormat), Vec<Subscription>> = BTreeMap::new();
@@ -149,22 +146,17 @@ impl NotificationChannel {
             from: cursor,
             to: last,
         };
-        Ok(
-            match self.store.enqueue(Some(moved), messages, now).await? {
-                Enqueued::Queued(_) => Dispatched {
-                    events: events.len(),
-                    again_at: None,
-                },
-                Enqueued::Raced => Dispatched::default(),
-            },
-        )
+        // Queued, or raced (another instance notified for these events first): either way
+        // nothing waits on purpose any more.
+        self.store.enqueue(Some(moved), messages, now).await?;
+        Ok(None)
     }
 
     /// Renders the notification for one topic: the topic's own feed document, with its
     /// feed-level metadata, holding the entries that changed (and, in Atom, tombstones for
     /// deletions). `None` when the format cannot say anything about these changes (a
     /// deletion in RSS or JSON Feed).
-    pub fn render(
+    fn render(
         &self,
         scope: &Scope,
         format: FeedFormat,
@@ -256,7 +248,7 @@ impl Channel for NotificationChannel {
         TargetKind::WebSub
     }
 
-    fn dispatch(&self) -> BoxFuture<'_, Result<Dispatched, StoreError>> {
+    fn dispatch(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>> {
         self.notify().boxed()
     }
 

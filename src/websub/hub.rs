@@ -286,18 +286,11 @@ pub fn verification_url(request: &Request, challenge: &str, lease: Option<i64>) 
     url
 }
 
-/// How a verification ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verification {
-    Verified,
-    Failed,
-}
-
 impl Hub {
     /// Verifies the subscriber's intent (§5.3) and, once verified, applies the request. A failed
     /// verification changes nothing: an existing subscription stays as it was.
     #[tracing::instrument(skip_all, fields(mode = request.mode.as_str(), topic = %request.topic, callback = %request.callback))]
-    async fn verify_and_apply(&self, request: Request) -> Verification {
+    async fn verify_and_apply(&self, request: Request) {
         let inner = &self.inner;
         let lease = match request.mode {
             Mode::Subscribe => Some(inner.config.grant_lease(request.lease_seconds)),
@@ -342,7 +335,7 @@ impl Hub {
                 .websub_verifications
                 .get_or_create(&OutcomeLabel { outcome: "failed" })
                 .inc();
-            return Verification::Failed;
+            return;
         }
         metrics
             .websub_verifications
@@ -374,9 +367,8 @@ impl Hub {
         };
         if let Err(err) = applied {
             tracing::error!(error = %err, "cannot store a verified subscription request");
-            return Verification::Failed;
+            return;
         }
-        Verification::Verified
     }
 }
 
