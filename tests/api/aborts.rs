@@ -76,23 +76,16 @@ async fn clients_that_hang_up_mid_request_leave_every_write_working() {
     let (status, body) = status_of(app.post_article(&article("after", "hnyw", "之后")).await).await;
     assert_eq!(status, 201, "{body}");
     let response = app
-        .client
-        .post(app.url("/api/v1/webhooks"))
-        .bearer_auth(TOKEN)
-        .json(&json!({ "url": receiver.url }))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/webhooks", &json!({ "url": receiver.url }))
+        .await;
     let (status, body) = status_of(response).await;
     assert_eq!(status, 201, "{body}");
     let response = app
-        .client
-        .post(app.url("/api/v1/articles/batch"))
-        .bearer_auth(TOKEN)
-        .json(&json!([article("after-batch", "hnyw/ldhd", "批量之后")]))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/articles/batch",
+            &json!([article("after-batch", "hnyw/ldhd", "批量之后")]),
+        )
+        .await;
     let (status, body) = status_of(response).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["created"], 1, "{body}");
@@ -231,14 +224,7 @@ async fn a_batch_that_runs_out_of_time_commits_nothing() {
 
     // The writer is busy for longer than the request may take.
     let lock = lock_database(&app).await;
-    let response = app
-        .client
-        .post(app.url("/api/v1/articles/batch"))
-        .bearer_auth(TOKEN)
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_json("/api/v1/articles/batch", &batch).await;
     let status = response.status().as_u16();
     let content_type = response.headers()[reqwest::header::CONTENT_TYPE].clone();
     assert!(matches!(status, 408 | 503), "answered {status}");

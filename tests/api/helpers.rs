@@ -115,10 +115,19 @@ impl TestApp {
     }
 
     pub async fn post_article(&self, article: &Value) -> reqwest::Response {
+        self.post_json("/api/v1/articles", article).await
+    }
+
+    /// POSTs `body` as JSON to `path` with the token that has every scope.
+    pub async fn post_json<T: serde::Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> reqwest::Response {
         self.client
-            .post(self.url("/api/v1/articles"))
+            .post(self.url(path))
             .bearer_auth(TOKEN)
-            .json(article)
+            .json(body)
             .send()
             .await
             .expect("the server answers")

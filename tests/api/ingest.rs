@@ -315,13 +315,8 @@ async fn a_batch_answers_one_result_per_item_with_partial_success() {
     let good = article("batch-1", "hnyw/bmdt", "部门动态一");
     let bad = article("batch-2", "nowhere", "坏的");
     let response = app
-        .client
-        .post(app.url("/api/v1/articles/batch"))
-        .bearer_auth(TOKEN)
-        .json(&json!([good, bad, good]))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/articles/batch", &json!([good, bad, good]))
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let statuses: Vec<&str> = body["results"]

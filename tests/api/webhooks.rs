@@ -28,14 +28,7 @@ async fn app() -> TestApp {
 }
 
 async fn create_endpoint(app: &TestApp, body: Value) -> Value {
-    let response = app
-        .client
-        .post(app.url("/api/v1/webhooks"))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_json("/api/v1/webhooks", &body).await;
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 201, "{body}");
@@ -55,13 +48,7 @@ async fn admin_get(app: &TestApp, path: &str) -> Value {
 }
 
 async fn admin_post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    app.post_json(path, &body).await
 }
 
 /// Waits until the endpoint's delivery log satisfies `done`; the timeout guards against hangs.
@@ -137,14 +124,7 @@ async fn endpoints_are_created_with_a_secret_and_shown_without_it() {
     let listed = admin_get(&app, "/api/v1/webhooks").await;
     assert_eq!(listed["endpoints"].as_array().unwrap().len(), 1);
 
-    let bad = app
-        .client
-        .post(app.url("/api/v1/webhooks"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"url": "ftp://x", "event_types": ["article.eaten"], "sections": ["nope"], "secret": "abc", "rate_limit": -1}))
-        .send()
-        .await
-        .unwrap();
+    let bad = app.post_json("/api/v1/webhooks", &json!({"url": "ftp://x", "event_types": ["article.eaten"], "sections": ["nope"], "secret": "abc", "rate_limit": -1})).await;
     assert_eq!(bad.status(), 422);
     let body: Value = bad.json().await.unwrap();
     let mut fields: Vec<&str> = body["errors"]

@@ -438,14 +438,7 @@ async fn twenty_quick_articles_are_coalesced_into_one_notification() {
     let batch: Vec<Value> = (0..20)
         .map(|i| article(&format!("co-{i}"), "hnyw/tpxw", &format!("图片{i}")))
         .collect();
-    let response = app
-        .client
-        .post(app.url("/api/v1/articles/batch"))
-        .bearer_auth(TOKEN)
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_json("/api/v1/articles/batch", &batch).await;
     assert_eq!(response.status(), 200);
     let posts = sub.wait_for_posts(1).await;
     let feed = feed_rs::parser::parse(&posts[0].body[..]).unwrap();

@@ -267,14 +267,7 @@ async fn delivery_log_pages_and_filters(db: Ctx) {
         .await
         .unwrap();
     let first = claimed.iter().find(|c| c.id == log[0].id).unwrap();
-    store
-        .record_attempt(
-            first,
-            &attempt(t, Some(200), "ok"),
-            AttemptOutcome::Delivered,
-        )
-        .await
-        .unwrap();
+    deliver(&store, first, t).await;
     let delivered = store
         .deliveries_of(&ep, Some("delivered"), 0, 100)
         .await

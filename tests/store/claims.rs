@@ -97,14 +97,7 @@ async fn a_worker_whose_lease_ran_out_records_nothing(db: Ctx) {
         .await
         .unwrap();
     assert_eq!((slow.len(), quick.len()), (1, 1));
-    store
-        .record_attempt(
-            &quick[0],
-            &attempt(t + secs(62), Some(200), "ok"),
-            AttemptOutcome::Delivered,
-        )
-        .await
-        .unwrap();
+    deliver(&store, &quick[0], t + secs(62)).await;
 
     // The slow worker's late failure changes nothing: not the status, not the attempt log,
     // not the endpoint's failure history; nor does its late release.
@@ -217,14 +210,7 @@ async fn versions_of_one_key_go_out_in_order(db: Ctx) {
         .unwrap();
     let got: Vec<&str> = again.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(got, [v1.as_str()]);
-    store
-        .record_attempt(
-            &again[0],
-            &attempt(retry, Some(200), "ok"),
-            AttemptOutcome::Delivered,
-        )
-        .await
-        .unwrap();
+    deliver(&store, &again[0], retry).await;
     let next = store
         .claim_due_deliveries(retry, retry + secs(60), 10)
         .await
@@ -315,14 +301,7 @@ async fn next_due_and_queue_stats(db: Ctx) {
         .claim_due_deliveries(t, t + secs(60), 1)
         .await
         .unwrap();
-    store
-        .record_attempt(
-            &claimed[0],
-            &attempt(t, Some(200), ""),
-            AttemptOutcome::Delivered,
-        )
-        .await
-        .unwrap();
+    deliver(&store, &claimed[0], t).await;
     let claimed = store
         .claim_due_deliveries(t, t + secs(60), 1)
         .await

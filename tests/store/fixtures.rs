@@ -6,8 +6,8 @@ use tidings::domain::{
     StoredArticle, Subscription,
 };
 use tidings::store::{
-    Attempt, DeliveryView, Enqueued, NewDelivery, NewEndpoint, NewMessage, Store, TargetKind,
-    Upserted,
+    Attempt, AttemptOutcome, Claimed, DeliveryView, Enqueued, NewDelivery, NewEndpoint, NewMessage,
+    Store, TargetKind, Upserted,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -180,6 +180,18 @@ pub fn attempt(when: DateTime<Utc>, status: Option<u16>, body: &str) -> Attempt 
         error: status.is_none().then(|| "no answer in time".to_owned()),
         response_body: body.into(),
     }
+}
+
+/// Records that a claimed delivery was answered 200 `ok` at `when`.
+pub async fn deliver(store: &Store, claim: &Claimed, when: DateTime<Utc>) {
+    store
+        .record_attempt(
+            claim,
+            &attempt(when, Some(200), "ok"),
+            AttemptOutcome::Delivered,
+        )
+        .await
+        .expect("the attempt is recorded");
 }
 
 pub async fn view(store: &Store, delivery_id: &str) -> DeliveryView {
