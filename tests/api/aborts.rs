@@ -113,6 +113,24 @@ async fn clients_that_hang_up_mid_request_leave_every_write_working() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), events.len(), "one event per article");
+    // And one article per event: every article a reader can see has its event.
+    let feed: Value = app
+        .get("/feeds/all.json?limit=500")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut shown: Vec<&str> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|item| item["id"].as_str()?.rsplit('/').next())
+        .collect();
+    shown.sort_unstable();
+    assert_eq!(
+        shown, ids,
+        "the articles stored are exactly those with an event"
+    );
 
     // The delivery engine still delivers: the endpoint registered after the aborts receives
     // the next article.
