@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -161,6 +161,9 @@ fn brotli(body: &[u8]) -> Bytes {
 pub struct FeedCache {
     inner: Mutex<Inner>,
     capacity: usize,
+    /// One render at a time per document: readers who miss together wait for the first one's
+    /// render instead of each reading the store and rendering (see [`FeedCache::render_turn`]).
+    renders: Mutex<HashMap<FeedKey, Weak<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -178,7 +181,31 @@ impl FeedCache {
         Self {
             inner: Mutex::new(Inner::default()),
             capacity: capacity.max(1),
+            renders: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Waits for the turn to render `key`, and holds it until the guard is dropped. A caller
+    /// that missed should look again once its turn comes: the render it waited for has
+    /// usually stored the document by then.
+    pub async fn render_turn(&self, key: &FeedKey) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = {
+            let mut renders = self
+                .renders
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            match renders.get(key).and_then(Weak::upgrade) {
+                Some(turn) => turn,
+                None => {
+                    // Forget the turns nobody holds or waits for any more.
+                    renders.retain(|_, turn| turn.strong_count() > 0);
+                    let turn = Arc::new(tokio::sync::Mutex::new(()));
+                    renders.insert(key.clone(), Arc::downgrade(&turn));
+                    turn
+                }
+            }
+        };
+        turn.lock_owned().await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -260,6 +287,30 @@ mod tests {
             assert!(!other.matches_if_none_match(&feed.etag(e)));
         }
         assert!(feed.matches_if_none_match(&format!("\"x\", W/{}", feed.etag(Encoding::Gzip))));
+    }
+
+    #[tokio::test]
+    async fn one_render_turn_per_document_at_a_time() {
+        let cache = Arc::new(FeedCache::new(10));
+        let key = |limit| FeedKey {
+            scope: Scope::All,
+            format: FeedFormat::Atom,
+            limit,
+        };
+        let first = cache.render_turn(&key(50)).await;
+        // Another document renders meanwhile.
+        drop(cache.render_turn(&key(20)).await);
+        let waiting = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.render_turn(&key(50)).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "the same document waits its turn");
+        drop(first);
+        drop(waiting.await.unwrap());
+        // Turns nobody holds are forgotten.
+        drop(cache.render_turn(&key(10)).await);
+        assert!(cache.renders.lock().unwrap().len() <= 2);
     }
 
     #[test]

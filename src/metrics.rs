@@ -29,6 +29,8 @@ pub struct Metrics {
     pub deliveries: Family<OutcomeLabel, Counter>,
     pub attempts: Family<AttemptLabel, Counter>,
     pub events_dispatched: Counter,
+    /// Feed documents rendered (cache misses that read the store).
+    pub feed_renders: Counter,
     pub websub_deliveries: Family<OutcomeLabel, Counter>,
     pub websub_verifications: Family<OutcomeLabel, Counter>,
     pub endpoints_failing: Gauge,
@@ -65,6 +67,12 @@ impl Metrics {
             "events_dispatched",
             "Events of the log turned into deliveries",
             events_dispatched.clone(),
+        );
+        let feed_renders = Counter::default();
+        registry.register(
+            "feed_renders",
+            "Feed documents rendered from the store (cache misses; concurrent misses of one document render once)",
+            feed_renders.clone(),
         );
         let websub_deliveries = Family::<OutcomeLabel, Counter>::default();
         registry.register(
@@ -119,6 +127,7 @@ impl Metrics {
             deliveries,
             attempts,
             events_dispatched,
+            feed_renders,
             websub_deliveries,
             websub_verifications,
             endpoints_failing,

@@ -208,15 +208,15 @@ impl Service {
     pub async fn apply_changes(&self) -> Result<(), StoreError> {
         let mut applied = self.applied_seq.lock().await;
         loop {
-            let events = self.store.events_after(*applied, 500).await?;
-            let Some(last) = events.last() else {
+            let changes = self.store.section_changes_after(*applied, 500).await?;
+            let Some(last) = changes.last() else {
                 return Ok(());
             };
             self.delivery.wake();
             *applied = last.seq;
             let mut scopes: Vec<Scope> = Vec::new();
-            for event in &events {
-                for section in std::iter::once(&event.section).chain(event.moved_from.as_ref()) {
+            for change in &changes {
+                for section in std::iter::once(&change.section).chain(change.moved_from.as_ref()) {
                     for scope in self.catalog.scopes_including(section) {
                         if !scopes.contains(&scope) {
                             scopes.push(scope);
@@ -274,7 +274,8 @@ impl Service {
         )
     }
 
-    /// A cached feed; rendered (one store read) on a miss.
+    /// A cached feed; rendered (one store read) on a miss, once however many readers miss it
+    /// together.
     #[tracing::instrument(skip_all, fields(scope = scope.as_str(), format = %format, limit))]
     pub async fn feed(
         &self,
@@ -290,8 +291,14 @@ impl Service {
         if let Some(feed) = self.cache.get(&key) {
             return Ok(feed);
         }
+        // Single flight: readers who miss together get the first one's render.
+        let _turn = self.cache.render_turn(&key).await;
+        if let Some(feed) = self.cache.get(&key) {
+            return Ok(feed);
+        }
         let generation = self.cache.generation(scope);
         let page = self.store.feed_page(scope, limit).await?;
+        self.metrics.feed_renders.inc();
         // An empty scope has no change to date from: the epoch keeps the validator stable.
         let updated = page.updated.unwrap_or(DateTime::UNIX_EPOCH);
         let self_url = self.feed_url(scope, format);

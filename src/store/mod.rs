@@ -35,6 +35,7 @@ use tracing::Instrument;
 use crate::domain::{Article, ArticleId, Scope, StoredArticle, Tombstone};
 pub use crate::domain::{Event, EventType, QueueStats, Target, TargetKind};
 
+mod pages;
 mod types;
 mod versions;
 
@@ -43,7 +44,8 @@ use postgres::PgStore;
 use sqlite::SqliteStore;
 pub use types::{
     Attempt, AttemptOutcome, Claimed, CursorMove, DeliveryView, EndpointPatch, Enqueued,
-    LastDelivery, NewDelivery, NewEndpoint, NewMessage, Resend, SubscriptionView, Upserted,
+    LastDelivery, NewDelivery, NewEndpoint, NewMessage, Resend, SectionChange, SubscriptionView,
+    Upserted,
 };
 
 /// What an upsert did.
@@ -252,6 +254,16 @@ impl Store {
     /// Events after the cursor `after`, oldest first.
     pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
         on_backend!(&self.backend, s => s.events_after(after, limit).await)
+    }
+
+    /// The sections changed by the events after the cursor `after`, oldest first: what a
+    /// reader of events needs to invalidate feeds, without the events' payloads.
+    pub async fn section_changes_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<SectionChange>, StoreError> {
+        on_backend!(&self.backend, s => s.section_changes_after(after, limit).await)
     }
 
     /// The cursor of the newest event (0 when there is none).

@@ -10,6 +10,17 @@ use crate::domain::{
 
 use super::UpsertOutcome;
 
+/// Where an event changed feeds: what [`Store::section_changes_after`] reads of an event.
+///
+/// [`Store::section_changes_after`]: super::Store::section_changes_after
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionChange {
+    pub seq: i64,
+    pub section: SectionPath,
+    /// The section the article left, when the change moved it.
+    pub moved_from: Option<SectionPath>,
+}
+
 /// The result of [`Store::upsert_article`].
 #[derive(Debug, Clone)]
 pub struct Upserted {

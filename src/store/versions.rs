@@ -94,6 +94,22 @@ pub(super) fn upsert(
     })
 }
 
+impl Write {
+    /// The sections this write changes, each with the change in its count of live articles:
+    /// the article's section, and the one it leaves when it moves. Both get the write's time
+    /// as their last change.
+    pub fn section_changes(&self) -> Vec<(&SectionPath, i64)> {
+        let section = &self.stored.article.section;
+        let revived_or_new = self.outcome == UpsertOutcome::Created;
+        match &self.moved_from {
+            // A tombstone that comes back elsewhere leaves no live article behind.
+            Some(from) if revived_or_new => vec![(section, 1), (from, 0)],
+            Some(from) => vec![(section, 1), (from, -1)],
+            None => vec![(section, i64::from(revived_or_new))],
+        }
+    }
+}
+
 /// The tombstone of a live article deleted at `now`, with the next version.
 pub(super) fn tombstone(before: StoredArticle, now: DateTime<Utc>) -> StoredArticle {
     StoredArticle {

@@ -4,7 +4,7 @@ use reqwest::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
     IF_NONE_MATCH, LAST_MODIFIED, LINK, VARY,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, article, spawn_app};
 
@@ -156,6 +156,67 @@ async fn a_change_moves_the_validators_of_its_section_its_ancestors_and_all_only
         .await
         .unwrap();
     assert_eq!(response.status(), 304);
+}
+
+/// The metric's value in the exposition text of `GET /metrics`.
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readers_missing_together_share_one_render() {
+    const READERS: usize = 40;
+    let app = spawn_app().await;
+    // Long entries, so that a render takes a while and the readers surely overlap it.
+    let mut batch = Vec::new();
+    for n in 0..100 {
+        let mut doc = article(&format!("sf-{n}"), "hnyw/ldhd", "领导活动");
+        doc["content_html"] = json!("<p>黄南州召开双拥工作领导小组会议。</p>".repeat(200));
+        batch.push(doc);
+    }
+    let response = app.post_json("/api/v1/articles/batch", &json!(batch)).await;
+    assert_eq!(response.status(), 200);
+    // One connection per reader, opened beforehand.
+    let mut clients = Vec::new();
+    for _ in 0..READERS {
+        let client = reqwest::Client::new();
+        client.get(app.url("/healthz")).send().await.unwrap();
+        clients.push(client);
+    }
+    for round in 0..3 {
+        // A change makes the next reads of its feeds misses.
+        app.publish(&article(&format!("sf-{round}-x"), "hnyw/ldhd", "领导活动"))
+            .await;
+        let before = metric(&app, "tidings_feed_renders_total").await;
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(READERS));
+        let readers: Vec<_> = clients
+            .iter()
+            .map(|client| {
+                let request = client.get(app.url("/feeds/hnyw.atom?limit=100"));
+                let start = start.clone();
+                tokio::spawn(async move {
+                    start.wait().await;
+                    request.send().await.unwrap()
+                })
+            })
+            .collect();
+        let mut etags = Vec::new();
+        for reader in readers {
+            let response = reader.await.unwrap();
+            assert_eq!(response.status(), 200);
+            etags.push(response.headers()[ETAG].to_str().unwrap().to_owned());
+        }
+        etags.dedup();
+        assert_eq!(etags.len(), 1, "every reader got the same document");
+        let renders = metric(&app, "tidings_feed_renders_total").await - before;
+        assert_eq!(
+            renders, 1.0,
+            "{READERS} readers of one changed feed, round {round}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -7,10 +7,10 @@ use sqlx::{PgConnection, Row};
 use tokio_util::sync::CancellationToken;
 
 use super::{EVENTS_LOCK, PgStore, advisory_lock, db_time, notify};
-use crate::domain::{
-    Article, ArticleId, Event, EventType, Scope, SectionPath, StoredArticle, Tombstone,
+use crate::domain::{Article, ArticleId, Event, EventType, Scope, SectionPath, StoredArticle};
+use crate::store::{
+    DeleteOutcome, FeedPage, SectionChange, StoreError, UpsertOutcome, Upserted, pages, versions,
 };
-use crate::store::{DeleteOutcome, FeedPage, StoreError, UpsertOutcome, Upserted, versions};
 
 const ARTICLE_COLUMNS: &str = "body, version, created_at, modified_at, deleted_at";
 
@@ -89,6 +89,7 @@ impl PgStore {
         .bind(db_time(now))
         .execute(&mut *tx)
         .await?;
+        touch_section(&mut tx, &stored.article.section, -1, now).await?;
         let payload = versions::event_payload(EventType::Deleted, &stored)?;
         insert_event(&mut tx, EventType::Deleted, &stored, None, payload, now).await?;
         notify(&mut tx).await?;
@@ -113,71 +114,95 @@ impl PgStore {
     /// time of the scope's newest change.
     ///
     /// A tombstone is inside the window when the deleted article was published no earlier than
-    /// the oldest live entry shown (or at any time, when the feed is not full).
+    /// the oldest live entry shown (or at any time, when the feed is not full). Every read is
+    /// bounded by the page and the scope's number of sections (see [`pages`]).
     #[tracing::instrument(skip_all, fields(scope = scope.as_str(), limit))]
     pub async fn feed_page(&self, scope: &Scope, limit: u32) -> Result<FeedPage, StoreError> {
-        // Three statements without a transaction, as on SQLite: a change between them shows
-        // in the next request (feeds are cached and invalidated by events anyway).
-        let filter = ScopeFilter::of(scope, 2);
-        let rows = filter
-            .bind(
-                sqlx::query(&format!(
-                    "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NULL AND {}
-                     ORDER BY published_utc DESC, id DESC LIMIT $1",
-                    filter.sql
-                ))
-                .bind(i64::from(limit)),
-            )
-            .fetch_all(&self.pool)
+        // One snapshot for the page's few statements.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
             .await?;
-        let entries = rows
-            .iter()
-            .map(stored_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-
-        // NULL: the feed is not full, so every tombstone of the scope is inside the window.
-        let since = (entries.len() as u64 >= u64::from(limit))
-            .then(|| entries.last())
-            .flatten()
-            .map(|e| db_time(e.article.published.with_timezone(&Utc)));
-        let filter = ScopeFilter::of(scope, 3);
-        let rows = filter
-            .bind(
-                sqlx::query(&format!(
-                    "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NOT NULL AND {}
-                       AND ($2::timestamptz IS NULL OR published_utc >= $2)
-                     ORDER BY deleted_at DESC, id DESC LIMIT $1",
-                    filter.sql
-                ))
-                .bind(i64::from(limit))
-                .bind(since),
-            )
-            .fetch_all(&self.pool)
-            .await?;
-        let tombstones = rows
-            .iter()
-            .map(|row| {
-                let stored = stored_from_row(row)?;
-                Ok(Tombstone {
-                    deleted_at: stored.deleted_at.unwrap_or(stored.modified_at),
-                    id: stored.article.id,
-                    section: stored.article.section,
-                    url: stored.article.url,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-
         let filter = ScopeFilter::of(scope, 1);
-        let updated: Option<DateTime<Utc>> = filter
-            .bind_scalar(sqlx::query_scalar(&format!(
-                "SELECT max(modified_at) FROM articles WHERE {}",
+        let sections: Vec<(String, i64, DateTime<Utc>)> = filter
+            .bind_as(sqlx::query_as(&format!(
+                "SELECT section, live, modified_at FROM sections WHERE {}",
                 filter.sql
             )))
-            .fetch_one(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
+        let updated = sections.iter().map(|(_, _, m)| *m).max();
+        let limit_param = i64::from(limit);
+
+        let entries = match scope {
+            Scope::All => sqlx::query(&format!(
+                "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NULL
+                 ORDER BY published_utc DESC, id DESC LIMIT $1"
+            ))
+            .bind(limit_param)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(stored_from_row)
+            .collect::<Result<Vec<_>, _>>()?,
+            Scope::Section(_) => {
+                let live: Vec<&str> = sections
+                    .iter()
+                    .filter(|(_, live, _)| *live > 0)
+                    .map(|(s, _, _)| s.as_str())
+                    .collect();
+                // Each section's own newest, one bounded index walk each.
+                let keys: Vec<(DateTime<Utc>, String)> = sqlx::query_as(
+                    "SELECT a.published_utc, a.id FROM unnest($1::text[]) AS s (section)
+                     CROSS JOIN LATERAL (
+                       SELECT published_utc, id FROM articles
+                       WHERE deleted_at IS NULL AND section = s.section COLLATE \"C\"
+                       ORDER BY published_utc DESC, id DESC LIMIT $2) AS a",
+                )
+                .bind(&live)
+                .bind(limit_param)
+                .fetch_all(&mut *tx)
+                .await?;
+                let ids = pages::newest_ids(keys, limit);
+                pages::in_order(articles_by_id(&mut tx, &ids).await?, &ids)
+            }
+        };
+
+        let since = pages::window_start(&entries, limit).map(db_time);
+        let all_deleted = format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles
+             WHERE deleted_at IS NOT NULL
+               AND published_utc >= coalesce($1, '-infinity'::timestamptz)
+             ORDER BY published_utc DESC LIMIT $2"
+        );
+        let deleted = match scope {
+            Scope::All => sqlx::query(&all_deleted).bind(since).bind(limit_param),
+            Scope::Section(_) => sqlx::query(
+                "SELECT a.* FROM unnest($3::text[]) AS s (section)
+                 CROSS JOIN LATERAL (
+                   SELECT body, version, created_at, modified_at, deleted_at FROM articles
+                   WHERE deleted_at IS NOT NULL AND section = s.section COLLATE \"C\"
+                     AND published_utc >= coalesce($1, '-infinity'::timestamptz)
+                   ORDER BY published_utc DESC LIMIT $2) AS a",
+            )
+            .bind(since)
+            .bind(limit_param)
+            .bind(
+                sections
+                    .iter()
+                    .map(|(s, _, _)| s.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+        }
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(stored_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await?;
         Ok(FeedPage {
             entries,
-            tombstones,
+            tombstones: pages::tombstones(deleted, limit),
             updated,
         })
     }
@@ -200,15 +225,7 @@ impl PgStore {
     /// The articles (live or tombstones) with these ids; unknown ids are left out.
     pub async fn articles(&self, ids: &[ArticleId]) -> Result<Vec<StoredArticle>, StoreError> {
         let ids: Vec<&str> = ids.iter().map(ArticleId::as_str).collect();
-        sqlx::query(&format!(
-            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ANY($1)"
-        ))
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(stored_from_row)
-        .collect()
+        articles_by_id(&mut *self.pool.acquire().await?, &ids).await
     }
 
     /// Events after the cursor `after`, oldest first.
@@ -216,6 +233,32 @@ impl PgStore {
     pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         events_since(&mut conn, after, limit).await
+    }
+
+    /// The sections changed by the events after `after`, oldest first.
+    pub async fn section_changes_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<SectionChange>, StoreError> {
+        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT seq, section, moved_from FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let section =
+            |raw: &str| SectionPath::parse(raw).map_err(|e| StoreError::Corrupt(e.to_string()));
+        rows.into_iter()
+            .map(|(seq, s, moved_from)| {
+                Ok(SectionChange {
+                    seq,
+                    section: section(&s)?,
+                    moved_from: moved_from.as_deref().map(section).transpose()?,
+                })
+            })
+            .collect()
     }
 
     /// The cursor of the newest event (0 when there is none).
@@ -228,15 +271,54 @@ impl PgStore {
 
     /// Live articles per section (not including descendants).
     pub async fn article_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT section, count(*) AS n FROM articles WHERE deleted_at IS NULL GROUP BY section",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("section")?, r.try_get::<i64, _>("n")? as u64)))
-            .collect()
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT section, live FROM sections WHERE live > 0 ORDER BY section")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(section, n)| (section, n.max(0) as u64))
+            .collect())
     }
+}
+
+/// The articles (live or tombstones) with these ids, in no order; unknown ids are left out.
+async fn articles_by_id(
+    conn: &mut PgConnection,
+    ids: &[impl AsRef<str>],
+) -> Result<Vec<StoredArticle>, StoreError> {
+    let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
+    sqlx::query(&format!(
+        "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ANY($1)"
+    ))
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(stored_from_row)
+    .collect()
+}
+
+/// Records in the `sections` table that an article write changed `section` at `at`, with
+/// `live` more (or fewer) live articles there.
+async fn touch_section(
+    tx: &mut PgConnection,
+    section: &SectionPath,
+    live: i64,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sections (section, live, modified_at) VALUES ($1, $2, $3)
+         ON CONFLICT (section) DO UPDATE
+         SET live = sections.live + excluded.live,
+             modified_at = greatest(sections.modified_at, excluded.modified_at)",
+    )
+    .bind(section.as_str())
+    .bind(live)
+    .bind(db_time(at))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Events after `after`, oldest first.
@@ -290,20 +372,10 @@ impl ScopeFilter {
         }
     }
 
-    fn bind<'q>(
+    fn bind_as<'q, T>(
         &self,
-        mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        for value in self.binds.iter().flatten() {
-            query = query.bind(value.clone());
-        }
-        query
-    }
-
-    fn bind_scalar<'q, T>(
-        &self,
-        mut query: sqlx::query::QueryScalar<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments> {
+        mut query: sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments> {
         for value in self.binds.iter().flatten() {
             query = query.bind(value.clone());
         }
@@ -355,6 +427,9 @@ async fn upsert_one(
         .bind(db_time(stored.modified_at))
         .execute(&mut *tx)
         .await?;
+    for (section, live) in write.section_changes() {
+        touch_section(tx, section, live, stored.modified_at).await?;
+    }
     let payload = versions::event_payload(write.event, stored)?;
     insert_event(
         tx,

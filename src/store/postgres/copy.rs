@@ -122,9 +122,22 @@ impl PgStore {
         Ok(inserted)
     }
 
-    /// Moves the sequence of each identity key past the largest key in its table (never
-    /// back), so that the rows written next get keys after the copied ones.
+    /// Counts the articles into `sections`, and moves the sequence of each identity key past
+    /// the largest key in its table (never back), so that the rows written next get keys after
+    /// the copied ones.
     pub async fn finish_import(&self, tables: &[Table]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM sections")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sections (section, live, modified_at)
+             SELECT section, count(*) FILTER (WHERE deleted_at IS NULL), max(modified_at)
+             FROM articles GROUP BY section",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         for table in tables.iter().filter(|t| t.identity) {
             sqlx::query(&format!(
                 "SELECT setval(s.seq, m.top)

@@ -157,7 +157,7 @@ impl PgStore {
         let failing_since = if !matches!(target, Target::Webhook(_)) {
             None
         } else if outcome == AttemptOutcome::Delivered {
-            sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1")
+            sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
                 .bind(target.id())
                 .execute(&mut *tx)
                 .await?;
@@ -333,12 +333,19 @@ impl PgStore {
         Ok(changed)
     }
 
-    /// The earliest time a pending delivery becomes due, if any (for the worker's sleep).
+    /// The earliest time a pending delivery becomes due, if any (for the worker's sleep): the
+    /// first claimable one in due order, or the end of the first lease to run out (a worker
+    /// that died leaves its deliveries to others then). Two bounded index walks, however long
+    /// the queue: the first stops at the first live, unblocked delivery.
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        // GREATEST ignores NULLs: an unleased delivery is due at its next attempt.
         Ok(sqlx::query_scalar(&format!(
-            "SELECT min(GREATEST(d.next_attempt_at, d.lease_until)) FROM deliveries d
-             WHERE d.status = 'pending' AND {LIVE_TARGET} AND NOT {BLOCKED}"
+            "SELECT min(t) FROM (
+               (SELECT d.next_attempt_at AS t FROM deliveries d
+                WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1)
+                  AND {LIVE_TARGET} AND NOT {BLOCKED}
+                ORDER BY d.next_attempt_at LIMIT 1)
+               UNION ALL
+               SELECT min(lease_until) FROM deliveries WHERE lease_until > $1) AS due"
         ))
         .bind(db_time(Utc::now()))
         .fetch_one(&self.pool)

@@ -88,8 +88,20 @@ impl SqliteStore {
         Ok(inserted)
     }
 
-    /// Nothing to do: an AUTOINCREMENT table's counter follows the largest key inserted.
+    /// Counts the copied articles into `sections` (an AUTOINCREMENT table's counter follows
+    /// the largest key inserted by itself).
     pub async fn finish_import(&self, _tables: &[Table]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM sections")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sections (section, live, modified_at)
+             SELECT section, sum(deleted_at IS NULL), max(modified_at) FROM articles GROUP BY section",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

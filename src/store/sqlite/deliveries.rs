@@ -232,7 +232,7 @@ impl SqliteStore {
         let failing_since = if !matches!(target, Target::Webhook(_)) {
             None
         } else if outcome == AttemptOutcome::Delivered {
-            sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1")
+            sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")
                 .bind(endpoint_id)
                 .execute(&mut *tx)
                 .await?;
@@ -376,15 +376,15 @@ impl SqliteStore {
         .rows_affected())
     }
 
-    /// The earliest time a pending delivery becomes due, if any (for the worker's sleep).
+    /// The earliest time a pending delivery becomes due, if any (for the worker's sleep): the
+    /// first claimable one in due order, or the end of the first lease to run out (a worker
+    /// that died leaves its deliveries to others then). Two bounded index walks, however long
+    /// the queue: the first stops at the first live, unblocked delivery.
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let next: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT min(max(d.next_attempt_at, coalesce(d.lease_until, ''))) FROM deliveries d
-             WHERE d.status = 'pending' AND {LIVE_TARGET} AND NOT {BLOCKED}"
-        ))
-        .bind(time_key(Utc::now()))
-        .fetch_one(&self.read)
-        .await?;
+        let next: Option<String> = sqlx::query_scalar(&next_due_sql())
+            .bind(time_key(Utc::now()))
+            .fetch_one(&self.read)
+            .await?;
         next.as_deref().map(parse_time_key).transpose()
     }
 
@@ -416,6 +416,20 @@ impl SqliteStore {
             endpoints: row.try_get("endpoints")?,
         })
     }
+}
+
+/// See [`SqliteStore::next_due`]; `?1` is now.
+fn next_due_sql() -> String {
+    format!(
+        "SELECT min(t) FROM (
+       SELECT t FROM (
+         SELECT d.next_attempt_at AS t FROM deliveries d
+         WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+           AND {LIVE_TARGET} AND NOT {BLOCKED}
+         ORDER BY d.next_attempt_at LIMIT 1)
+       UNION ALL
+       SELECT min(lease_until) FROM deliveries WHERE lease_until > ?1)"
+    )
 }
 
 /// SQL true when delivery `d`'s target may receive now (`?1`): an enabled endpoint, or an

@@ -20,10 +20,11 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 use tokio_util::sync::CancellationToken;
 
-use super::{DeleteOutcome, FeedPage, StoreError, Upserted, parse_time_key, time_key, versions};
-use crate::domain::{
-    Article, ArticleId, Event, EventType, Scope, SectionPath, StoredArticle, Tombstone,
+use super::{
+    DeleteOutcome, FeedPage, SectionChange, StoreError, Upserted, pages, parse_time_key, time_key,
+    versions,
 };
+use crate::domain::{Article, ArticleId, Event, EventType, Scope, SectionPath, StoredArticle};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -141,6 +142,7 @@ impl SqliteStore {
         .bind(time_key(now))
         .execute(&mut *tx)
         .await?;
+        touch_section(&mut tx, &stored.article.section, -1, now).await?;
         let payload = versions::event_payload(EventType::Deleted, &stored)?;
         insert_event(&mut tx, EventType::Deleted, &stored, None, payload, now).await?;
         tx.commit().await?;
@@ -164,70 +166,89 @@ impl SqliteStore {
     /// time of the scope's newest change.
     ///
     /// A tombstone is inside the window when the deleted article was published no earlier than
-    /// the oldest live entry shown (or at any time, when the feed is not full).
+    /// the oldest live entry shown (or at any time, when the feed is not full). Every read is
+    /// bounded by the page and the scope's number of sections (see [`pages`]).
     #[tracing::instrument(skip_all, fields(scope = scope.as_str(), limit))]
     pub async fn feed_page(&self, scope: &Scope, limit: u32) -> Result<FeedPage, StoreError> {
+        // One connection, one read transaction: the page is one snapshot.
+        let mut tx = self.read.begin().await?;
         let (filter, lo, hi) = scope_filter(scope);
-        let rows = sqlx::query(&format!(
-            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NULL AND {filter}
-             ORDER BY published_utc DESC, id DESC LIMIT ?4"
+        let sections: Vec<(String, i64, String)> = sqlx::query_as(&format!(
+            "SELECT section, live, modified_at FROM sections WHERE {filter}"
         ))
         .bind(&lo)
         .bind(&hi)
         .bind(scope.as_str())
-        .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *tx)
         .await?;
-        let entries = rows
+        let updated = sections.iter().map(|(_, _, m)| m).max();
+
+        let entries = match scope {
+            Scope::All => sqlx::query(&format!(
+                "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NULL
+                 ORDER BY published_utc DESC, id DESC LIMIT ?1"
+            ))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?
             .iter()
             .map(stored_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let since = if entries.len() as u64 >= u64::from(limit) {
-            entries
-                .last()
-                .map(|e| time_key(e.article.published.with_timezone(&Utc)))
-                .unwrap_or_default()
-        } else {
-            String::new()
+            .collect::<Result<Vec<_>, _>>()?,
+            Scope::Section(_) => {
+                let mut keys = Vec::new();
+                for (section, _, _) in sections.iter().filter(|(_, live, _)| *live > 0) {
+                    let rows: Vec<(String, String)> = sqlx::query_as(
+                        "SELECT published_utc, id FROM articles
+                         WHERE deleted_at IS NULL AND section = ?1
+                         ORDER BY published_utc DESC, id DESC LIMIT ?2",
+                    )
+                    .bind(section)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (published, id) in rows {
+                        keys.push((parse_time_key(&published)?, id));
+                    }
+                }
+                let ids = pages::newest_ids(keys, limit);
+                pages::in_order(articles_by_id(&mut tx, &ids).await?, &ids)
+            }
         };
-        let rows = sqlx::query(&format!(
-            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NOT NULL AND {filter}
-               AND published_utc >= ?5
-             ORDER BY deleted_at DESC, id DESC LIMIT ?4"
-        ))
-        .bind(&lo)
-        .bind(&hi)
-        .bind(scope.as_str())
-        .bind(limit)
-        .bind(since)
-        .fetch_all(&self.read)
-        .await?;
-        let tombstones = rows
-            .iter()
-            .map(|row| {
-                let stored = stored_from_row(row)?;
-                Ok(Tombstone {
-                    deleted_at: stored.deleted_at.unwrap_or(stored.modified_at),
-                    id: stored.article.id,
-                    section: stored.article.section,
-                    url: stored.article.url,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
 
-        let updated: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT max(modified_at) FROM articles WHERE {filter}"
-        ))
-        .bind(&lo)
-        .bind(&hi)
-        .bind(scope.as_str())
-        .fetch_one(&self.read)
-        .await?;
+        let since = pages::window_start(&entries, limit)
+            .map(time_key)
+            .unwrap_or_default();
+        let deleted_sql = |filter: &str| {
+            format!(
+                "SELECT {ARTICLE_COLUMNS} FROM articles
+                 WHERE deleted_at IS NOT NULL AND {filter} AND published_utc >= ?2
+                 ORDER BY published_utc DESC LIMIT ?3"
+            )
+        };
+        let walks: Vec<(String, Option<&str>)> = match scope {
+            Scope::All => vec![(deleted_sql("?1 IS NULL"), None)],
+            Scope::Section(_) => sections
+                .iter()
+                .map(|(s, _, _)| (deleted_sql("section = ?1"), Some(s.as_str())))
+                .collect(),
+        };
+        let mut deleted = Vec::new();
+        for (sql, section) in &walks {
+            let rows = sqlx::query(sql)
+                .bind(section)
+                .bind(&since)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            for row in &rows {
+                deleted.push(stored_from_row(row)?);
+            }
+        }
+        tx.commit().await?;
         Ok(FeedPage {
             entries,
-            tombstones,
-            updated: updated.as_deref().map(parse_time_key).transpose()?,
+            tombstones: pages::tombstones(deleted, limit),
+            updated: updated.map(|m| parse_time_key(m)).transpose()?,
         })
     }
 
@@ -248,20 +269,8 @@ impl SqliteStore {
 
     /// The articles (live or tombstones) with these ids; unknown ids are left out.
     pub async fn articles(&self, ids: &[ArticleId]) -> Result<Vec<StoredArticle>, StoreError> {
-        let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let placeholders = vec!["?"; chunk.len()].join(", ");
-            let sql =
-                format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({placeholders})");
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            for row in query.fetch_all(&self.read).await? {
-                found.push(stored_from_row(&row)?);
-            }
-        }
-        Ok(found)
+        let ids: Vec<&str> = ids.iter().map(ArticleId::as_str).collect();
+        articles_by_id(&mut *self.read.acquire().await?, &ids).await
     }
 
     /// Events after the cursor `after`, oldest first.
@@ -269,6 +278,32 @@ impl SqliteStore {
     pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
         let mut conn = self.read.acquire().await?;
         events_since(&mut conn, after, limit).await
+    }
+
+    /// The sections changed by the events after `after`, oldest first.
+    pub async fn section_changes_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<SectionChange>, StoreError> {
+        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT seq, section, moved_from FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let section =
+            |raw: &str| SectionPath::parse(raw).map_err(|e| StoreError::Corrupt(e.to_string()));
+        rows.into_iter()
+            .map(|(seq, s, moved_from)| {
+                Ok(SectionChange {
+                    seq,
+                    section: section(&s)?,
+                    moved_from: moved_from.as_deref().map(section).transpose()?,
+                })
+            })
+            .collect()
     }
 
     /// The cursor of the newest event (0 when there is none).
@@ -281,14 +316,14 @@ impl SqliteStore {
 
     /// Live articles per section (not including descendants).
     pub async fn article_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT section, count(*) AS n FROM articles WHERE deleted_at IS NULL GROUP BY section",
-        )
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("section")?, r.try_get::<i64, _>("n")? as u64)))
-            .collect()
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT section, live FROM sections WHERE live > 0 ORDER BY section")
+                .fetch_all(&self.read)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(section, n)| (section, n.max(0) as u64))
+            .collect())
     }
 
     /// Whether the database answers.
@@ -320,6 +355,47 @@ pub(super) async fn events_since(
     .iter()
     .map(event_from_row)
     .collect()
+}
+
+/// The articles (live or tombstones) with these ids, in no order; unknown ids are left out.
+async fn articles_by_id(
+    conn: &mut sqlx::SqliteConnection,
+    ids: &[impl AsRef<str>],
+) -> Result<Vec<StoredArticle>, StoreError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let placeholders = vec!["?"; chunk.len()].join(", ");
+        let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({placeholders})");
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.as_ref());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push(stored_from_row(&row)?);
+        }
+    }
+    Ok(found)
+}
+
+/// Records in the `sections` table that an article write changed `section` at `at`, with
+/// `live` more (or fewer) live articles there.
+async fn touch_section(
+    tx: &mut sqlx::SqliteConnection,
+    section: &SectionPath,
+    live: i64,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sections (section, live, modified_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (section) DO UPDATE
+         SET live = live + excluded.live, modified_at = max(modified_at, excluded.modified_at)",
+    )
+    .bind(section.as_str())
+    .bind(live)
+    .bind(time_key(at))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// SQL selecting the rows of a scope, with its three parameters (?1, ?2, ?3).
@@ -385,6 +461,9 @@ async fn upsert_one(
         .bind(time_key(stored.modified_at))
         .execute(&mut **tx)
         .await?;
+    for (section, live) in write.section_changes() {
+        touch_section(tx, section, live, stored.modified_at).await?;
+    }
     let payload = versions::event_payload(write.event, stored)?;
     insert_event(
         tx,
