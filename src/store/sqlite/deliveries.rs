@@ -88,16 +88,8 @@ impl SqliteStore {
         let now_key = time_key(now);
         let mut tx = self.begin_write().await?;
         let seqs: Vec<i64> = sqlx::query_scalar(&format!(
-            "UPDATE deliveries SET lease_until = ?2
-             WHERE seq IN (
-               SELECT d.seq FROM deliveries d
-               WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
-                 AND (d.lease_until IS NULL OR d.lease_until <= ?1)
-                 AND {LIVE_TARGET}
-                 AND NOT {BLOCKED}
-               ORDER BY d.next_attempt_at, d.seq
-               LIMIT ?3)
-             RETURNING seq"
+            "UPDATE deliveries SET lease_until = ?2 WHERE seq IN ({}) RETURNING seq",
+            due_sql()
         ))
         .bind(&now_key)
         .bind(time_key(lease_until))
@@ -418,6 +410,20 @@ impl SqliteStore {
     }
 }
 
+/// The `?3` deliveries due at `?1`, in claim order (see
+/// [`SqliteStore::claim_due_deliveries`]).
+fn due_sql() -> String {
+    format!(
+        "SELECT d.seq FROM deliveries d
+         WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+           AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+           AND {LIVE_TARGET}
+           AND NOT {BLOCKED}
+         ORDER BY d.next_attempt_at, d.seq
+         LIMIT ?3"
+    )
+}
+
 /// See [`SqliteStore::next_due`]; `?1` is now.
 fn next_due_sql() -> String {
     format!(
@@ -519,4 +525,20 @@ fn view_from_row(row: &SqliteRow) -> Result<DeliveryView, StoreError> {
         cursor: row.try_get("seq")?,
         attempt_log: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plans::{assert_bounded, plan, store};
+    use super::*;
+
+    /// The engine asks these on every turn: their cost must follow what they return, not the
+    /// length of the queue.
+    #[tokio::test]
+    async fn claims_and_next_due_walk_indexes_and_sort_nothing() {
+        let (_dir, store) = store().await;
+        for (name, sql) in [("due deliveries", due_sql()), ("next due", next_due_sql())] {
+            assert_bounded(name, &plan(&store.read, &sql).await);
+        }
+    }
 }
