@@ -125,26 +125,20 @@ impl PgStore {
             .await?;
         let filter = ScopeFilter::of(scope, 1);
         let sections: Vec<(String, i64, DateTime<Utc>)> = filter
-            .bind_as(sqlx::query_as(&format!(
-                "SELECT section, live, modified_at FROM sections WHERE {}",
-                filter.sql
-            )))
+            .bind_as(sqlx::query_as(&page_sql::sections(&filter.sql)))
             .fetch_all(&mut *tx)
             .await?;
         let updated = sections.iter().map(|(_, _, m)| *m).max();
         let limit_param = i64::from(limit);
 
         let entries = match scope {
-            Scope::All => sqlx::query(&format!(
-                "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NULL
-                 ORDER BY published_utc DESC, id DESC LIMIT $1"
-            ))
-            .bind(limit_param)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(stored_from_row)
-            .collect::<Result<Vec<_>, _>>()?,
+            Scope::All => sqlx::query(&page_sql::newest())
+                .bind(limit_param)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(stored_from_row)
+                .collect::<Result<Vec<_>, _>>()?,
             Scope::Section(_) => {
                 let live: Vec<&str> = sections
                     .iter()
@@ -152,47 +146,30 @@ impl PgStore {
                     .map(|(s, _, _)| s.as_str())
                     .collect();
                 // Each section's own newest, one bounded index walk each.
-                let keys: Vec<(DateTime<Utc>, String)> = sqlx::query_as(
-                    "SELECT a.published_utc, a.id FROM unnest($1::text[]) AS s (section)
-                     CROSS JOIN LATERAL (
-                       SELECT published_utc, id FROM articles
-                       WHERE deleted_at IS NULL AND section = s.section COLLATE \"C\"
-                       ORDER BY published_utc DESC, id DESC LIMIT $2) AS a",
-                )
-                .bind(&live)
-                .bind(limit_param)
-                .fetch_all(&mut *tx)
-                .await?;
+                let keys: Vec<(DateTime<Utc>, String)> =
+                    sqlx::query_as(page_sql::NEWEST_OF_SECTIONS)
+                        .bind(&live)
+                        .bind(limit_param)
+                        .fetch_all(&mut *tx)
+                        .await?;
                 let ids = pages::newest_ids(keys, limit);
                 pages::in_order(articles_by_id(&mut tx, &ids).await?, &ids)
             }
         };
 
         let since = pages::window_start(&entries, limit).map(db_time);
-        let all_deleted = format!(
-            "SELECT {ARTICLE_COLUMNS} FROM articles
-             WHERE deleted_at IS NOT NULL
-               AND published_utc >= coalesce($1, '-infinity'::timestamptz)
-             ORDER BY published_utc DESC LIMIT $2"
-        );
+        let all_deleted = page_sql::deleted();
         let deleted = match scope {
             Scope::All => sqlx::query(&all_deleted).bind(since).bind(limit_param),
-            Scope::Section(_) => sqlx::query(
-                "SELECT a.* FROM unnest($3::text[]) AS s (section)
-                 CROSS JOIN LATERAL (
-                   SELECT body, version, created_at, modified_at, deleted_at FROM articles
-                   WHERE deleted_at IS NOT NULL AND section = s.section COLLATE \"C\"
-                     AND published_utc >= coalesce($1, '-infinity'::timestamptz)
-                   ORDER BY published_utc DESC LIMIT $2) AS a",
-            )
-            .bind(since)
-            .bind(limit_param)
-            .bind(
-                sections
-                    .iter()
-                    .map(|(s, _, _)| s.as_str())
-                    .collect::<Vec<_>>(),
-            ),
+            Scope::Section(_) => sqlx::query(page_sql::DELETED_OF_SECTIONS)
+                .bind(since)
+                .bind(limit_param)
+                .bind(
+                    sections
+                        .iter()
+                        .map(|(s, _, _)| s.as_str())
+                        .collect::<Vec<_>>(),
+                ),
         }
         .fetch_all(&mut *tx)
         .await?
@@ -338,6 +315,52 @@ pub(super) async fn events_since(
     .iter()
     .map(event_from_row)
     .collect()
+}
+
+/// The statements of a feed page (see [`PgStore::feed_page`]).
+mod page_sql {
+    use super::ARTICLE_COLUMNS;
+
+    /// The sections of a scope (`filter` from [`super::ScopeFilter`], from `$1`).
+    pub fn sections(filter: &str) -> String {
+        format!("SELECT section, live, modified_at FROM sections WHERE {filter}")
+    }
+
+    /// The `$1` newest live articles of the whole site.
+    pub fn newest() -> String {
+        format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NULL
+             ORDER BY published_utc DESC, id DESC LIMIT $1"
+        )
+    }
+
+    /// The keys of the `$2` newest live articles of each section of `$1`, one bounded index
+    /// walk each.
+    pub const NEWEST_OF_SECTIONS: &str =
+        "SELECT a.published_utc, a.id FROM unnest($1::text[]) AS s (section)
+         CROSS JOIN LATERAL (
+           SELECT published_utc, id FROM articles
+           WHERE deleted_at IS NULL AND section = s.section COLLATE \"C\"
+           ORDER BY published_utc DESC, id DESC LIMIT $2) AS a";
+
+    /// At most `$2` tombstones of the whole site published since `$1` (NULL: ever), the
+    /// newest published first.
+    pub fn deleted() -> String {
+        format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles
+             WHERE deleted_at IS NOT NULL
+               AND published_utc >= coalesce($1, '-infinity'::timestamptz)
+             ORDER BY published_utc DESC LIMIT $2"
+        )
+    }
+
+    /// As [`deleted`], for each section of `$3`.
+    pub const DELETED_OF_SECTIONS: &str = "SELECT a.* FROM unnest($3::text[]) AS s (section)
+         CROSS JOIN LATERAL (
+           SELECT body, version, created_at, modified_at, deleted_at FROM articles
+           WHERE deleted_at IS NOT NULL AND section = s.section COLLATE \"C\"
+             AND published_utc >= coalesce($1, '-infinity'::timestamptz)
+           ORDER BY published_utc DESC LIMIT $2) AS a";
 }
 
 /// The rows of a scope: SQL, with its parameters numbered from `first`, bound after those
@@ -503,4 +526,79 @@ fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
         occurred_at: row.try_get("occurred_at")?,
         payload,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plans::{PlanDb, assert_bounded, plan};
+    use super::*;
+
+    #[tokio::test]
+    async fn feed_pages_walk_indexes_and_sort_nothing() {
+        let Some(db) = PlanDb::open().await else {
+            return;
+        };
+        let pool = &db.store.pool;
+        let section = Scope::Section(SectionPath::parse("hnyw").expect("a path"));
+        let filter = ScopeFilter::of(&section, 1);
+        let sections = vec!["hnyw", "hnyw/ldhd"];
+        let explain = |sql: &str| format!("EXPLAIN {sql}");
+        let since = Some(db_time(Utc::now()));
+        let plans = [
+            (
+                "sections of a section",
+                plan(
+                    pool,
+                    filter.binds.iter().flatten().fold(
+                        sqlx::query(&explain(&page_sql::sections(&filter.sql))),
+                        |q, v| q.bind(v.clone()),
+                    ),
+                )
+                .await,
+            ),
+            (
+                "newest of everything",
+                plan(
+                    pool,
+                    sqlx::query(&explain(&page_sql::newest())).bind(50_i64),
+                )
+                .await,
+            ),
+            (
+                "newest of sections",
+                plan(
+                    pool,
+                    sqlx::query(&explain(page_sql::NEWEST_OF_SECTIONS))
+                        .bind(&sections)
+                        .bind(50_i64),
+                )
+                .await,
+            ),
+            (
+                "tombstones of everything",
+                plan(
+                    pool,
+                    sqlx::query(&explain(&page_sql::deleted()))
+                        .bind(since)
+                        .bind(50_i64),
+                )
+                .await,
+            ),
+            (
+                "tombstones of sections",
+                plan(
+                    pool,
+                    sqlx::query(&explain(page_sql::DELETED_OF_SECTIONS))
+                        .bind(since)
+                        .bind(50_i64)
+                        .bind(&sections),
+                )
+                .await,
+            ),
+        ];
+        for (name, plan) in &plans {
+            assert_bounded(name, plan);
+        }
+        db.close().await;
+    }
 }

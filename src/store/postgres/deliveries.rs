@@ -44,16 +44,7 @@ impl PgStore {
         limit: u32,
     ) -> Result<Vec<Claimed>, StoreError> {
         let sql = format!(
-            "WITH due AS (
-               SELECT d.seq FROM deliveries d
-               WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-                 AND (d.lease_until IS NULL OR d.lease_until <= $1)
-                 AND {LIVE_TARGET}
-                 AND NOT {BLOCKED}
-               ORDER BY d.next_attempt_at, d.seq
-               LIMIT $3
-               FOR UPDATE OF d SKIP LOCKED
-             ), leased AS (
+            "WITH due AS ({}), leased AS (
                UPDATE deliveries d SET lease_until = $2 FROM due WHERE d.seq = due.seq
                RETURNING d.seq, d.id, d.message_id, d.attempts, d.target_kind, d.target_id, d.expires_at,
                          d.lease_until
@@ -64,6 +55,7 @@ impl PgStore {
              LEFT JOIN webhook_endpoints e ON l.target_kind = 'webhook' AND e.id = l.target_id
              LEFT JOIN websub_subscriptions s ON l.target_kind = 'websub' AND s.id = l.target_id
              ORDER BY l.seq",
+            due_sql(),
             endpoint_select("e", "e_"),
             subscription_select("s", "s_"),
         );
@@ -338,18 +330,10 @@ impl PgStore {
     /// that died leaves its deliveries to others then). Two bounded index walks, however long
     /// the queue: the first stops at the first live, unblocked delivery.
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT min(t) FROM (
-               (SELECT d.next_attempt_at AS t FROM deliveries d
-                WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1)
-                  AND {LIVE_TARGET} AND NOT {BLOCKED}
-                ORDER BY d.next_attempt_at LIMIT 1)
-               UNION ALL
-               SELECT min(lease_until) FROM deliveries WHERE lease_until > $1) AS due"
-        ))
-        .bind(db_time(Utc::now()))
-        .fetch_one(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar(&next_due_sql())
+            .bind(db_time(Utc::now()))
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Queue figures for metrics.
@@ -384,6 +368,34 @@ impl PgStore {
 
 /// SQL true when delivery `d`'s target may receive now (`$1`): an enabled endpoint, or an
 /// unexpired subscription.
+/// The `$3` deliveries due at `$1`, in claim order, locked (see
+/// [`PgStore::claim_due_deliveries`]).
+fn due_sql() -> String {
+    format!(
+        "SELECT d.seq FROM deliveries d
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+           AND (d.lease_until IS NULL OR d.lease_until <= $1)
+           AND {LIVE_TARGET}
+           AND NOT {BLOCKED}
+         ORDER BY d.next_attempt_at, d.seq
+         LIMIT $3
+         FOR UPDATE OF d SKIP LOCKED"
+    )
+}
+
+/// See [`PgStore::next_due`]; `$1` is now.
+fn next_due_sql() -> String {
+    format!(
+        "SELECT min(t) FROM (
+           (SELECT d.next_attempt_at AS t FROM deliveries d
+            WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1)
+              AND {LIVE_TARGET} AND NOT {BLOCKED}
+            ORDER BY d.next_attempt_at LIMIT 1)
+           UNION ALL
+           SELECT min(lease_until) FROM deliveries WHERE lease_until > $1) AS due"
+    )
+}
+
 const LIVE_TARGET: &str = "CASE d.target_kind
       WHEN 'webhook' THEN EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.target_id AND e.enabled)
       WHEN 'websub' THEN EXISTS (SELECT 1 FROM websub_subscriptions s WHERE s.id = d.target_id AND s.expires_at > $1)
@@ -475,4 +487,37 @@ fn view_from_row(row: &PgRow) -> Result<DeliveryView, StoreError> {
         cursor: row.try_get("seq")?,
         attempt_log: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plans::{PlanDb, assert_bounded, plan};
+    use super::*;
+
+    /// The engine asks these on every turn: their cost must follow what they return, not the
+    /// length of the queue.
+    #[tokio::test]
+    async fn claims_and_next_due_walk_indexes_and_sort_nothing() {
+        let Some(db) = PlanDb::open().await else {
+            return;
+        };
+        let pool = &db.store.pool;
+        let now = db_time(Utc::now());
+        let due = plan(
+            pool,
+            sqlx::query(&format!("EXPLAIN {}", due_sql()))
+                .bind(now)
+                .bind(now)
+                .bind(32_i64),
+        )
+        .await;
+        assert_bounded("due deliveries", &due);
+        let next = plan(
+            pool,
+            sqlx::query(&format!("EXPLAIN {}", next_due_sql())).bind(now),
+        )
+        .await;
+        assert_bounded("next due", &next);
+        db.close().await;
+    }
 }

@@ -251,3 +251,108 @@ pub(super) fn no_nul(text: &str) -> Cow<'_, str> {
         Cow::Borrowed(text)
     }
 }
+
+#[cfg(test)]
+mod plans {
+    //! The reads that grow with the archive or the queue are bounded by what they return:
+    //! each walks an index, none scans a large table or sorts. The planner prefers to scan
+    //! and sort a table it knows to be tiny, so scans and sorts are discouraged here
+    //! (`enable_seqscan`, `enable_bitmapscan`, `enable_sort` off): one that remains is one
+    //! that no index can spare. Runs against the server of
+    //! `TIDINGS_TEST_DATABASE_URL`, in a database of its own.
+
+    use sqlx::Connection;
+
+    use super::*;
+
+    pub(in crate::store) struct PlanDb {
+        pub store: PgStore,
+        server: String,
+        name: String,
+    }
+
+    impl PlanDb {
+        /// A fresh, migrated database; `None` (having said so) when no server is configured,
+        /// which CI does not allow.
+        pub async fn open() -> Option<Self> {
+            let server = match std::env::var("TIDINGS_TEST_DATABASE_URL") {
+                Ok(url) if !url.trim().is_empty() => url,
+                _ => {
+                    assert!(
+                        std::env::var("CI").as_deref() != Ok("true"),
+                        "TIDINGS_TEST_DATABASE_URL is not set, and CI=true"
+                    );
+                    println!("SKIPPED: TIDINGS_TEST_DATABASE_URL is not set");
+                    return None;
+                }
+            };
+            let name = format!("tidings_plan_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = PgConnection::connect(&server).await.expect("the server");
+            admin
+                .execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("a database");
+            admin.close().await.ok();
+            let mut url = url::Url::parse(&server).expect("a URL");
+            url.set_path(&format!("/{name}"));
+            let settings = DatabaseConfig {
+                max_connections: 1,
+                ..DatabaseConfig::default()
+            };
+            let store = PgStore::connect(url.as_str(), &settings)
+                .await
+                .expect("a store");
+            store
+                .pool
+                .execute(
+                    "SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off",
+                )
+                .await
+                .expect("settings");
+            Some(Self {
+                store,
+                server,
+                name,
+            })
+        }
+
+        pub async fn close(self) {
+            self.store.pool.close().await;
+            let mut admin = PgConnection::connect(&self.server)
+                .await
+                .expect("the server");
+            admin
+                .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
+                .await
+                .expect("the database is dropped");
+            admin.close().await.ok();
+        }
+    }
+
+    /// The plan's lines.
+    pub(in crate::store) async fn plan(
+        pool: &PgPool,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Vec<String> {
+        query
+            .fetch_all(pool)
+            .await
+            .expect("a plan")
+            .iter()
+            .map(|row| sqlx::Row::get::<String, _>(row, 0))
+            .collect()
+    }
+
+    /// Panics when the plan scans a table other than `sections` (one row per section) or
+    /// sorts.
+    pub(in crate::store) fn assert_bounded(name: &str, plan: &[String]) {
+        for line in plan {
+            let scan = line.contains("Seq Scan on") && !line.contains("Seq Scan on sections");
+            let sort = line
+                .trim_start()
+                .trim_start_matches("->  ")
+                .starts_with("Sort  (");
+            assert!(!scan && !sort, "{name}: {line:?} in\n{}", plan.join("\n"));
+        }
+    }
+}
