@@ -21,13 +21,13 @@ use futures::future::BoxFuture;
 use rand::Rng;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DeliveryConfig;
 use crate::domain::TargetKind;
-use crate::store::{Attempt, AttemptOutcome, Claimed, Store, StoreError};
+use crate::store::{Attempt, AttemptOutcome, AttemptRecord, Claimed, Recorded, Store, StoreError};
 use client::Outbound;
 use retry::{Next, Schedule};
 
@@ -74,6 +74,37 @@ impl Waker {
 
     async fn woken(&self) {
         self.0.notified().await;
+    }
+}
+
+/// An attempt waiting to be recorded, and where its answer goes.
+type PendingRecord = (AttemptRecord, oneshot::Sender<Recorded>);
+
+/// At most this many attempts are recorded in one transaction.
+const RECORD_BATCH: usize = 64;
+
+/// Records finished attempts, as many as are waiting in one transaction: while one batch is
+/// written the next gathers, so that a busy engine commits once per batch rather than once
+/// per delivery, and an idle one records each attempt at once. Ends when every sender is gone.
+async fn record_batches(store: Store, mut pending: mpsc::Receiver<PendingRecord>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while pending.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let (records, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        match store.record_attempts(records).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(err) => {
+                // Nothing of the batch is recorded; each lease runs out and its delivery is
+                // tried again: at least once.
+                let reason = err.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Interrupted(reason.clone())));
+                }
+            }
+        }
     }
 }
 
@@ -153,6 +184,8 @@ impl DeliveryEngine {
         let concurrency = self.inner.config.concurrency;
         let poll = Duration::from_millis(self.inner.config.poll_interval_ms.max(10));
         let mut inflight: JoinSet<()> = JoinSet::new();
+        let (recorder, records) = mpsc::channel(concurrency.max(1) * 2);
+        let recording = tokio::spawn(record_batches(self.inner.store.clone(), records));
         while !shutdown.is_cancelled() {
             let again_at = match self.dispatch_pending().await {
                 Ok(again_at) => again_at,
@@ -170,7 +203,8 @@ impl DeliveryEngine {
                 let got_work = !claimed.is_empty();
                 for c in claimed {
                     let engine = self.clone();
-                    inflight.spawn(async move { engine.deliver(c).await });
+                    let recorder = recorder.clone();
+                    inflight.spawn(async move { engine.deliver(c, recorder).await });
                 }
                 if got_work && inflight.len() < concurrency {
                     continue;
@@ -197,6 +231,9 @@ impl DeliveryEngine {
             while inflight.try_join_next().is_some() {}
         }
         while inflight.join_next().await.is_some() {}
+        // The last records are written before the engine ends.
+        drop(recorder);
+        let _ = recording.await;
     }
 
     /// How long to sleep when idle: until the next delivery is due or a dispatcher wants to
@@ -216,7 +253,7 @@ impl DeliveryEngine {
 
     /// Sends one claimed delivery and records what happened.
     #[tracing::instrument(skip_all, fields(delivery = %claimed.id, target = %claimed.target.id(), url = %claimed.target.url(), attempt = claimed.attempts + 1))]
-    async fn deliver(&self, claimed: Claimed) {
+    async fn deliver(&self, claimed: Claimed, recorder: mpsc::Sender<PendingRecord>) {
         let inner = &self.inner;
         let Some(channel) = inner.channels.get(&claimed.target.kind()) else {
             tracing::error!(
@@ -285,11 +322,18 @@ impl DeliveryEngine {
             }
             AttemptOutcome::Delivered => tracing::debug!(status, "delivered"),
         }
-        let failing_since = match inner
-            .store
-            .record_attempt(&claimed, &attempt, outcome)
-            .await
-        {
+        let (reply, recorded) = oneshot::channel();
+        let record = AttemptRecord::new(&claimed, attempt, outcome);
+        if recorder.send((record, reply)).await.is_err() {
+            tracing::error!("the attempt recorder has stopped; the lease will run out");
+            return;
+        }
+        let recorded = recorded.await.unwrap_or_else(|_| {
+            Err(StoreError::Interrupted(
+                "the attempt recorder stopped before answering".into(),
+            ))
+        });
+        let failing_since = match recorded {
             Ok(since) => since,
             Err(StoreError::LeaseLost) => {
                 // Too slow: the lease ran out and another worker took the delivery over; its

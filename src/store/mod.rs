@@ -43,9 +43,9 @@ use crate::config::DatabaseConfig;
 use postgres::PgStore;
 use sqlite::SqliteStore;
 pub use types::{
-    Attempt, AttemptOutcome, Claimed, CursorMove, DeliveryView, EndpointPatch, Enqueued,
-    LastDelivery, NewDelivery, NewEndpoint, NewMessage, Resend, SectionChange, SubscriptionView,
-    Upserted,
+    Attempt, AttemptOutcome, AttemptRecord, Claimed, CursorMove, DeliveryView, EndpointPatch,
+    Enqueued, LastDelivery, NewDelivery, NewEndpoint, NewMessage, Recorded, Resend, SectionChange,
+    SubscriptionView, Upserted,
 };
 
 /// What an upsert did.

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Attempt, AttemptOutcome, Backend, Claimed, CursorMove, DeliveryView, EndpointPatch, Enqueued,
-    NewEndpoint, NewMessage, Resend, Store, StoreError, SubscriptionView,
+    Attempt, AttemptOutcome, AttemptRecord, Backend, Claimed, CursorMove, DeliveryView,
+    EndpointPatch, Enqueued, NewEndpoint, NewMessage, Recorded, Resend, Store, StoreError,
+    SubscriptionView,
 };
 use crate::domain::{
     ArticleId, CallbackUrl, Endpoint, Event, FeedFormat, QueueStats, Scope, Secret, StoredArticle,
@@ -96,11 +97,23 @@ impl Store {
         attempt: &Attempt,
         outcome: AttemptOutcome,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let (seq, lease, target) = (claim.seq, claim.lease_until, claim.target.clone());
-        let attempt = attempt.clone();
-        self.detached(move |b| async move {
-            on_backend!(b, s => s.record_attempt(seq, lease, &target, &attempt, outcome).await)
-        })
+        let record = AttemptRecord::new(claim, attempt.clone(), outcome);
+        self.record_attempts(vec![record])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Corrupt("an attempt's result is missing".into())))
+    }
+
+    /// Records several attempts in one transaction (see [`Store::record_attempt`]): all of
+    /// them or, on an error of the transaction, none. Each has its own answer, in order: a
+    /// lost lease loses only its own record.
+    pub async fn record_attempts(
+        &self,
+        records: Vec<AttemptRecord>,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        self.detached(
+            move |b| async move { on_backend!(b, s => s.record_attempts(&records).await) },
+        )
         .await
     }
 

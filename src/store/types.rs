@@ -10,6 +10,36 @@ use crate::domain::{
 
 use super::UpsertOutcome;
 
+/// One attempt to record (see [`Store::record_attempts`]): the claim it was made under, what
+/// happened, and what it leads to.
+///
+/// [`Store::record_attempts`]: super::Store::record_attempts
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub seq: i64,
+    /// The claim's lease: the record is written only while the delivery still holds it.
+    pub lease: DateTime<Utc>,
+    pub target: Target,
+    pub attempt: Attempt,
+    pub outcome: AttemptOutcome,
+}
+
+/// What recording one attempt gave: its endpoint's `failing_since` afterwards, or
+/// [`StoreError::LeaseLost`](super::StoreError::LeaseLost) when nothing was recorded.
+pub type Recorded = Result<Option<DateTime<Utc>>, super::StoreError>;
+
+impl AttemptRecord {
+    pub fn new(claim: &Claimed, attempt: Attempt, outcome: AttemptOutcome) -> Self {
+        Self {
+            seq: claim.seq,
+            lease: claim.lease_until,
+            target: claim.target.clone(),
+            attempt,
+            outcome,
+        }
+    }
+}
+
 /// Where an event changed feeds: what [`Store::section_changes_after`] reads of an event.
 ///
 /// [`Store::section_changes_after`]: super::Store::section_changes_after

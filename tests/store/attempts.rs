@@ -1,6 +1,6 @@
 //! Attempts and their outcomes, the failure history of endpoints, replay, the delivery log.
 
-use tidings::store::{AttemptOutcome, Resend};
+use tidings::store::{AttemptOutcome, AttemptRecord, Resend, StoreError};
 
 use crate::fixtures::*;
 use crate::harness::Ctx;
@@ -11,6 +11,7 @@ conformance!(
     resend_queued_in_flight_not_found,
     recover_requeues_failed_since,
     delivery_log_pages_and_filters,
+    a_batch_of_records_answers_each_in_order,
 );
 
 async fn attempt_outcomes_and_failing_since(db: Ctx) {
@@ -285,4 +286,92 @@ async fn delivery_log_pages_and_filters(db: Ctx) {
         3
     );
     assert!(store.delivery("dlv_missing").await.unwrap().is_none());
+}
+
+/// Attempts recorded together: each answered in order, a lost lease losing only its own
+/// record, each endpoint's failure history kept as if recorded one by one.
+async fn a_batch_of_records_answers_each_in_order(db: Ctx) {
+    let store = db.store().await;
+    let t = now();
+    let (a, b) = (
+        endpoint(&store, "batch-a", t).await,
+        endpoint(&store, "batch-b", t).await,
+    );
+    enqueue(
+        &store,
+        vec![
+            webhook_message("b1", "k1", &[b.as_str(), a.as_str()]),
+            webhook_message("b2", "k2", &[b.as_str(), a.as_str()]),
+        ],
+        t,
+    )
+    .await;
+    let claimed = store
+        .claim_due_deliveries(t, t + secs(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 4);
+    // The first claim's lease runs out and another worker takes that delivery over.
+    let late = claimed[0].clone();
+    let taken_over = store
+        .claim_due_deliveries(t + secs(2), t + secs(60), 1)
+        .await
+        .unwrap();
+    assert_eq!(taken_over[0].seq, late.seq);
+
+    let failed_at = t + secs(3);
+    let records: Vec<AttemptRecord> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, claim)| {
+            let (status, outcome) = if i % 2 == 0 {
+                (Some(200), AttemptOutcome::Delivered)
+            } else {
+                (Some(500), AttemptOutcome::RetryAt(t + secs(30)))
+            };
+            AttemptRecord::new(claim, attempt(failed_at, status, "x"), outcome)
+        })
+        .collect();
+    let targets: Vec<String> = claimed.iter().map(|c| c.target.id().to_owned()).collect();
+    let results = store.record_attempts(records).await.unwrap();
+    assert_eq!(results.len(), 4);
+    assert!(matches!(results[0], Err(StoreError::LeaseLost)));
+    for (i, result) in results.iter().enumerate().skip(1) {
+        let since = result.as_ref().expect("recorded");
+        if i % 2 == 0 {
+            assert_eq!(*since, None, "{i}: a success ends a run");
+        } else {
+            assert_eq!(*since, Some(failed_at), "{i}: a failure starts one");
+        }
+    }
+    // Nothing was written for the lost lease: the worker that took over still holds it.
+    let v = view(&store, &late.id).await;
+    assert_eq!(v.attempts, 0);
+    assert_eq!(v.status, "pending");
+    for (i, claim) in claimed.iter().enumerate().skip(1) {
+        let v = view(&store, &claim.id).await;
+        assert_eq!(v.attempts, 1, "{i}");
+        assert_eq!(v.status, if i % 2 == 0 { "delivered" } else { "pending" });
+    }
+    for endpoint_id in [&a, &b] {
+        let failing = claimed
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(i, _)| i % 2 == 1 && targets[*i] == **endpoint_id)
+            .count();
+        let expected = (failing > 0).then_some(failed_at);
+        assert_eq!(
+            store
+                .endpoint(endpoint_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .failing_since,
+            expected,
+            "{endpoint_id}"
+        );
+    }
+    // An empty batch is an empty answer.
+    assert!(store.record_attempts(Vec::new()).await.unwrap().is_empty());
 }

@@ -20,7 +20,9 @@ use super::webhooks::{endpoint_from_row, endpoint_select};
 use super::websub::{subscription_from_row, subscription_select};
 use super::{PgStore, db_time, no_nul, notify};
 use crate::domain::{QueueStats, Target};
-use crate::store::{Attempt, AttemptOutcome, Claimed, DeliveryView, Resend, StoreError};
+use crate::store::{
+    Attempt, AttemptOutcome, AttemptRecord, Claimed, DeliveryView, Recorded, Resend, StoreError,
+};
 
 impl PgStore {
     /// Leases up to `limit` due deliveries until `lease_until`.
@@ -99,88 +101,32 @@ impl PgStore {
         Ok(())
     }
 
-    /// Records an attempt and its outcome, and keeps the endpoint's failure history: success
-    /// ends a run of failures, a failure starts one if none is running. Returns the endpoint's
-    /// `failing_since` afterwards.
+    /// Records attempts and their outcomes in one transaction, and keeps each endpoint's
+    /// failure history: success ends a run of failures, a failure starts one if none is
+    /// running. For each, the endpoint's `failing_since` afterwards, or
+    /// [`StoreError::LeaseLost`] (nothing recorded for that one).
     ///
     /// The receiver's answer and the error are stored without NUL characters, which
     /// PostgreSQL text cannot hold.
-    #[tracing::instrument(skip_all, fields(delivery = seq))]
-    pub async fn record_attempt(
+    #[tracing::instrument(skip_all, fields(attempts = records.len()))]
+    pub async fn record_attempts(
         &self,
-        seq: i64,
-        lease: DateTime<Utc>,
-        target: &Target,
-        attempt: &Attempt,
-        outcome: AttemptOutcome,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let at = db_time(attempt.attempted_at);
-        let error = attempt.error.as_deref().map(no_nul);
+        records: &[AttemptRecord],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        // Endpoints' rows are locked in id order, so that two batches (two instances) never
+        // wait for each other in a circle.
+        let mut order: Vec<usize> = (0..records.len()).collect();
+        order.sort_by(|&a, &b| records[a].target.id().cmp(records[b].target.id()));
         let mut tx = self.pool.begin().await?;
-        // Only while the delivery still holds this claim's lease. The endpoint's row is locked
-        // first, its delivery's row after: the order delete_endpoint takes them in (see the
-        // module's lock order).
-        if let Target::Webhook(endpoint) = target {
-            sqlx::query("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
-                .bind(&endpoint.id)
-                .execute(&mut *tx)
-                .await?;
+        let mut results: Vec<Option<Recorded>> = (0..records.len()).map(|_| None).collect();
+        for i in order {
+            results[i] = Some(record_one(&mut tx, &records[i]).await?);
         }
-        let end = outcome.end(attempt.attempted_at);
-        let changed = sqlx::query(
-            "UPDATE deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3, lease_until = NULL,
-                    last_status = $4, last_error = $5, finished_at = $6
-             WHERE seq = $1 AND lease_until = $7",
-        )
-        .bind(seq)
-        .bind(end.status)
-        .bind(db_time(end.next_attempt_at))
-        .bind(attempt.status_code.map(i32::from))
-        .bind(error.as_deref())
-        .bind(end.finished_at.map(db_time))
-        .bind(db_time(lease))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::LeaseLost);
-        }
-        let failing_since = if !matches!(target, Target::Webhook(_)) {
-            None
-        } else if outcome == AttemptOutcome::Delivered {
-            sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
-                .bind(target.id())
-                .execute(&mut *tx)
-                .await?;
-            None
-        } else {
-            sqlx::query_scalar::<_, Option<DateTime<Utc>>>(
-                "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2) WHERE id = $1
-                 RETURNING failing_since",
-            )
-            .bind(target.id())
-            .bind(at)
-            .fetch_optional(&mut *tx)
-            .await?
-            .flatten()
-        };
-        sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_seq, attempted_at, status_code, duration_ms, error_class, error, response_body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(seq)
-        .bind(at)
-        .bind(attempt.status_code.map(i32::from))
-        .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
-        .bind(attempt.error_class.as_deref().map(no_nul))
-        .bind(error.as_deref())
-        .bind(no_nul(&attempt.response_body))
-        .execute(&mut *tx)
-        .await?;
-        notify(&mut tx).await?;
+        // No change signal: what an attempt makes due (a retry, the next version of the same
+        // article to the same target) is this instance's to send, and its engine looks for
+        // work after every attempt; the others would only wake to find nothing.
         tx.commit().await?;
-        Ok(failing_since)
+        Ok(results.into_iter().flatten().collect())
     }
 
     /// The delivery log of an endpoint, oldest first, after the cursor `after`.
@@ -368,6 +314,82 @@ impl PgStore {
 
 /// SQL true when delivery `d`'s target may receive now (`$1`): an enabled endpoint, or an
 /// unexpired subscription.
+/// One attempt of [`PgStore::record_attempts`]; `Ok(Err(LeaseLost))` when the delivery no
+/// longer holds the claim's lease (nothing is written for it then).
+async fn record_one(tx: &mut PgConnection, record: &AttemptRecord) -> Result<Recorded, StoreError> {
+    let AttemptRecord {
+        seq,
+        lease,
+        target,
+        attempt,
+        outcome,
+    } = record;
+    let (seq, lease, outcome) = (*seq, *lease, *outcome);
+    let at = db_time(attempt.attempted_at);
+    let error = attempt.error.as_deref().map(no_nul);
+    // Only while the delivery still holds this claim's lease. The endpoint's row is locked
+    // first, its delivery's row after: the order delete_endpoint takes them in (see the
+    // module's lock order).
+    if let Target::Webhook(endpoint) = target {
+        sqlx::query("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
+            .bind(&endpoint.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let end = outcome.end(attempt.attempted_at);
+    let changed = sqlx::query(
+            "UPDATE deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3, lease_until = NULL,
+                    last_status = $4, last_error = $5, finished_at = $6
+             WHERE seq = $1 AND lease_until = $7",
+        )
+        .bind(seq)
+        .bind(end.status)
+        .bind(db_time(end.next_attempt_at))
+        .bind(attempt.status_code.map(i32::from))
+        .bind(error.as_deref())
+        .bind(end.finished_at.map(db_time))
+        .bind(db_time(lease))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Ok(Err(StoreError::LeaseLost));
+    }
+    let failing_since = if !matches!(target, Target::Webhook(_)) {
+        None
+    } else if outcome == AttemptOutcome::Delivered {
+        sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
+                .bind(target.id())
+                .execute(&mut *tx)
+                .await?;
+        None
+    } else {
+        sqlx::query_scalar::<_, Option<DateTime<Utc>>>(
+            "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2) WHERE id = $1
+                 RETURNING failing_since",
+        )
+        .bind(target.id())
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?
+        .flatten()
+    };
+    sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_seq, attempted_at, status_code, duration_ms, error_class, error, response_body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(seq)
+        .bind(at)
+        .bind(attempt.status_code.map(i32::from))
+        .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+        .bind(attempt.error_class.as_deref().map(no_nul))
+        .bind(error.as_deref())
+        .bind(no_nul(&attempt.response_body))
+        .execute(&mut *tx)
+        .await?;
+    Ok(Ok(failing_since))
+}
+
 /// The `$3` deliveries due at `$1`, in claim order, locked (see
 /// [`PgStore::claim_due_deliveries`]).
 fn due_sql() -> String {

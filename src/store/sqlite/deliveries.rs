@@ -4,6 +4,8 @@
 //! transaction open) → record (a short transaction). A lease that runs out, because the
 //! process died, makes the delivery claimable again: delivery is at least once.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -13,8 +15,8 @@ use super::webhooks::endpoint_from_row;
 use super::websub::subscription_from_row;
 use crate::domain::{QueueStats, Target, TargetKind};
 use crate::store::{
-    Attempt, AttemptOutcome, Claimed, CursorMove, DeliveryView, Enqueued, NewDelivery, NewMessage,
-    Resend, StoreError, parse_time_key, time_key,
+    Attempt, AttemptOutcome, AttemptRecord, Claimed, CursorMove, DeliveryView, Enqueued,
+    NewDelivery, NewMessage, Recorded, Resend, StoreError, parse_time_key, time_key,
 };
 
 impl SqliteStore {
@@ -96,44 +98,61 @@ impl SqliteStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        let mut claimed = Vec::with_capacity(seqs.len());
-        for seq in seqs {
-            let row = sqlx::query(
+        if seqs.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        // Three reads for the whole claim: the deliveries with their messages, then their
+        // endpoints and subscriptions.
+        let rows = bind_all(
+            sqlx::query(&format!(
                 "SELECT d.seq, d.id, d.message_id, d.attempts, d.target_kind, d.target_id, d.expires_at,
                         m.type AS message_type, m.body, m.content_type, m.link
                  FROM deliveries d JOIN messages m ON m.id = d.message_id
-                 WHERE d.seq = ?1",
-            )
-            .bind(seq)
-            .fetch_one(&mut *tx)
-            .await?;
-            let kind: String = row.try_get("target_kind")?;
-            let target_id: String = row.try_get("target_id")?;
-            let target = match kind.as_str() {
-                "webhook" => Target::Webhook(endpoint_from_row(
-                    &sqlx::query(&format!(
-                        "SELECT {} FROM webhook_endpoints WHERE id = ?1",
-                        super::webhooks::ENDPOINT_COLUMNS
-                    ))
-                    .bind(&target_id)
-                    .fetch_one(&mut *tx)
-                    .await?,
-                )?),
-                "websub" => Target::WebSub(subscription_from_row(
-                    &sqlx::query(&format!(
-                        "SELECT {} FROM websub_subscriptions WHERE id = ?1",
-                        super::websub::SUBSCRIPTION_COLUMNS
-                    ))
-                    .bind(&target_id)
-                    .fetch_one(&mut *tx)
-                    .await?,
-                )?),
+                 WHERE d.seq IN ({}) ORDER BY d.seq",
+                placeholders(seqs.len())
+            )),
+            &seqs,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut wanted: HashMap<&str, Vec<String>> = HashMap::new();
+        for row in &rows {
+            wanted
+                .entry(row.try_get("target_kind")?)
+                .or_default()
+                .push(row.try_get("target_id")?);
+        }
+        let mut targets: HashMap<String, Target> = HashMap::new();
+        for (kind, ids) in &wanted {
+            let (table, columns) = match *kind {
+                "webhook" => ("webhook_endpoints", super::webhooks::ENDPOINT_COLUMNS),
+                "websub" => ("websub_subscriptions", super::websub::SUBSCRIPTION_COLUMNS),
                 other => {
                     return Err(StoreError::Corrupt(format!(
                         "unknown delivery target kind {other:?}"
                     )));
                 }
             };
+            let sql = format!(
+                "SELECT {columns} FROM {table} WHERE id IN ({})",
+                placeholders(ids.len())
+            );
+            for row in bind_all(sqlx::query(&sql), ids).fetch_all(&mut *tx).await? {
+                let target = if *kind == "webhook" {
+                    Target::Webhook(endpoint_from_row(&row)?)
+                } else {
+                    Target::WebSub(subscription_from_row(&row)?)
+                };
+                targets.insert(target.id().to_owned(), target);
+            }
+        }
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let target_id: String = row.try_get("target_id")?;
+            let target = targets.get(&target_id).cloned().ok_or_else(|| {
+                StoreError::Corrupt(format!("delivery to a missing target {target_id:?}"))
+            })?;
             let expires: Option<String> = row.try_get("expires_at")?;
             claimed.push(Claimed {
                 seq: row.try_get("seq")?,
@@ -172,77 +191,22 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Records an attempt and its outcome, and keeps the endpoint's failure history: success
-    /// ends a run of failures, a failure starts one if none is running. Returns the endpoint's
-    /// `failing_since` afterwards.
-    #[tracing::instrument(skip_all, fields(delivery = seq))]
-    pub async fn record_attempt(
+    /// Records attempts and their outcomes in one transaction, and keeps each endpoint's
+    /// failure history: success ends a run of failures, a failure starts one if none is
+    /// running. For each, the endpoint's `failing_since` afterwards, or
+    /// [`StoreError::LeaseLost`] (nothing recorded for that one).
+    #[tracing::instrument(skip_all, fields(attempts = records.len()))]
+    pub async fn record_attempts(
         &self,
-        seq: i64,
-        lease: DateTime<Utc>,
-        target: &Target,
-        attempt: &Attempt,
-        outcome: AttemptOutcome,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let at = time_key(attempt.attempted_at);
+        records: &[AttemptRecord],
+    ) -> Result<Vec<Recorded>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let end = outcome.end(attempt.attempted_at);
-        // Only while the delivery still holds this claim's lease.
-        let changed = sqlx::query(
-            "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3, lease_until = NULL,
-                    last_status = ?4, last_error = ?5, finished_at = ?6
-             WHERE seq = ?1 AND lease_until = ?7",
-        )
-        .bind(seq)
-        .bind(end.status)
-        .bind(time_key(end.next_attempt_at))
-        .bind(attempt.status_code)
-        .bind(&attempt.error)
-        .bind(end.finished_at.map(time_key))
-        .bind(time_key(lease))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::LeaseLost);
+        let mut results = Vec::with_capacity(records.len());
+        for record in records {
+            results.push(record_one(&mut tx, record).await?);
         }
-        sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_seq, attempted_at, status_code, duration_ms, error_class, error, response_body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(seq)
-        .bind(&at)
-        .bind(attempt.status_code)
-        .bind(attempt.duration_ms as i64)
-        .bind(&attempt.error_class)
-        .bind(&attempt.error)
-        .bind(&attempt.response_body)
-        .execute(&mut *tx)
-        .await?;
-        let endpoint_id = target.id();
-        let failing_since = if !matches!(target, Target::Webhook(_)) {
-            None
-        } else if outcome == AttemptOutcome::Delivered {
-            sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")
-                .bind(endpoint_id)
-                .execute(&mut *tx)
-                .await?;
-            None
-        } else {
-            let since: Option<String> = sqlx::query_scalar(
-                "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, ?2) WHERE id = ?1
-                 RETURNING failing_since",
-            )
-            .bind(endpoint_id)
-            .bind(&at)
-            .fetch_optional(&mut *tx)
-            .await?
-            .flatten();
-            since.as_deref().map(parse_time_key).transpose()?
-        };
         tx.commit().await?;
-        Ok(failing_since)
+        Ok(results)
     }
 
     /// The delivery log of an endpoint, oldest first, after the cursor `after`.
@@ -452,6 +416,97 @@ const BLOCKED: &str = "EXISTS (
       SELECT 1 FROM deliveries p
       WHERE p.target_id = d.target_id AND p.order_key = d.order_key
         AND p.seq < d.seq AND p.status = 'pending')";
+
+/// `?, ?, …`: `n` placeholders.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// Binds each value in turn.
+fn bind_all<'q, T>(
+    mut query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    values: &'q [T],
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>
+where
+    &'q T: sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    for value in values {
+        query = query.bind(value);
+    }
+    query
+}
+
+/// One attempt of [`SqliteStore::record_attempts`]; `Ok(Err(LeaseLost))` when the delivery
+/// no longer holds the claim's lease (nothing is written then).
+async fn record_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    record: &AttemptRecord,
+) -> Result<Recorded, StoreError> {
+    let AttemptRecord {
+        seq,
+        lease,
+        target,
+        attempt,
+        outcome,
+    } = record;
+    let (seq, lease, outcome) = (*seq, *lease, *outcome);
+    let at = time_key(attempt.attempted_at);
+    let end = outcome.end(attempt.attempted_at);
+    // Only while the delivery still holds this claim's lease.
+    let changed = sqlx::query(
+            "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3, lease_until = NULL,
+                    last_status = ?4, last_error = ?5, finished_at = ?6
+             WHERE seq = ?1 AND lease_until = ?7",
+        )
+        .bind(seq)
+        .bind(end.status)
+        .bind(time_key(end.next_attempt_at))
+        .bind(attempt.status_code)
+        .bind(&attempt.error)
+        .bind(end.finished_at.map(time_key))
+        .bind(time_key(lease))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Ok(Err(StoreError::LeaseLost));
+    }
+    sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_seq, attempted_at, status_code, duration_ms, error_class, error, response_body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(seq)
+        .bind(&at)
+        .bind(attempt.status_code)
+        .bind(attempt.duration_ms as i64)
+        .bind(&attempt.error_class)
+        .bind(&attempt.error)
+        .bind(&attempt.response_body)
+        .execute(&mut **tx)
+        .await?;
+    let endpoint_id = target.id();
+    let failing_since = if !matches!(target, Target::Webhook(_)) {
+        None
+    } else if outcome == AttemptOutcome::Delivered {
+        sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")
+                .bind(endpoint_id)
+                .execute(&mut **tx)
+                .await?;
+        None
+    } else {
+        let since: Option<String> = sqlx::query_scalar(
+            "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, ?2) WHERE id = ?1
+                 RETURNING failing_since",
+        )
+        .bind(endpoint_id)
+        .bind(&at)
+        .fetch_optional(&mut **tx)
+        .await?
+        .flatten();
+        since.as_deref().map(parse_time_key).transpose()?
+    };
+    Ok(Ok(failing_since))
+}
 
 /// Inserts a delivery unless its target is gone or it exists already; its id if inserted.
 async fn insert_delivery(
