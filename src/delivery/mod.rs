@@ -186,16 +186,24 @@ impl DeliveryEngine {
         let mut inflight: JoinSet<()> = JoinSet::new();
         let (recorder, records) = mpsc::channel(concurrency.max(1) * 2);
         let recording = tokio::spawn(record_batches(self.inner.store.clone(), records));
+        // Claims are made for a quarter of the workers at a time, not for each one that
+        // finishes: a claim is a write, and a busy engine would otherwise make one per
+        // delivery. New work is claimed at once whatever the number of free workers.
+        let claim_batch = (concurrency / 4).max(1);
+        // Dispatch only when there may be new events: at the start, when woken, when another
+        // instance signals a change, and at each poll. A finished delivery makes none.
+        let mut dispatch = true;
+        let mut again_at = None;
         while !shutdown.is_cancelled() {
-            let again_at = match self.dispatch_pending().await {
-                Ok(again_at) => again_at,
-                Err(err) => {
+            let woken = std::mem::take(&mut dispatch);
+            if woken {
+                again_at = self.dispatch_pending().await.unwrap_or_else(|err| {
                     tracing::error!(error = %err, "cannot dispatch events");
                     None
-                }
-            };
+                });
+            }
             let free = concurrency.saturating_sub(inflight.len());
-            if free > 0 {
+            if free > 0 && (free >= claim_batch || inflight.is_empty() || woken) {
                 let claimed = self.claim(free).await.unwrap_or_else(|err| {
                     tracing::error!(error = %err, "cannot claim deliveries");
                     Vec::new()
@@ -210,22 +218,24 @@ impl DeliveryEngine {
                     continue;
                 }
             }
-            if inflight.len() >= concurrency {
-                // Every worker is busy: nothing can be claimed until one finishes.
+            let free = concurrency.saturating_sub(inflight.len());
+            if !inflight.is_empty() && free < claim_batch {
+                // Too few workers free to claim for: wait for more to finish, or for new work.
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = self.inner.waker.woken() => {}
+                    _ = self.inner.waker.woken() => dispatch = true,
+                    _ = self.inner.store.changed() => dispatch = true,
                     _ = inflight.join_next() => {}
                 }
             } else {
                 let sleep = self.idle_wait(poll, again_at).await;
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = self.inner.waker.woken() => {}
+                    _ = self.inner.waker.woken() => dispatch = true,
                     // Another instance queued work (PostgreSQL); polling covers a lost signal.
-                    _ = self.inner.store.changed() => {}
+                    _ = self.inner.store.changed() => dispatch = true,
                     Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
-                    _ = tokio::time::sleep(sleep) => {}
+                    _ = tokio::time::sleep(sleep) => dispatch = true,
                 }
             }
             while inflight.try_join_next().is_some() {}
