@@ -1,17 +1,20 @@
 //! What each CLI command does. `main` parses arguments and reports; the work is here.
 
-use std::io::Read;
+use std::cell::Cell;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::Context;
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde_json::Value;
-use serde_json::value::RawValue;
+use tokio::sync::mpsc::Sender;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Application, cancel_on_signal};
 use crate::catalog::{Catalog, load_catalog};
 use crate::config::{Config, redacted_database_url};
-use crate::http::ndjson_items;
 use crate::service::Service;
 use crate::store::{CopyReport, Store, UpsertOutcome, is_database_url, same_database, sqlite_file};
 
@@ -145,6 +148,10 @@ pub fn check(config_path: &Path) -> Result<String, Vec<String>> {
 /// Articles stored per transaction by `tidings ingest`.
 const INGEST_CHUNK: usize = 500;
 
+/// Chunks of `INGEST_CHUNK` documents the reading side may have ready before the writing side
+/// takes them: what bounds `tidings ingest`'s memory, whatever the size of its inputs.
+const INGEST_CHUNKS_AHEAD: usize = 2;
+
 /// Counts of what an ingest run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IngestSummary {
@@ -168,87 +175,226 @@ impl IngestSummary {
 }
 
 /// One document to ingest and where it came from.
+#[derive(Debug)]
 struct Document {
     origin: String,
     line: usize,
     parsed: Result<Value, String>,
 }
 
+/// What the reading side hands the writing side: up to `INGEST_CHUNK` documents, and how many
+/// bytes of the inputs have been read so far.
+struct Chunk {
+    documents: Vec<Document>,
+    bytes_read: u64,
+}
+
 /// `tidings ingest PATH…`: JSON (one article or an array) and NDJSON files, folders of them
 /// (recursively, `.json`, `.ndjson`, `.jsonl`), or `-` for standard input.
+///
+/// The inputs are streamed: a blocking task reads them in order and sends chunks of
+/// `INGEST_CHUNK` documents over a bounded channel, and each chunk is stored as it comes, so
+/// memory stays flat however large the files are. Every path is looked at before anything is
+/// stored (a missing one stops the run before it starts); a file that cannot be opened or read
+/// later stops the run there, keeping what was stored before it. The progress bar counts bytes
+/// of the inputs, since the number of documents is not known in advance.
 pub async fn ingest(
     config: Config,
     catalog: Catalog,
     paths: &[PathBuf],
 ) -> anyhow::Result<IngestSummary> {
-    let mut documents = Vec::new();
+    // `None` is standard input.
+    let mut sources: Vec<Option<PathBuf>> = Vec::new();
+    let mut total_bytes = 0;
     for path in paths {
         if path.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("cannot read standard input")?;
-            documents.extend(split_documents("-", &text, None));
+            sources.push(None);
             continue;
         }
         for file in files_under(path)? {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let ext = file
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            documents.extend(split_documents(
-                &file.display().to_string(),
-                &text,
-                ext.as_deref(),
-            ));
+            total_bytes += std::fs::metadata(&file).map_or(0, |meta| meta.len());
+            sources.push(Some(file));
         }
     }
 
     let service = Service::open(config, catalog)
         .await
         .context("cannot open the database")?;
-    let progress = indicatif::ProgressBar::new(documents.len() as u64);
+    let progress = indicatif::ProgressBar::new(total_bytes);
     progress.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    let (sender, mut chunks) = tokio::sync::mpsc::channel(INGEST_CHUNKS_AHEAD);
+    let reading = tokio::task::spawn_blocking(move || read_sources(sources, &sender));
     let mut summary = IngestSummary::default();
-    let mut documents = documents.into_iter().peekable();
-    while documents.peek().is_some() {
-        let chunk: Vec<Document> = documents.by_ref().take(INGEST_CHUNK).collect();
-        let ids: Vec<String> = chunk
-            .iter()
-            .map(|doc| {
-                let id = doc.parsed.as_ref().ok().and_then(|v| v.get("id"));
-                id.and_then(Value::as_str).unwrap_or("-").to_owned()
-            })
-            .collect();
-        let places: Vec<(String, usize)> =
-            chunk.iter().map(|d| (d.origin.clone(), d.line)).collect();
-        let outcomes = service
-            .publish_batch(
-                chunk.into_iter().map(|d| d.parsed).collect(),
-                CancellationToken::new(),
-            )
-            .await
-            .context("cannot store articles")?;
-        for ((outcome, id), (origin, line)) in outcomes.into_iter().zip(ids).zip(places) {
-            progress.inc(1);
-            match outcome.map(|u| u.outcome) {
-                Ok(UpsertOutcome::Created) => summary.created += 1,
-                Ok(UpsertOutcome::Updated) => summary.updated += 1,
-                Ok(UpsertOutcome::Unchanged) => summary.unchanged += 1,
-                Err(rejection) => summary
-                    .rejections
-                    .push(format!("{origin}:{line}: {id}: {rejection}")),
+    let stored = async {
+        let mut documents = 0;
+        while let Some(chunk) = chunks.recv().await {
+            let chunk = chunk?;
+            documents += chunk.documents.len();
+            store_chunk(&service, chunk.documents, &mut summary).await?;
+            // Standard input's size is only known once read.
+            if chunk.bytes_read > progress.length().unwrap_or(0) {
+                progress.set_length(chunk.bytes_read);
+            }
+            progress.set_position(chunk.bytes_read);
+            progress.set_message(format!("{documents} documents"));
+        }
+        // The channel closes when the reading side is done, or has panicked.
+        reading.await.context("cannot read the inputs")
+    }
+    .await;
+    // After a failure, the reading side stops at its next send.
+    drop(chunks);
+    progress.finish_and_clear();
+    service.close().await;
+    stored.map(|()| summary)
+}
+
+/// Stores one chunk in one `publish_batch` call and counts what became of each document.
+async fn store_chunk(
+    service: &Service,
+    chunk: Vec<Document>,
+    summary: &mut IngestSummary,
+) -> anyhow::Result<()> {
+    let ids: Vec<String> = chunk
+        .iter()
+        .map(|doc| {
+            let id = doc.parsed.as_ref().ok().and_then(|v| v.get("id"));
+            id.and_then(Value::as_str).unwrap_or("-").to_owned()
+        })
+        .collect();
+    let places: Vec<(String, usize)> = chunk.iter().map(|d| (d.origin.clone(), d.line)).collect();
+    let outcomes = service
+        .publish_batch(
+            chunk.into_iter().map(|d| d.parsed).collect(),
+            CancellationToken::new(),
+        )
+        .await
+        .context("cannot store articles")?;
+    for ((outcome, id), (origin, line)) in outcomes.into_iter().zip(ids).zip(places) {
+        match outcome.map(|u| u.outcome) {
+            Ok(UpsertOutcome::Created) => summary.created += 1,
+            Ok(UpsertOutcome::Updated) => summary.updated += 1,
+            Ok(UpsertOutcome::Unchanged) => summary.unchanged += 1,
+            Err(rejection) => summary
+                .rejections
+                .push(format!("{origin}:{line}: {id}: {rejection}")),
+        }
+    }
+    Ok(())
+}
+
+/// The reading side of `ingest`: reads every source in order (`None` is standard input) and
+/// sends its documents in chunks of `INGEST_CHUNK`, or the error that stopped it. Stops early
+/// when the writing side has stopped listening.
+fn read_sources(sources: Vec<Option<PathBuf>>, sender: &Sender<anyhow::Result<Chunk>>) {
+    let mut batcher = Batcher {
+        pending: Vec::with_capacity(INGEST_CHUNK),
+        sender,
+        bytes_read: Rc::new(Cell::new(0)),
+    };
+    for source in sources {
+        let (origin, ext, input): (String, Option<String>, Box<dyn Read>) = match source {
+            None => ("-".to_owned(), None, Box::new(std::io::stdin())),
+            Some(file) => match std::fs::File::open(&file) {
+                Ok(opened) => {
+                    let ext = file
+                        .extension()
+                        .and_then(|e| e.to_str())
+                        .map(str::to_ascii_lowercase);
+                    (file.display().to_string(), ext, Box::new(opened))
+                }
+                Err(e) => {
+                    let error =
+                        anyhow::Error::new(e).context(format!("cannot read {}", file.display()));
+                    let _ = sender.blocking_send(Err(error));
+                    return;
+                }
+            },
+        };
+        let reader = BufReader::new(ByteCounting {
+            inner: input,
+            count: batcher.bytes_read.clone(),
+        });
+        match read_documents(&origin, ext.as_deref(), reader, &mut |doc| {
+            batcher.push(doc)
+        }) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                let what = if origin == "-" {
+                    "standard input"
+                } else {
+                    &origin
+                };
+                let _ = sender.blocking_send(Err(
+                    anyhow::Error::new(e).context(format!("cannot read {what}"))
+                ));
+                return;
             }
         }
     }
-    progress.finish_and_clear();
-    service.close().await;
-    Ok(summary)
+    if !batcher.pending.is_empty() {
+        batcher.flush();
+    }
+}
+
+/// Gathers documents from every source into chunks of `INGEST_CHUNK` and sends them on.
+struct Batcher<'a> {
+    pending: Vec<Document>,
+    sender: &'a Sender<anyhow::Result<Chunk>>,
+    bytes_read: Rc<Cell<u64>>,
+}
+
+impl Batcher<'_> {
+    /// Whether to go on: false once the writing side has stopped listening.
+    fn push(&mut self, document: Document) -> bool {
+        self.pending.push(document);
+        self.pending.len() < INGEST_CHUNK || self.flush()
+    }
+
+    fn flush(&mut self) -> bool {
+        let documents = std::mem::replace(&mut self.pending, Vec::with_capacity(INGEST_CHUNK));
+        let chunk = Chunk {
+            documents,
+            bytes_read: self.bytes_read.get(),
+        };
+        self.sender.blocking_send(Ok(chunk)).is_ok()
+    }
+}
+
+/// Counts the bytes read from a source, for the progress bar.
+struct ByteCounting<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for ByteCounting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Counts the newlines the JSON parser has consumed, so that an array item knows its line.
+struct LineCounting<R> {
+    inner: R,
+    newlines: Rc<Cell<usize>>,
+}
+
+impl<R: BufRead> Read for LineCounting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.inner.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.newlines
+            .set(self.newlines.get() + count_newlines(&available[..n]));
+        self.inner.consume(n);
+        Ok(n)
+    }
 }
 
 fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -281,82 +427,413 @@ fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Splits a file into documents with their line numbers. NDJSON by extension; otherwise one
-/// JSON document (an article or an array of them), falling back to NDJSON when the text is
-/// several documents on their own lines.
-fn split_documents(origin: &str, text: &str, ext: Option<&str>) -> Vec<Document> {
-    let as_lines = |text: &str| {
-        ndjson_items(text)
-            .into_iter()
-            .map(|(line, parsed)| Document {
-                origin: origin.to_owned(),
-                line: line.unwrap_or(1),
-                parsed,
-            })
-            .collect()
-    };
+/// Reads one source's documents with their line numbers, handing each to `sink`, which answers
+/// whether to go on; returns false when it said stop. Only a failure to read is an error: a
+/// document that is not UTF-8 or not JSON is handed on as its rejection.
+///
+/// NDJSON by extension, read line by line. Otherwise what the first byte that is not
+/// whitespace says: `[` is an array, parsed item by item ([`read_array`]); anything else is one
+/// JSON document, or NDJSON when the first line holds a whole document (or is not UTF-8). A
+/// document spread over several lines, such as a pretty-printed article, is read whole, as
+/// such a file holds one article.
+fn read_documents<R: BufRead>(
+    origin: &str,
+    ext: Option<&str>,
+    mut reader: R,
+    sink: &mut dyn FnMut(Document) -> bool,
+) -> std::io::Result<bool> {
     if matches!(ext, Some("ndjson" | "jsonl")) {
-        return as_lines(text);
+        return read_lines(origin, reader, 0, sink);
     }
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
-        return match serde_json::from_str::<Vec<&RawValue>>(text) {
-            Ok(items) => items
-                .into_iter()
-                .map(|raw| Document {
-                    origin: origin.to_owned(),
-                    // The raw value borrows from `text`, so its address gives its offset.
-                    line: line_at(text, raw.get().as_ptr() as usize - text.as_ptr() as usize),
-                    parsed: serde_json::from_str(raw.get()).map_err(|e| e.to_string()),
-                })
-                .collect(),
-            Err(e) => vec![Document {
-                origin: origin.to_owned(),
-                line: e.line(),
-                parsed: Err(format!("not valid JSON: {e}")),
-            }],
+    // The whitespace before the first document is kept: line numbers count it.
+    let mut prefix = Vec::new();
+    let first = loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         };
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(value) => vec![Document {
-            origin: origin.to_owned(),
-            line: line_at(text, text.len() - trimmed.len()),
-            parsed: Ok(value),
-        }],
-        Err(e) if e.is_syntax() && e.to_string().contains("trailing characters") => as_lines(text),
-        Err(e) => vec![Document {
-            origin: origin.to_owned(),
-            line: e.line(),
-            parsed: Err(format!("not valid JSON: {e}")),
-        }],
+        if available.is_empty() {
+            break None;
+        }
+        let blank = available
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .count();
+        let next = available.get(blank).copied();
+        prefix.extend_from_slice(&available[..blank]);
+        reader.consume(blank);
+        if next.is_some() {
+            break next;
+        }
+    };
+    match first {
+        // Nothing but whitespace: the whole-text path says what is wrong with that.
+        None => read_whole(origin, prefix, sink),
+        Some(b'[') => read_array(origin, std::io::Cursor::new(prefix).chain(reader), sink),
+        Some(_) => {
+            let start = prefix.len();
+            reader.read_until(b'\n', &mut prefix)?;
+            let lines_before = count_newlines(&prefix[..start]);
+            let first_line = || std::io::Cursor::new(prefix[start..].to_vec());
+            if std::str::from_utf8(&prefix[start..]).is_err() {
+                return read_lines(origin, first_line().chain(reader), lines_before, sink);
+            }
+            match serde_json::from_slice::<Value>(&prefix) {
+                // One whole document on the first line: the only one, or the first of several
+                // on their own lines; NDJSON either way.
+                Ok(value) => {
+                    let document = Document {
+                        origin: origin.to_owned(),
+                        line: lines_before + 1,
+                        parsed: Ok(value),
+                    };
+                    Ok(sink(document) && read_lines(origin, reader, lines_before + 1, sink)?)
+                }
+                Err(e) if e.is_eof() => {
+                    reader.read_to_end(&mut prefix)?;
+                    read_whole(origin, prefix, sink)
+                }
+                Err(e) if is_trailing(&e) => {
+                    read_lines(origin, first_line().chain(reader), lines_before, sink)
+                }
+                // Broken before the end of its first line: the file is one broken document.
+                Err(e) => Ok(sink(Document {
+                    origin: origin.to_owned(),
+                    line: e.line(),
+                    parsed: Err(format!("not valid JSON: {e}")),
+                })),
+            }
+        }
     }
 }
 
-fn line_at(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+/// NDJSON: one document per line, after `lines_before` lines already read. Blank lines are
+/// skipped; a line that is not UTF-8 or not JSON is handed on as its rejection. A line ends at
+/// `\n` or `\r\n`. The line is read into one reused buffer.
+fn read_lines<R: BufRead>(
+    origin: &str,
+    mut reader: R,
+    lines_before: usize,
+    sink: &mut dyn FnMut(Document) -> bool,
+) -> std::io::Result<bool> {
+    let mut line = lines_before;
+    // Bytes rather than `read_line`'s `String`: a line that is not UTF-8 is a rejection, and
+    // the lines after it are still read.
+    let mut buffer = Vec::new();
+    loop {
+        buffer.clear();
+        if reader.read_until(b'\n', &mut buffer)? == 0 {
+            return Ok(true);
+        }
+        line += 1;
+        if let Some(parsed) = parse_line(line, &buffer)
+            && !sink(Document {
+                origin: origin.to_owned(),
+                line,
+                parsed,
+            })
+        {
+            return Ok(false);
+        }
+    }
+}
+
+/// One NDJSON line, with its line ending or without; `None` when blank. The messages are those
+/// of the API's NDJSON.
+fn parse_line(line: usize, bytes: &[u8]) -> Option<Result<Value, String>> {
+    let bytes = match bytes.strip_suffix(b"\n") {
+        Some(bytes) => bytes.strip_suffix(b"\r").unwrap_or(bytes),
+        None => bytes,
+    };
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => return Some(Err(format!("line {line} is not valid UTF-8: {e}"))),
+    };
+    if text.trim().is_empty() {
+        return None;
+    }
+    Some(serde_json::from_str(text).map_err(|e| format!("line {line} is not valid JSON: {e}")))
+}
+
+/// A whole source held in memory (one document over several lines, which is small): one JSON
+/// document, or NDJSON when it is several documents on their own lines.
+fn read_whole(
+    origin: &str,
+    bytes: Vec<u8>,
+    sink: &mut dyn FnMut(Document) -> bool,
+) -> std::io::Result<bool> {
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            return Ok(sink(Document {
+                origin: origin.to_owned(),
+                line: count_newlines(&e.as_bytes()[..valid]) + 1,
+                parsed: Err(format!("not valid UTF-8: {}", e.utf8_error())),
+            }));
+        }
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(value) => {
+            let leading = text.len() - text.trim_start().len();
+            Ok(sink(Document {
+                origin: origin.to_owned(),
+                line: count_newlines(&text.as_bytes()[..leading]) + 1,
+                parsed: Ok(value),
+            }))
+        }
+        Err(e) if is_trailing(&e) => read_lines(origin, text.as_bytes(), 0, sink),
+        Err(e) => Ok(sink(Document {
+            origin: origin.to_owned(),
+            line: e.line(),
+            parsed: Err(format!("not valid JSON: {e}")),
+        })),
+    }
+}
+
+/// A JSON array, parsed item by item from the stream and handed on one at a time.
+///
+/// Each item keeps the line its first byte is on: [`LineCounting`] counts the newlines the
+/// parser has consumed, and when an item starts the parser has read exactly its first byte.
+/// Items before a syntax error are handed on; the error is one rejection at its line, and the
+/// rest of the array is not read (there is no telling where the next item starts). Text after
+/// the closing `]` is a rejection too.
+fn read_array<R: BufRead>(
+    origin: &str,
+    reader: R,
+    sink: &mut dyn FnMut(Document) -> bool,
+) -> std::io::Result<bool> {
+    let newlines = Rc::new(Cell::new(0));
+    let stopped = Cell::new(false);
+    let mut parser = serde_json::Deserializer::from_reader(LineCounting {
+        inner: reader,
+        newlines: newlines.clone(),
+    });
+    let items = ArrayItems {
+        origin,
+        newlines: &newlines,
+        stopped: &stopped,
+        sink: &mut *sink,
+    };
+    let parsed =
+        serde::Deserializer::deserialize_seq(&mut parser, items).and_then(|()| parser.end());
+    match parsed {
+        Ok(()) => Ok(true),
+        Err(_) if stopped.get() => Ok(false),
+        Err(e) if e.is_io() => Err(e.into()),
+        Err(e) => Ok(sink(Document {
+            origin: origin.to_owned(),
+            line: e.line(),
+            parsed: Err(format!("not valid JSON: {e}")),
+        })),
+    }
+}
+
+/// Visits a JSON array, pulling its items one at a time.
+struct ArrayItems<'a> {
+    origin: &'a str,
+    newlines: &'a Cell<usize>,
+    stopped: &'a Cell<bool>,
+    sink: &'a mut dyn FnMut(Document) -> bool,
+}
+
+impl<'de> Visitor<'de> for ArrayItems<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of articles")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some((line, value)) = seq.next_element_seed(ArrayItem(self.newlines))? {
+            let document = Document {
+                origin: self.origin.to_owned(),
+                line,
+                parsed: Ok(value),
+            };
+            if !(self.sink)(document) {
+                self.stopped.set(true);
+                return Err(A::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One array item and the line it starts on.
+struct ArrayItem<'a>(&'a Cell<usize>);
+
+impl<'de> DeserializeSeed<'de> for ArrayItem<'_> {
+    type Value = (usize, Value);
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, item: D) -> Result<Self::Value, D::Error> {
+        // The parser has read the item's first byte, which is not a newline.
+        let line = self.0.get() + 1;
+        Value::deserialize(item).map(|value| (line, value))
+    }
+}
+
+/// What `serde_json` says when a document is followed by more than whitespace.
+fn is_trailing(e: &serde_json::Error) -> bool {
+    e.is_syntax() && e.to_string().contains("trailing characters")
+}
+
+fn count_newlines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| **b == b'\n').count()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every document of `text`, read as a file named `f` with extension `ext`.
+    fn documents_in(text: &[u8], ext: Option<&str>) -> Vec<Document> {
+        let mut documents = Vec::new();
+        let finished = read_documents("f", ext, text, &mut |doc| {
+            documents.push(doc);
+            true
+        });
+        assert!(finished.unwrap(), "nothing stops early here");
+        documents
+    }
+
+    fn lines(documents: &[Document]) -> Vec<usize> {
+        documents.iter().map(|d| d.line).collect()
+    }
+
+    fn id(document: &Document) -> &str {
+        let value = document.parsed.as_ref().expect("a parsed document");
+        value["id"].as_str().expect("an id")
+    }
+
+    fn reason(document: &Document) -> &str {
+        document.parsed.as_ref().expect_err("a rejection")
+    }
+
     #[test]
     fn array_items_know_their_lines() {
         let text = "[\n  {\"id\": \"a\"},\n\n  {\"id\": \"b\"}\n]";
-        let docs = split_documents("f.json", text, Some("json"));
-        let lines: Vec<usize> = docs.iter().map(|d| d.line).collect();
-        assert_eq!(lines, [2, 4]);
+        let docs = documents_in(text.as_bytes(), Some("json"));
+        assert_eq!(lines(&docs), [2, 4]);
+        assert_eq!(docs.iter().map(id).collect::<Vec<_>>(), ["a", "b"]);
+        let minified = documents_in(b"  [{\"id\":\"a\"},{\"id\":\"b\"}]\n", None);
+        assert_eq!(lines(&minified), [1, 1]);
     }
 
     #[test]
     fn concatenated_lines_are_ndjson() {
-        let docs = split_documents("-", "{\"id\":\"a\"}\n{\"id\":\"b\"}\nnot json\n", None);
+        let docs = documents_in(b"{\"id\":\"a\"}\n{\"id\":\"b\"}\nnot json\n", None);
         assert_eq!(docs.len(), 3);
+        assert_eq!(id(&docs[1]), "b");
         assert!(docs[2].parsed.is_err());
         assert_eq!(docs[2].line, 3);
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_rejected_and_the_next_ones_read() {
+        let text = b"{\"id\":\"a\"}\n{\"id\":\"\xff\xfe\"}\n{\"id\":\"c\"}\n";
+        for ext in [Some("ndjson"), None] {
+            let docs = documents_in(text, ext);
+            assert_eq!(lines(&docs), [1, 2, 3], "{ext:?}");
+            assert!(reason(&docs[1]).starts_with("line 2 is not valid UTF-8"));
+            assert_eq!(id(&docs[2]), "c");
+        }
+        // Even the first line.
+        let docs = documents_in(b"\xff\n{\"id\":\"b\"}\n", None);
+        assert!(reason(&docs[0]).starts_with("line 1 is not valid UTF-8"));
+        assert_eq!(id(&docs[1]), "b");
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_but_counted() {
+        let text = b"\n{\"id\":\"a\"}\n\n   \n\t\n{\"id\":\"b\"}\n\n";
+        for ext in [Some("jsonl"), None] {
+            let docs = documents_in(text, ext);
+            assert_eq!(lines(&docs), [2, 6], "{ext:?}");
+            assert_eq!(id(&docs[1]), "b");
+        }
+        assert!(documents_in(b"\n\n", Some("ndjson")).is_empty());
+        // A .json file with nothing in it is one rejection, as it always was.
+        let empty = documents_in(b"\n\n", Some("json"));
+        assert!(reason(&empty[0]).starts_with("not valid JSON: EOF"));
+    }
+
+    #[test]
+    fn an_array_with_a_bad_item_keeps_the_items_before_it() {
+        // An item that is JSON but not an article is the service's to reject.
+        let docs = documents_in(b"[\n{\"id\":\"a\"},\n42,\n{\"id\":\"c\"}\n]\n", None);
+        assert_eq!(lines(&docs), [2, 3, 4]);
+        assert_eq!(docs[1].parsed, Ok(Value::from(42)));
+
+        // A syntax error ends the array: one rejection at its line.
+        let docs = documents_in(
+            b"[\n{\"id\":\"a\"},\n{\"id\": nope},\n{\"id\":\"c\"}\n]",
+            None,
+        );
+        assert_eq!(lines(&docs), [2, 3]);
+        assert_eq!(id(&docs[0]), "a");
+        assert!(reason(&docs[1]).starts_with("not valid JSON: expected ident at line 3"));
+
+        // So do a missing end and text after it.
+        let docs = documents_in(b"[\n{\"id\":\"a\"}", None);
+        assert!(reason(&docs[1]).starts_with("not valid JSON: EOF while parsing a list"));
+        let docs = documents_in(b"[{\"id\":\"a\"}]\n]", None);
+        assert_eq!(lines(&docs), [1, 2]);
+        assert!(reason(&docs[1]).contains("trailing characters at line 2"));
+    }
+
+    #[test]
+    fn a_pretty_printed_article_is_one_document() {
+        let article = serde_json::json!({"id": "p", "title": "多行", "tags": ["a", "b"]});
+        let text = format!("\n\n{}\n", serde_json::to_string_pretty(&article).unwrap());
+        let docs = documents_in(text.as_bytes(), Some("json"));
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].line, 3);
+        assert_eq!(docs[0].parsed, Ok(article));
+
+        // On one line too, and not followed by a newline.
+        let docs = documents_in(b"{\"id\":\"one\"}", None);
+        assert_eq!((docs.len(), id(&docs[0])), (1, "one"));
+
+        // A broken one is one rejection at the line of the fault.
+        let docs = documents_in(b"{\n  \"id\": \"p\",\n  \"title\": x\n}\n", None);
+        assert_eq!(lines(&docs), [3]);
+        assert!(reason(&docs[0]).starts_with("not valid JSON: expected value at line 3"));
+    }
+
+    #[test]
+    fn crlf_line_endings_are_line_endings() {
+        let text = b"{\"id\":\"a\"}\r\n\r\n{\"id\":\"b\"}\r\nnope\r\n";
+        for ext in [Some("ndjson"), None] {
+            let docs = documents_in(text, ext);
+            assert_eq!(lines(&docs), [1, 3, 4], "{ext:?}");
+            assert_eq!(id(&docs[1]), "b");
+            assert!(reason(&docs[2]).starts_with("line 4 is not valid JSON"));
+        }
+        let docs = documents_in(b"[\r\n{\"id\":\"a\"},\r\n{\"id\":\"b\"}\r\n]\r\n", None);
+        assert_eq!(lines(&docs), [2, 3]);
+        let docs = documents_in(b"{\r\n\"id\": \"p\"\r\n}\r\n", None);
+        assert_eq!((lines(&docs), id(&docs[0])), (vec![1], "p"));
+    }
+
+    #[test]
+    fn reading_stops_when_the_sink_says_so() {
+        for (text, ext) in [
+            (
+                &b"{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"c\"}\n"[..],
+                Some("ndjson"),
+            ),
+            (b"{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"c\"}\n", None),
+            (b"[{\"id\":\"a\"}, {\"id\":\"b\"}, {\"id\":\"c\"}]", None),
+        ] {
+            let mut seen = 0;
+            let finished = read_documents("f", ext, text, &mut |_| {
+                seen += 1;
+                seen < 2
+            });
+            assert!(!finished.unwrap());
+            assert_eq!(seen, 2);
+        }
     }
 }

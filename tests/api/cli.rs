@@ -132,6 +132,79 @@ fn ingest_names_the_file_and_line_of_each_rejection() {
 }
 
 #[test]
+fn ingest_streams_large_files_and_rejects_only_their_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3,000 articles, one per line (some ending in CRLF), with blank lines and three bad ones.
+    let mut ndjson: Vec<u8> = Vec::new();
+    let mut line = 0;
+    let mut expected = Vec::new();
+    for i in 0..3000 {
+        let mut push = |bytes: &[u8]| {
+            ndjson.extend_from_slice(bytes);
+            line += 1;
+            line
+        };
+        if i == 10 {
+            let at = push(b"{broken\n");
+            expected.push(format!("many.ndjson:{at}: -: line {at} is not valid JSON"));
+        }
+        if i == 1234 {
+            let at = push(b"{\"id\": \"\xff\xfe\"}\n");
+            expected.push(format!("many.ndjson:{at}: -: line {at} is not valid UTF-8"));
+        }
+        if i == 2500 {
+            let bad = article("big-bad", "nowhere", "坏");
+            let at = push(format!("{bad}\n").as_bytes());
+            expected.push(format!(
+                "many.ndjson:{at}: big-bad: section: unknown section \"nowhere\""
+            ));
+        }
+        if i % 700 == 0 {
+            push(b"\n");
+        }
+        let ending = if i % 3 == 0 { "\r\n" } else { "\n" };
+        push(format!("{}{ending}", article(&format!("big-{i}"), "zwgk", "批量")).as_bytes());
+    }
+    std::fs::write(dir.path().join("many.ndjson"), &ndjson).unwrap();
+
+    let out = tidings(dir.path(), &["ingest", "many.ndjson"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "3000 created, 0 updated, 0 unchanged, 3 rejected"
+    );
+    let stderr = text(&out.stderr);
+    for rejection in &expected {
+        assert!(
+            stderr.contains(&format!("rejected {rejection}")),
+            "{rejection}: {stderr}"
+        );
+    }
+
+    // The same articles again, as an array over several chunks, one changed, one bad item.
+    let mut items: Vec<String> = (0..1200)
+        .map(|i| article(&format!("big-{i}"), "zwgk", "批量").to_string())
+        .collect();
+    items[7] = article("big-7", "zwgk", "改过").to_string();
+    items[1100] = article("big-1100", "zwgk", "").to_string();
+    std::fs::write(
+        dir.path().join("array.json"),
+        format!("[\n{}\n]\n", items.join(",\n")),
+    )
+    .unwrap();
+    let out = tidings(dir.path(), &["ingest", "array.json"], None);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "0 created, 1 updated, 1198 unchanged, 1 rejected"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("rejected array.json:1102: big-1100: title: "),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_names_each_catalogue_problem_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let feeds = dir.path().join("feeds");
