@@ -1,6 +1,8 @@
 //! How a write changes an article: the rules both engines apply, so that their SQL only
 //! stores what is decided here.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{DateTime, FixedOffset, Utc};
 
 use super::{StoreError, UpsertOutcome, Upserted};
@@ -107,6 +109,59 @@ impl Write {
             Some(from) => vec![(section, 1), (from, -1)],
             None => vec![(section, i64::from(revived_or_new))],
         }
+    }
+}
+
+/// What a batch of upserts knows as it goes: what each of its articles is stored as (read once
+/// for the whole batch, then as written, so that an article sent twice in one batch is
+/// decided on its first version), and how the batch changes each section, written once at the
+/// end instead of once per article.
+#[derive(Debug, Default)]
+pub(super) struct Batch {
+    stored: HashMap<String, (StoredArticle, String)>,
+    sections: BTreeMap<SectionPath, (i64, DateTime<Utc>)>,
+}
+
+impl Batch {
+    /// A batch over what is stored of its articles, each with its content hash.
+    pub fn new(existing: impl IntoIterator<Item = (StoredArticle, String)>) -> Self {
+        Self {
+            stored: existing
+                .into_iter()
+                .map(|(stored, hash)| (stored.article.id.to_string(), (stored, hash)))
+                .collect(),
+            sections: BTreeMap::new(),
+        }
+    }
+
+    /// Decides the upsert of `article` (see [`upsert`]) and, when it writes, remembers the
+    /// written version and its sections' changes.
+    pub fn upsert(
+        &mut self,
+        article: &Article,
+        content_hash: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Upsert {
+        let before = self.stored.get(article.id.as_str()).cloned();
+        let decision = upsert(before, article, content_hash, now);
+        if let Upsert::Write(write) = &decision {
+            for (section, live) in write.section_changes() {
+                let at = write.stored.modified_at;
+                let entry = self.sections.entry(section.clone()).or_insert((0, at));
+                entry.0 += live;
+                entry.1 = entry.1.max(at);
+            }
+            self.stored.insert(
+                article.id.to_string(),
+                (write.stored.clone(), content_hash.to_owned()),
+            );
+        }
+        decision
+    }
+
+    /// Each section the batch changed: its change in live articles, and its last change.
+    pub fn section_changes(&self) -> impl Iterator<Item = (&SectionPath, i64, DateTime<Utc>)> {
+        self.sections.iter().map(|(s, (live, at))| (s, *live, *at))
     }
 }
 

@@ -247,6 +247,35 @@ async fn batch_is_one_transaction_with_results_in_order(db: Ctx) {
     );
     let events = store.events_after(0, 100).await.unwrap();
     assert_eq!(events.len(), 3);
+
+    // Moves inside one batch: the counts and the versions are those of the items in order.
+    let mut moved = a.clone();
+    moved.section = section("zwgk");
+    let mut back = moved.clone();
+    back.section = section("hnyw/ldhd");
+    back.title = "回".into();
+    let results = upsert_all(
+        &store,
+        &[moved, back, b2.clone()],
+        "2024-05-01T10:00:00+08:00",
+    )
+    .await;
+    let versions: Vec<i64> = results.iter().map(|r| r.article.version).collect();
+    assert_eq!(versions, [2, 3, 2]);
+    assert_eq!(
+        results[1].previous_section.as_ref().map(|s| s.as_str()),
+        Some("zwgk")
+    );
+    let mut counts = store.article_counts().await.unwrap();
+    counts.sort();
+    assert_eq!(counts, [("hnyw/ldhd".to_owned(), 2)]);
+    let zwgk = store.feed_page(&scope("zwgk"), 10).await.unwrap();
+    assert!(zwgk.entries.is_empty());
+    assert_eq!(
+        zwgk.updated,
+        Some(at("2024-05-01T02:00:00Z")),
+        "moved through"
+    );
 }
 
 async fn abandoned_batch_commits_nothing(db: Ctx) {

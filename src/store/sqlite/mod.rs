@@ -98,11 +98,19 @@ impl SqliteStore {
         let mut results = Vec::with_capacity(items.len());
         // Checked before each item and before the commit: a batch nobody waits for any more
         // gives the write lock back at once instead of finishing its work first.
+        let ids: Vec<&str> = items.iter().map(|(a, _)| a.id.as_str()).collect();
+        let mut batch = versions::Batch::new(stored_with_hashes(&mut tx, &ids).await?);
         for (article, content_hash) in items {
             if caller_gone.is_cancelled() {
                 break;
             }
-            results.push(upsert_one(&mut tx, article, content_hash, now).await?);
+            results.push(match batch.upsert(article, content_hash, now) {
+                versions::Upsert::Unchanged(answer) => answer,
+                versions::Upsert::Write(write) => write_one(&mut tx, write, content_hash).await?,
+            });
+        }
+        for (section, live, at) in batch.section_changes() {
+            touch_section(&mut tx, section, live, at).await?;
         }
         if caller_gone.is_cancelled() {
             tx.rollback().await?;
@@ -436,31 +444,36 @@ fn scope_filter(scope: &Scope) -> (&'static str, String, String) {
     }
 }
 
-/// One article's upsert inside a write transaction.
-async fn upsert_one(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    article: &Article,
-    content_hash: &str,
-    now: DateTime<FixedOffset>,
-) -> Result<Upserted, StoreError> {
-    let existing = sqlx::query(&format!(
-        "SELECT {ARTICLE_COLUMNS}, content_hash FROM articles WHERE id = ?1"
-    ))
-    .bind(article.id.as_str())
-    .fetch_optional(&mut **tx)
-    .await?;
+/// What is stored under these ids, each with its content hash.
+async fn stored_with_hashes(
+    conn: &mut sqlx::SqliteConnection,
+    ids: &[&str],
+) -> Result<Vec<(StoredArticle, String)>, StoreError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let placeholders = vec!["?"; chunk.len()].join(", ");
+        let sql = format!(
+            "SELECT {ARTICLE_COLUMNS}, content_hash FROM articles WHERE id IN ({placeholders})"
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push((stored_from_row(&row)?, row.try_get("content_hash")?));
+        }
+    }
+    Ok(found)
+}
 
-    let before = match existing {
-        Some(row) => Some((
-            stored_from_row(&row)?,
-            row.try_get::<String, _>("content_hash")?,
-        )),
-        None => None,
-    };
-    let write = match versions::upsert(before, article, content_hash, now) {
-        versions::Upsert::Write(write) => write,
-        versions::Upsert::Unchanged(answer) => return Ok(answer),
-    };
+/// Writes one decided upsert of a batch (see [`versions::Batch`]) and its event; the batch
+/// writes the sections' changes.
+async fn write_one(
+    tx: &mut sqlx::SqliteConnection,
+    write: versions::Write,
+    content_hash: &str,
+) -> Result<Upserted, StoreError> {
+    let article = &write.stored.article;
     let stored = &write.stored;
     let sql = if write.is_new {
         "INSERT INTO articles (id, section, body, content_hash, published_utc, version, created_at, modified_at)
@@ -478,11 +491,8 @@ async fn upsert_one(
         .bind(time_key(article.published.with_timezone(&Utc)))
         .bind(stored.version)
         .bind(time_key(stored.modified_at))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
-    for (section, live) in write.section_changes() {
-        touch_section(tx, section, live, stored.modified_at).await?;
-    }
     let payload = versions::event_payload(write.event, stored)?;
     insert_event(
         tx,
@@ -526,7 +536,7 @@ fn is_idle(conn: &mut sqlx::SqliteConnection) -> bool {
 }
 
 async fn insert_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::SqliteConnection,
     kind: EventType,
     stored: &StoredArticle,
     moved_from: Option<&SectionPath>,
@@ -545,7 +555,7 @@ async fn insert_event(
     .bind(time_key(now))
     .bind(payload.to_string())
     .bind(moved_from.map(SectionPath::as_str))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
