@@ -13,7 +13,7 @@ use sqlx::sqlite::SqliteRow;
 use super::SqliteStore;
 use super::webhooks::endpoint_from_row;
 use super::websub::subscription_from_row;
-use crate::domain::{QueueStats, Target, TargetKind};
+use crate::domain::{QueueStats, Target};
 use crate::store::{
     Attempt, AttemptOutcome, AttemptRecord, Claimed, CursorMove, DeliveryView, Enqueued,
     NewDelivery, NewMessage, Recorded, Resend, StoreError, parse_time_key, time_key,
@@ -64,11 +64,13 @@ impl SqliteStore {
             .bind(time_key(now))
             .execute(&mut *tx)
             .await?;
-            for delivery in &message.deliveries {
-                if let Some(id) = insert_delivery(&mut tx, &message.id, delivery, now).await? {
-                    ids.push(id);
-                }
-            }
+        }
+        let all: Vec<(&str, &NewDelivery)> = messages
+            .iter()
+            .flat_map(|m| m.deliveries.iter().map(move |d| (m.id.as_str(), d)))
+            .collect();
+        for chunk in all.chunks(DELIVERIES_PER_INSERT) {
+            ids.extend(insert_deliveries(&mut tx, chunk, now).await?);
         }
         tx.commit().await?;
         Ok(Enqueued::Queued(ids))
@@ -508,35 +510,65 @@ async fn record_one(
     Ok(Ok(failing_since))
 }
 
-/// Inserts a delivery unless its target is gone or it exists already; its id if inserted.
-async fn insert_delivery(
+/// Deliveries inserted by one statement (six parameters each, well inside SQLite's limit).
+const DELIVERIES_PER_INSERT: usize = 500;
+
+/// Inserts deliveries (message id, delivery) in one statement, in order, skipping those whose
+/// target is gone and those that exist already; the ids of those inserted, in order.
+async fn insert_deliveries(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    message_id: &str,
-    new: &NewDelivery,
+    deliveries: &[(&str, &NewDelivery)],
     now: DateTime<Utc>,
-) -> Result<Option<String>, StoreError> {
-    let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
-    let target_table = match new.target {
-        TargetKind::Webhook => "webhook_endpoints",
-        TargetKind::WebSub => "websub_subscriptions",
-    };
-    let inserted = sqlx::query(&format!(
+) -> Result<Vec<String>, StoreError> {
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = deliveries
+        .iter()
+        .map(|_| format!("dlv_{}", uuid::Uuid::now_v7().simple()))
+        .collect();
+    // Numbered throughout: sqlx binds unnumbered parameters by their own count, which mixing
+    // the two styles would shift.
+    let rows = (0..deliveries.len())
+        .map(|i| {
+            let p = 2 + 6 * i;
+            format!(
+                "(?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                p,
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    // VALUES rows are read, and inserted, in their order: the queue order is the request's.
+    let sql = format!(
         "INSERT OR IGNORE INTO deliveries (id, message_id, target_kind, target_id, order_key, expires_at, status,
                                            next_attempt_at, created_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7
-         WHERE EXISTS (SELECT 1 FROM {target_table} WHERE id = ?4)"
-    ))
-    .bind(&id)
-    .bind(message_id)
-    .bind(new.target.as_str())
-    .bind(&new.target_id)
-    .bind(&new.order_key)
-    .bind(new.expires_at.map(time_key))
-    .bind(time_key(now))
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok((inserted > 0).then_some(id))
+         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, 'pending', ?1, ?1
+         FROM (VALUES {rows}) AS v
+         WHERE CASE v.column3
+             WHEN 'webhook' THEN EXISTS (SELECT 1 FROM webhook_endpoints t WHERE t.id = v.column4)
+             WHEN 'websub' THEN EXISTS (SELECT 1 FROM websub_subscriptions t WHERE t.id = v.column4)
+             ELSE 0 END
+         RETURNING id"
+    );
+    let mut query = sqlx::query_scalar::<_, String>(&sql).bind(time_key(now));
+    for (id, (message_id, new)) in ids.iter().zip(deliveries) {
+        query = query
+            .bind(id)
+            .bind(*message_id)
+            .bind(new.target.as_str())
+            .bind(&new.target_id)
+            .bind(&new.order_key)
+            .bind(new.expires_at.map(time_key));
+    }
+    let inserted: std::collections::HashSet<String> =
+        query.fetch_all(&mut **tx).await?.into_iter().collect();
+    Ok(ids.into_iter().filter(|id| inserted.contains(id)).collect())
 }
 
 /// Removes a target's queue and attempt log.
