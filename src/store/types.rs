@@ -51,6 +51,22 @@ pub struct SectionChange {
     pub moved_from: Option<SectionPath>,
 }
 
+impl SectionChange {
+    /// From an event row's `seq`, `section` and `moved_from`.
+    pub(super) fn from_row(
+        (seq, section, moved_from): (i64, String, Option<String>),
+    ) -> Result<Self, super::StoreError> {
+        let path = |raw: &str| {
+            SectionPath::parse(raw).map_err(|e| super::StoreError::Corrupt(e.to_string()))
+        };
+        Ok(Self {
+            seq,
+            section: path(&section)?,
+            moved_from: moved_from.as_deref().map(path).transpose()?,
+        })
+    }
+}
+
 /// The result of [`Store::upsert_article`].
 #[derive(Debug, Clone)]
 pub struct Upserted {

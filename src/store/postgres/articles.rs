@@ -233,17 +233,7 @@ impl PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        let section =
-            |raw: &str| SectionPath::parse(raw).map_err(|e| StoreError::Corrupt(e.to_string()));
-        rows.into_iter()
-            .map(|(seq, s, moved_from)| {
-                Ok(SectionChange {
-                    seq,
-                    section: section(&s)?,
-                    moved_from: moved_from.as_deref().map(section).transpose()?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(SectionChange::from_row).collect()
     }
 
     /// The cursor of the newest event (0 when there is none).
