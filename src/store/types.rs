@@ -40,6 +40,54 @@ impl AttemptRecord {
     }
 }
 
+/// Endpoints' runs of failures through a batch of records, replayed in order as if each were
+/// recorded alone: a success ends a run, a failure starts one if none is running. Lets an
+/// engine read every endpoint of a batch once and write each changed one once.
+pub(super) struct FailingRuns {
+    /// Each webhook endpoint's `failing_since`, as stored before the batch.
+    before: std::collections::HashMap<String, Option<DateTime<Utc>>>,
+    now: std::collections::HashMap<String, Option<DateTime<Utc>>>,
+}
+
+impl FailingRuns {
+    /// From the endpoints' stored `failing_since`; an endpoint absent here no longer exists
+    /// and is left alone.
+    pub(super) fn new(stored: impl IntoIterator<Item = (String, Option<DateTime<Utc>>)>) -> Self {
+        let before: std::collections::HashMap<_, _> = stored.into_iter().collect();
+        Self {
+            now: before.clone(),
+            before,
+        }
+    }
+
+    /// Applies one recorded attempt; its endpoint's `failing_since` afterwards.
+    pub(super) fn apply(&mut self, record: &AttemptRecord) -> Option<DateTime<Utc>> {
+        if !matches!(record.target, Target::Webhook(_)) {
+            return None;
+        }
+        let since = self.now.get_mut(record.target.id())?;
+        if record.outcome == AttemptOutcome::Delivered {
+            *since = None;
+        } else {
+            since.get_or_insert(record.attempt.attempted_at);
+        }
+        *since
+    }
+
+    /// The endpoints whose `failing_since` the batch changed, with their new value.
+    pub(super) fn changed(&self) -> Vec<(&str, Option<DateTime<Utc>>)> {
+        let mut changed: Vec<_> = self
+            .now
+            .iter()
+            .filter(|(id, since)| self.before.get(*id) != Some(since))
+            .map(|(id, since)| (id.as_str(), *since))
+            .collect();
+        // In id order: the order in which rows are locked where that matters.
+        changed.sort_by_key(|(id, _)| *id);
+        changed
+    }
+}
+
 /// Where an event changed feeds: what [`Store::section_changes_after`] reads of an event.
 ///
 /// [`Store::section_changes_after`]: super::Store::section_changes_after

@@ -4,7 +4,7 @@
 //! transaction open) → record (a short transaction). A lease that runs out, because the
 //! process died, makes the delivery claimable again: delivery is at least once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -14,9 +14,10 @@ use super::SqliteStore;
 use super::webhooks::endpoint_from_row;
 use super::websub::subscription_from_row;
 use crate::domain::{QueueStats, Target};
+use crate::store::types::FailingRuns;
 use crate::store::{
-    Attempt, AttemptOutcome, AttemptRecord, Claimed, CursorMove, DeliveryView, Enqueued,
-    NewDelivery, NewMessage, Recorded, Resend, StoreError, parse_time_key, time_key,
+    Attempt, AttemptRecord, Claimed, CursorMove, DeliveryView, Enqueued, NewDelivery, NewMessage,
+    Recorded, Resend, StoreError, parse_time_key, time_key,
 };
 
 impl SqliteStore {
@@ -104,20 +105,45 @@ impl SqliteStore {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        // Three reads for the whole claim: the deliveries with their messages, then their
-        // endpoints and subscriptions.
+        // Three reads for the whole claim: the deliveries, then their messages (each body
+        // once, however many deliveries share it), then their endpoints and subscriptions.
         let rows = bind_all(
             sqlx::query(&format!(
-                "SELECT d.seq, d.id, d.message_id, d.attempts, d.target_kind, d.target_id, d.expires_at,
-                        m.type AS message_type, m.body, m.content_type, m.link
-                 FROM deliveries d JOIN messages m ON m.id = d.message_id
-                 WHERE d.seq IN ({}) ORDER BY d.seq",
+                "SELECT seq, id, message_id, attempts, target_kind, target_id, expires_at
+                 FROM deliveries WHERE seq IN ({}) ORDER BY seq",
                 placeholders(seqs.len())
             )),
             &seqs,
         )
         .fetch_all(&mut *tx)
         .await?;
+        let mut message_ids: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get("message_id"))
+            .collect::<Result<_, _>>()?;
+        message_ids.sort_unstable();
+        message_ids.dedup();
+        let mut messages: HashMap<String, ClaimedMessage> = HashMap::new();
+        for row in bind_all(
+            sqlx::query(&format!(
+                "SELECT id, type, body, content_type, link FROM messages WHERE id IN ({})",
+                placeholders(message_ids.len())
+            )),
+            &message_ids,
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            messages.insert(
+                row.try_get("id")?,
+                ClaimedMessage {
+                    kind: row.try_get("type")?,
+                    body: row.try_get("body")?,
+                    content_type: row.try_get("content_type")?,
+                    link: row.try_get("link")?,
+                },
+            );
+        }
         let mut wanted: HashMap<&str, Vec<String>> = HashMap::new();
         for row in &rows {
             wanted
@@ -155,15 +181,19 @@ impl SqliteStore {
             let target = targets.get(&target_id).cloned().ok_or_else(|| {
                 StoreError::Corrupt(format!("delivery to a missing target {target_id:?}"))
             })?;
+            let message_id: String = row.try_get("message_id")?;
+            let message = messages.get(&message_id).ok_or_else(|| {
+                StoreError::Corrupt(format!("delivery of a missing message {message_id:?}"))
+            })?;
             let expires: Option<String> = row.try_get("expires_at")?;
             claimed.push(Claimed {
                 seq: row.try_get("seq")?,
                 id: row.try_get("id")?,
-                message_id: row.try_get("message_id")?,
-                message_type: row.try_get("message_type")?,
-                body: row.try_get("body")?,
-                content_type: row.try_get("content_type")?,
-                link: row.try_get("link")?,
+                message_id,
+                message_type: message.kind.clone(),
+                body: message.body.clone(),
+                content_type: message.content_type.clone(),
+                link: message.link.clone(),
                 attempts: row.try_get::<i64, _>("attempts")? as u32,
                 expires_at: expires.as_deref().map(parse_time_key).transpose()?,
                 target,
@@ -196,16 +226,65 @@ impl SqliteStore {
     /// Records attempts and their outcomes in one transaction, and keeps each endpoint's
     /// failure history: success ends a run of failures, a failure starts one if none is
     /// running. For each, the endpoint's `failing_since` afterwards, or
-    /// [`StoreError::LeaseLost`] (nothing recorded for that one).
+    /// [`StoreError::LeaseLost`] (nothing recorded for that one). A few statements for the
+    /// whole batch, however many attempts it holds.
     #[tracing::instrument(skip_all, fields(attempts = records.len()))]
     pub async fn record_attempts(
         &self,
         records: &[AttemptRecord],
     ) -> Result<Vec<Recorded>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let mut results = Vec::with_capacity(records.len());
-        for record in records {
-            results.push(record_one(&mut tx, record).await?);
+        let mut held = HashSet::new();
+        for chunk in records.chunks(RECORDS_PER_STATEMENT) {
+            held.extend(finish_attempts(&mut tx, chunk).await?);
+        }
+        let kept: Vec<&AttemptRecord> = records.iter().filter(|r| held.contains(&r.seq)).collect();
+        for chunk in kept.chunks(RECORDS_PER_STATEMENT) {
+            insert_attempts(&mut tx, chunk).await?;
+        }
+        let mut endpoints: Vec<&str> = kept
+            .iter()
+            .filter(|r| matches!(r.target, Target::Webhook(_)))
+            .map(|r| r.target.id())
+            .collect();
+        endpoints.sort_unstable();
+        endpoints.dedup();
+        let mut stored = Vec::with_capacity(endpoints.len());
+        for chunk in endpoints.chunks(RECORDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT id, failing_since FROM webhook_endpoints WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, Option<String>)>(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for (id, since) in query.fetch_all(&mut *tx).await? {
+                stored.push((id, since.as_deref().map(parse_time_key).transpose()?));
+            }
+        }
+        let mut runs = FailingRuns::new(stored);
+        let results = records
+            .iter()
+            .map(|r| {
+                if held.contains(&r.seq) {
+                    Ok(runs.apply(r))
+                } else {
+                    Err(StoreError::LeaseLost)
+                }
+            })
+            .collect();
+        for chunk in runs.changed().chunks(RECORDS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE webhook_endpoints SET failing_since = v.column2
+                 FROM (VALUES {}) AS v WHERE webhook_endpoints.id = v.column1",
+                rows_of(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for (id, since) in chunk {
+                query = query.bind(*id).bind(since.map(time_key));
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(results)
@@ -419,9 +498,27 @@ const BLOCKED: &str = "EXISTS (
       WHERE p.target_id = d.target_id AND p.order_key = d.order_key
         AND p.seq < d.seq AND p.status = 'pending')";
 
+/// What a claim reads of a message, once for all its deliveries.
+struct ClaimedMessage {
+    kind: String,
+    body: String,
+    content_type: String,
+    link: Option<String>,
+}
+
 /// `?, ?, …`: `n` placeholders.
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
+}
+
+/// `(?, …), (?, …), …`: `rows` rows of `width` placeholders, for a multi-row VALUES.
+///
+/// Unnumbered on purpose: sqlx looks each numbered parameter's name up, and SQLite finds a
+/// name by walking the statement's list of names, which makes binding a statement with
+/// thousands of numbered parameters quadratic.
+fn rows_of(width: usize, rows: usize) -> String {
+    let row = format!("({})", placeholders(width));
+    vec![row.as_str(); rows].join(", ")
 }
 
 /// Binds each value in turn.
@@ -438,79 +535,69 @@ where
     query
 }
 
-/// One attempt of [`SqliteStore::record_attempts`]; `Ok(Err(LeaseLost))` when the delivery
-/// no longer holds the claim's lease (nothing is written then).
-async fn record_one(
+/// Records written by one statement (eight parameters each).
+const RECORDS_PER_STATEMENT: usize = 100;
+
+/// Ends the attempts of [`SqliteStore::record_attempts`] on their deliveries, each only while
+/// the delivery still holds the claim's lease; the seqs of those written.
+async fn finish_attempts(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    record: &AttemptRecord,
-) -> Result<Recorded, StoreError> {
-    let AttemptRecord {
-        seq,
-        lease,
-        target,
-        attempt,
-        outcome,
-    } = record;
-    let (seq, lease, outcome) = (*seq, *lease, *outcome);
-    let at = time_key(attempt.attempted_at);
-    let end = outcome.end(attempt.attempted_at);
-    // Only while the delivery still holds this claim's lease.
-    let changed = sqlx::query(
-            "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3, lease_until = NULL,
-                    last_status = ?4, last_error = ?5, finished_at = ?6
-             WHERE seq = ?1 AND lease_until = ?7",
-        )
-        .bind(seq)
-        .bind(end.status)
-        .bind(time_key(end.next_attempt_at))
-        .bind(attempt.status_code)
-        .bind(&attempt.error)
-        .bind(end.finished_at.map(time_key))
-        .bind(time_key(lease))
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    if changed == 0 {
-        return Ok(Err(StoreError::LeaseLost));
+    records: &[AttemptRecord],
+) -> Result<Vec<i64>, StoreError> {
+    let sql = format!(
+        "UPDATE deliveries SET status = v.column3, attempts = deliveries.attempts + 1,
+                next_attempt_at = v.column4, lease_until = NULL, last_status = v.column5,
+                last_error = v.column6, finished_at = v.column7
+         FROM (VALUES {}) AS v
+         WHERE deliveries.seq = v.column1 AND deliveries.lease_until = v.column2
+         RETURNING seq",
+        rows_of(7, records.len())
+    );
+    let mut query = sqlx::query_scalar::<_, i64>(&sql);
+    for record in records {
+        let end = record.outcome.end(record.attempt.attempted_at);
+        query = query
+            .bind(record.seq)
+            .bind(time_key(record.lease))
+            .bind(end.status)
+            .bind(time_key(end.next_attempt_at))
+            .bind(record.attempt.status_code)
+            .bind(record.attempt.error.as_deref())
+            .bind(end.finished_at.map(time_key));
     }
-    sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_seq, attempted_at, status_code, duration_ms, error_class, error, response_body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(seq)
-        .bind(&at)
-        .bind(attempt.status_code)
-        .bind(attempt.duration_ms as i64)
-        .bind(&attempt.error_class)
-        .bind(&attempt.error)
-        .bind(&attempt.response_body)
-        .execute(&mut **tx)
-        .await?;
-    let endpoint_id = target.id();
-    let failing_since = if !matches!(target, Target::Webhook(_)) {
-        None
-    } else if outcome == AttemptOutcome::Delivered {
-        sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")
-                .bind(endpoint_id)
-                .execute(&mut **tx)
-                .await?;
-        None
-    } else {
-        let since: Option<String> = sqlx::query_scalar(
-            "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, ?2) WHERE id = ?1
-                 RETURNING failing_since",
-        )
-        .bind(endpoint_id)
-        .bind(&at)
-        .fetch_optional(&mut **tx)
-        .await?
-        .flatten();
-        since.as_deref().map(parse_time_key).transpose()?
-    };
-    Ok(Ok(failing_since))
+    Ok(query.fetch_all(&mut **tx).await?)
 }
 
-/// Deliveries inserted by one statement (six parameters each, well inside SQLite's limit).
+/// Appends the attempts to the attempt log.
+async fn insert_attempts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    records: &[&AttemptRecord],
+) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO delivery_attempts (delivery_seq, attempted_at, status_code, duration_ms, error_class, error, response_body)
+         VALUES {}",
+        rows_of(7, records.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for record in records {
+        let attempt = &record.attempt;
+        query = query
+            .bind(record.seq)
+            .bind(time_key(attempt.attempted_at))
+            .bind(attempt.status_code)
+            .bind(attempt.duration_ms as i64)
+            .bind(attempt.error_class.as_deref())
+            .bind(attempt.error.as_deref())
+            .bind(attempt.response_body.as_str());
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Deliveries inserted by one statement (seven parameters each, well inside SQLite's limit).
 const DELIVERIES_PER_INSERT: usize = 500;
 
 /// Inserts deliveries (message id, delivery) in one statement, in order, skipping those whose
@@ -527,36 +614,21 @@ async fn insert_deliveries(
         .iter()
         .map(|_| format!("dlv_{}", uuid::Uuid::now_v7().simple()))
         .collect();
-    // Numbered throughout: sqlx binds unnumbered parameters by their own count, which mixing
-    // the two styles would shift.
-    let rows = (0..deliveries.len())
-        .map(|i| {
-            let p = 2 + 6 * i;
-            format!(
-                "(?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
-                p,
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
     // VALUES rows are read, and inserted, in their order: the queue order is the request's.
     let sql = format!(
         "INSERT OR IGNORE INTO deliveries (id, message_id, target_kind, target_id, order_key, expires_at, status,
                                            next_attempt_at, created_at)
-         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, 'pending', ?1, ?1
-         FROM (VALUES {rows}) AS v
+         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, 'pending', v.column7, v.column7
+         FROM (VALUES {}) AS v
          WHERE CASE v.column3
              WHEN 'webhook' THEN EXISTS (SELECT 1 FROM webhook_endpoints t WHERE t.id = v.column4)
              WHEN 'websub' THEN EXISTS (SELECT 1 FROM websub_subscriptions t WHERE t.id = v.column4)
              ELSE 0 END
-         RETURNING id"
+         RETURNING id",
+        rows_of(7, deliveries.len())
     );
-    let mut query = sqlx::query_scalar::<_, String>(&sql).bind(time_key(now));
+    let now = time_key(now);
+    let mut query = sqlx::query_scalar::<_, String>(&sql);
     for (id, (message_id, new)) in ids.iter().zip(deliveries) {
         query = query
             .bind(id)
@@ -564,7 +636,8 @@ async fn insert_deliveries(
             .bind(new.target.as_str())
             .bind(&new.target_id)
             .bind(&new.order_key)
-            .bind(new.expires_at.map(time_key));
+            .bind(new.expires_at.map(time_key))
+            .bind(now.as_str());
     }
     let inserted: std::collections::HashSet<String> =
         query.fetch_all(&mut **tx).await?.into_iter().collect();
