@@ -11,7 +11,7 @@ pub mod client;
 pub mod limiter;
 pub mod retry;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,8 @@ use reqwest::header::HeaderMap;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::config::DeliveryConfig;
 use crate::domain::TargetKind;
@@ -179,16 +181,29 @@ impl DeliveryEngine {
     }
 
     /// Runs until `shutdown`; deliveries in flight then finish (each is bounded by the request
-    /// timeout). A crash instead leaves leases that expire, and the work is taken up again.
+    /// timeout), and claimed ones not yet started are given back. A crash instead leaves
+    /// leases that expire, and the work is taken up again.
     pub async fn run(self, shutdown: CancellationToken) {
         let concurrency = self.inner.config.concurrency;
         let poll = Duration::from_millis(self.inner.config.poll_interval_ms.max(10));
         let mut inflight: JoinSet<()> = JoinSet::new();
+        // What follows a sent attempt once it is queued for recording (see `deliver`).
+        let follow_ups = TaskTracker::new();
         let (recorder, records) = mpsc::channel(concurrency.max(1) * 2);
         let recording = tokio::spawn(record_batches(self.inner.store.clone(), records));
-        // Claims are made for a quarter of the workers at a time, not for each one that
-        // finishes: a claim is a write, and a busy engine would otherwise make one per
-        // delivery. New work is claimed at once whatever the number of free workers.
+        // Claimed deliveries waiting for a worker. A claim is a write, whatever its size: the
+        // engine claims ahead, up to `concurrency` more than its free workers, so that a busy
+        // engine makes one claim per many deliveries rather than one per delivery. Only while
+        // a lease comfortably outlives a request and a wait for a worker (see `startable`).
+        let mut ready: VecDeque<Claimed> = VecDeque::new();
+        let ahead = if self.inner.config.lease_secs >= 3.0 * self.inner.config.request_timeout_secs
+        {
+            concurrency
+        } else {
+            0
+        };
+        // Claims are made for a quarter of the workers at a time at least, not for each one
+        // that finishes. New work is claimed at once whatever the number of free workers.
         let claim_batch = (concurrency / 4).max(1);
         // Dispatch only when there may be new events: at the start, when woken, when another
         // instance signals a change, and at each poll. A finished delivery makes none.
@@ -203,23 +218,37 @@ impl DeliveryEngine {
                 });
             }
             let free = concurrency.saturating_sub(inflight.len());
-            if free > 0 && (free >= claim_batch || inflight.is_empty() || woken) {
-                let claimed = self.claim(free).await.unwrap_or_else(|err| {
+            let room = (free + ahead).saturating_sub(ready.len());
+            if room > 0
+                && (room >= claim_batch || (inflight.is_empty() && ready.is_empty()) || woken)
+            {
+                let claimed = self.claim(room).await.unwrap_or_else(|err| {
                     tracing::error!(error = %err, "cannot claim deliveries");
                     Vec::new()
                 });
-                let got_work = !claimed.is_empty();
-                for c in claimed {
-                    let engine = self.clone();
-                    let recorder = recorder.clone();
-                    inflight.spawn(async move { engine.deliver(c, recorder).await });
-                }
-                if got_work && inflight.len() < concurrency {
+                ready.extend(claimed);
+            }
+            let got_work = !ready.is_empty();
+            while inflight.len() < concurrency {
+                let Some(claimed) = ready.pop_front() else {
+                    break;
+                };
+                if !self.startable(&claimed) {
+                    // Its lease could run out during the request: leave it to a later claim
+                    // once the lease has expired, rather than risk two workers sending it.
+                    tracing::info!(delivery = %claimed.id, "a claimed delivery waited too long for a worker; left to a later claim");
                     continue;
                 }
+                let engine = self.clone();
+                let recorder = recorder.clone();
+                let follow_ups = follow_ups.clone();
+                inflight.spawn(async move { engine.deliver(claimed, recorder, follow_ups).await });
+            }
+            if got_work && inflight.len() < concurrency {
+                continue;
             }
             let free = concurrency.saturating_sub(inflight.len());
-            if !inflight.is_empty() && free < claim_batch {
+            if !inflight.is_empty() && (free < claim_batch || !ready.is_empty()) {
                 // Too few workers free to claim for: wait for more to finish, or for new work.
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -240,10 +269,31 @@ impl DeliveryEngine {
             }
             while inflight.try_join_next().is_some() {}
         }
+        // Claimed but not started: given back, due now, for this or another instance.
+        let now = Utc::now();
+        for claimed in ready {
+            if let Err(err) = self.inner.store.release_delivery(&claimed, now).await {
+                tracing::warn!(error = %err, "cannot give a claimed delivery back; its lease will run out");
+            }
+        }
         while inflight.join_next().await.is_some() {}
+        follow_ups.close();
+        follow_ups.wait().await;
         // The last records are written before the engine ends.
         drop(recorder);
         let _ = recording.await;
+    }
+
+    /// Whether a claimed delivery's lease leaves time for its request and its record: a lease
+    /// must not run out while the delivery is being sent, or another worker could take it. A
+    /// fresh claim always may start (at least half its lease is left).
+    fn startable(&self, claimed: &Claimed) -> bool {
+        let config = &self.inner.config;
+        let request = config.request_timeout_secs + config.connect_timeout_secs;
+        let needed = Duration::from_secs_f64(request.min(config.lease_secs / 2.0));
+        (claimed.lease_until - Utc::now())
+            .to_std()
+            .is_ok_and(|left| left >= needed)
     }
 
     /// How long to sleep when idle: until the next delivery is due or a dispatcher wants to
@@ -263,7 +313,12 @@ impl DeliveryEngine {
 
     /// Sends one claimed delivery and records what happened.
     #[tracing::instrument(skip_all, fields(delivery = %claimed.id, target = %claimed.target.id(), url = %claimed.target.url(), attempt = claimed.attempts + 1))]
-    async fn deliver(&self, claimed: Claimed, recorder: mpsc::Sender<PendingRecord>) {
+    async fn deliver(
+        &self,
+        claimed: Claimed,
+        recorder: mpsc::Sender<PendingRecord>,
+        follow_ups: TaskTracker,
+    ) {
         let inner = &self.inner;
         let Some(channel) = inner.channels.get(&claimed.target.kind()) else {
             tracing::error!(
@@ -338,40 +393,47 @@ impl DeliveryEngine {
             tracing::error!("the attempt recorder has stopped; the lease will run out");
             return;
         }
-        let recorded = recorded.await.unwrap_or_else(|_| {
-            Err(StoreError::Interrupted(
-                "the attempt recorder stopped before answering".into(),
-            ))
-        });
-        let failing_since = match recorded {
-            Ok(since) => since,
-            Err(StoreError::LeaseLost) => {
-                // Too slow: the lease ran out and another worker took the delivery over; its
-                // result stands, this one is dropped (the receiver may see the message twice,
-                // with the same id).
-                tracing::warn!("the lease ran out before the attempt was recorded; dropped");
-                return;
-            }
-            Err(err) => {
-                // The lease will expire and the delivery will be tried again: at least once.
-                tracing::error!(error = %err, "cannot record a delivery attempt");
-                return;
-            }
-        };
+        // The worker is free once the attempt is queued for recording: what follows waits for
+        // the record's transaction, and the delivery keeps its lease (so nothing overtakes it)
+        // until that commits.
+        let channel = channel.clone();
         let result = exchange
             .error
             .as_ref()
             .map(|(c, _)| c.as_str())
             .unwrap_or("success");
-        channel
-            .after_attempt(AttemptReport {
-                claimed: &claimed,
-                attempted_at: now,
-                status,
-                result,
-                outcome,
-                failing_since,
-            })
-            .await;
+        let follow_up = async move {
+            let recorded = recorded.await.unwrap_or_else(|_| {
+                Err(StoreError::Interrupted(
+                    "the attempt recorder stopped before answering".into(),
+                ))
+            });
+            let failing_since = match recorded {
+                Ok(since) => since,
+                Err(StoreError::LeaseLost) => {
+                    // Too slow: the lease ran out and another worker took the delivery over;
+                    // its result stands, this one is dropped (the receiver may see the message
+                    // twice, with the same id).
+                    tracing::warn!("the lease ran out before the attempt was recorded; dropped");
+                    return;
+                }
+                Err(err) => {
+                    // The lease will expire and the delivery will be tried again: at least once.
+                    tracing::error!(error = %err, "cannot record a delivery attempt");
+                    return;
+                }
+            };
+            channel
+                .after_attempt(AttemptReport {
+                    claimed: &claimed,
+                    attempted_at: now,
+                    status,
+                    result,
+                    outcome,
+                    failing_since,
+                })
+                .await;
+        };
+        follow_ups.spawn(follow_up.instrument(tracing::Span::current()));
     }
 }

@@ -33,7 +33,20 @@ pub struct Endpoint {
     pub updated_at: DateTime<Utc>,
 }
 
-impl Endpoint {
+/// What decides which events an endpoint receives, without the rest of it (its secrets,
+/// its address): all the dispatcher reads of each endpoint for each batch of events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRoute {
+    pub id: String,
+    /// Empty: every type.
+    pub event_types: Vec<EventType>,
+    /// Empty: every section. A section matches its descendants.
+    pub sections: Vec<SectionPath>,
+    /// The endpoint receives events after this cursor (those after its creation).
+    pub after_seq: i64,
+}
+
+impl EndpointRoute {
     /// Whether `event` is for this endpoint: its type and section pass the filters.
     pub fn matches(&self, event: &Event) -> bool {
         let type_ok = self.event_types.is_empty() || self.event_types.contains(&event.kind);
@@ -47,7 +60,9 @@ impl Endpoint {
             });
         event.seq > self.after_seq && type_ok && section_ok
     }
+}
 
+impl Endpoint {
     /// The secrets that sign a message sent at `now`: the current one, and the previous one
     /// during its grace period.
     pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&Secret> {

@@ -14,7 +14,7 @@ mod target;
 mod url;
 
 pub use article::{Article, Image, StoredArticle, Tombstone};
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, EndpointRoute};
 pub use event::{Event, EventType};
 pub use format::FeedFormat;
 pub use ids::{ArticleId, InvalidValue, SectionPath};

@@ -296,3 +296,14 @@ pub(crate) fn parse_time_key(raw: &str) -> Result<DateTime<Utc>, StoreError> {
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("bad time {raw:?}: {e}")))
 }
+
+/// An endpoint's stored event type names, read back.
+pub(crate) fn stored_event_types(names: &[String]) -> Result<Vec<EventType>, StoreError> {
+    names
+        .iter()
+        .map(|t| {
+            EventType::parse(t)
+                .ok_or_else(|| StoreError::Corrupt(format!("endpoint event_types: {t}")))
+        })
+        .collect()
+}

@@ -12,8 +12,8 @@ use super::{
     SubscriptionView,
 };
 use crate::domain::{
-    ArticleId, CallbackUrl, Endpoint, Event, FeedFormat, QueueStats, Scope, Secret, StoredArticle,
-    Subscription,
+    ArticleId, CallbackUrl, Endpoint, EndpointRoute, Event, FeedFormat, QueueStats, Scope, Secret,
+    StoredArticle, Subscription,
 };
 
 impl Store {
@@ -185,6 +185,12 @@ impl Store {
 
     pub async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
         on_backend!(&self.backend, s => s.endpoints().await)
+    }
+
+    /// Every endpoint's routing filters, in the order of [`Store::endpoints`]: what dispatch
+    /// needs, read without decoding secrets and addresses.
+    pub async fn endpoint_routes(&self) -> Result<Vec<EndpointRoute>, StoreError> {
+        on_backend!(&self.backend, s => s.endpoint_routes().await)
     }
 
     pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {

@@ -63,7 +63,7 @@ impl WebhookChannel {
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(0);
         };
-        let endpoints = self.store.endpoints().await?;
+        let endpoints = self.store.endpoint_routes().await?;
         let messages = events
             .iter()
             .filter_map(|event| {

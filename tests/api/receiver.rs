@@ -86,6 +86,9 @@ struct Shared {
     /// Time taken before answering, to stand for a slow receiver.
     delay: Mutex<Duration>,
     arrived: Notify,
+    /// POSTs whose answer has begun, delayed or not.
+    begun: Mutex<usize>,
+    began: Notify,
 }
 
 /// The receiver; dropping it leaves the server running until the test's runtime ends.
@@ -179,6 +182,22 @@ impl Receiver {
         self.shared.received.lock().unwrap().clone()
     }
 
+    /// Waits until `n` POSTs have begun to be answered (before any delay); the timeout only
+    /// guards against a hang.
+    pub async fn wait_for_begun(&self, n: usize) {
+        let waited = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let notified = self.shared.began.notified();
+                if *self.shared.begun.lock().unwrap() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "expected {n} POSTs to begin");
+    }
+
     /// Waits until `n` requests have arrived; the timeout only guards against a hang.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let waited = tokio::time::timeout(Duration::from_secs(60), async {
@@ -211,6 +230,8 @@ async fn receive(
     if method == Method::GET {
         return verify(&shared, uri, headers);
     }
+    *shared.begun.lock().unwrap() += 1;
+    shared.began.notify_waiters();
     let delay = *shared.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TOKEN, TestApp, article, eventually, repo_path, require_tool, spawn_app_with,
+    TOKEN, TestApp, article, eventually, on_postgres, repo_path, require_tool, spawn_app_with,
+    spawn_in,
 };
 use crate::receiver::{Received, Receiver, Reply};
 
@@ -724,4 +725,50 @@ async fn a_delivery_waiting_behind_a_failed_version_does_not_make_the_engine_due
         .expect("something is pending");
     store.close().await;
     assert!(next > Utc::now() + chrono::Duration::minutes(50), "{next}");
+}
+
+/// The engine claims ahead of its free workers; what it claimed but has not started when the
+/// server stops is given back, due now, rather than left leased until its lease runs out.
+#[tokio::test]
+async fn claimed_deliveries_not_yet_started_are_given_back_at_shutdown() {
+    let app = spawn_app_with(|c| {
+        c.delivery.allow_private_destinations = true;
+        c.delivery.concurrency = 1;
+        c.delivery.poll_interval_ms = 20;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.slow_down(Duration::from_secs(2));
+    for _ in 0..3 {
+        create_endpoint(&app, json!({"url": receiver.url})).await;
+    }
+    app.publish(&article("ahead-1", "hnyw/ldhd", "先领后发"))
+        .await;
+    // One delivery is being sent (its receiver is slow), one is claimed and waits for the
+    // worker, one is not claimed.
+    receiver.wait_for_begun(1).await;
+    let (dir, config) = app.stop().await;
+    let (leased, pending) = queue_counts(&config.database_url).await;
+    assert_eq!(
+        (leased, pending),
+        (0, 2),
+        "after the stop: deliveries still leased, deliveries pending"
+    );
+
+    receiver.slow_down(Duration::ZERO);
+    let _app = spawn_in(dir, config).await;
+    receiver.wait_for(3).await;
+}
+
+/// Deliveries holding a lease, and deliveries pending, read from the stopped server's store.
+async fn queue_counts(database_url: &str) -> (i64, i64) {
+    let sql = "SELECT (SELECT count(*) FROM deliveries WHERE lease_until IS NOT NULL),
+                      (SELECT count(*) FROM deliveries WHERE status = 'pending')";
+    if on_postgres() {
+        let pool = sqlx::PgPool::connect(database_url).await.unwrap();
+        sqlx::query_as(sql).fetch_one(&pool).await.unwrap()
+    } else {
+        let pool = sqlx::SqlitePool::connect(database_url).await.unwrap();
+        sqlx::query_as(sql).fetch_one(&pool).await.unwrap()
+    }
 }

@@ -7,8 +7,8 @@ use sqlx::types::Json;
 
 use super::deliveries::delete_deliveries_of;
 use super::{PgStore, db_time, notify};
-use crate::domain::{Endpoint, EventType, Secret, SectionPath};
-use crate::store::{EndpointPatch, NewEndpoint, StoreError};
+use crate::domain::{Endpoint, EndpointRoute, EventType, Secret, SectionPath};
+use crate::store::{EndpointPatch, NewEndpoint, StoreError, stored_event_types};
 
 const ENDPOINT_COLUMNS: [&str; 15] = [
     "id",
@@ -85,6 +85,24 @@ impl PgStore {
         .await?
         .iter()
         .map(|row| endpoint_from_row(row, ""))
+        .collect()
+    }
+
+    pub async fn endpoint_routes(&self) -> Result<Vec<EndpointRoute>, StoreError> {
+        sqlx::query_as::<_, (String, Json<Vec<String>>, Json<Vec<SectionPath>>, i64)>(
+            "SELECT id, event_types, sections, after_seq FROM webhook_endpoints ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|(id, Json(types), Json(sections), after_seq)| {
+            Ok(EndpointRoute {
+                id,
+                event_types: stored_event_types(&types)?,
+                sections,
+                after_seq,
+            })
+        })
         .collect()
     }
 
@@ -235,10 +253,7 @@ pub(super) fn endpoint_from_row(row: &PgRow, prefix: &str) -> Result<Endpoint, S
     let Json(types): Json<Vec<String>> = row
         .try_get(col("event_types").as_str())
         .map_err(|e| corrupt("event_types", &e))?;
-    let event_types = types
-        .iter()
-        .map(|t| EventType::parse(t).ok_or_else(|| corrupt("event_types", t)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let event_types = stored_event_types(&types)?;
     let Json(sections): Json<Vec<SectionPath>> = row
         .try_get(col("sections").as_str())
         .map_err(|e| corrupt("sections", &e))?;

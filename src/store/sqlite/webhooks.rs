@@ -7,8 +7,10 @@ use sqlx::sqlite::SqliteRow;
 use super::SqliteStore;
 use crate::domain::EventType;
 use crate::domain::SectionPath;
-use crate::domain::{Endpoint, Secret};
-use crate::store::{EndpointPatch, NewEndpoint, StoreError, parse_time_key, time_key};
+use crate::domain::{Endpoint, EndpointRoute, Secret};
+use crate::store::{
+    EndpointPatch, NewEndpoint, StoreError, parse_time_key, stored_event_types, time_key,
+};
 
 pub(super) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, sections, secret, previous_secret,
     previous_expires_at, rate_limit, enabled, disabled_reason, failing_since, after_seq, created_at, updated_at";
@@ -56,6 +58,28 @@ impl SqliteStore {
         .await?
         .iter()
         .map(endpoint_from_row)
+        .collect()
+    }
+
+    pub async fn endpoint_routes(&self) -> Result<Vec<EndpointRoute>, StoreError> {
+        sqlx::query_as::<_, (String, String, String, i64)>(
+            "SELECT id, event_types, sections, after_seq FROM webhook_endpoints ORDER BY created_at, id",
+        )
+        .fetch_all(&self.read)
+        .await?
+        .into_iter()
+        .map(|(id, types, sections, after_seq)| {
+            let types: Vec<String> =
+                serde_json::from_str(&types).map_err(|e| StoreError::Corrupt(format!("endpoint event_types: {e}")))?;
+            let sections: Vec<SectionPath> =
+                serde_json::from_str(&sections).map_err(|e| StoreError::Corrupt(format!("endpoint sections: {e}")))?;
+            Ok(EndpointRoute {
+                id,
+                event_types: stored_event_types(&types)?,
+                sections,
+                after_seq,
+            })
+        })
         .collect()
     }
 
@@ -184,10 +208,7 @@ pub(super) fn endpoint_from_row(row: &SqliteRow) -> Result<Endpoint, StoreError>
     };
     let types: Vec<String> = serde_json::from_str(&row.try_get::<String, _>("event_types")?)
         .map_err(|e| corrupt("event_types", &e))?;
-    let event_types = types
-        .iter()
-        .map(|t| EventType::parse(t).ok_or_else(|| corrupt("event_types", t)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let event_types = stored_event_types(&types)?;
     let sections: Vec<SectionPath> = serde_json::from_str(&row.try_get::<String, _>("sections")?)
         .map_err(|e| corrupt("sections", &e))?;
     let secret =
