@@ -2001,6 +2001,7 @@ async fn fan_out(options: &Options, corpus: &Corpus, work: &Path, report: &mut R
     ] {
         let (mut rates, mut firsts, mut bare_rates, mut bare_firsts) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut sending, mut bare_sending) = (Vec::new(), Vec::new());
         let mut body_len = 0;
         for pair in 0..pairs {
             let doc = corpus.article_in(&format!("fan-{kind}"), pair as u64, Some(section));
@@ -2010,6 +2011,7 @@ async fn fan_out(options: &Options, corpus: &Corpus, work: &Path, report: &mut R
             let (first, last) = span(&tally, t0);
             rates.push(n as f64 / last);
             firsts.push(first * 1e3);
+            sending.push((n - 1) as f64 / (last - first));
             let body = tally.sample.expect("a body");
             body_len = body.len();
 
@@ -2019,6 +2021,7 @@ async fn fan_out(options: &Options, corpus: &Corpus, work: &Path, report: &mut R
             let (first, last) = span(&tally, t0);
             bare_rates.push(n as f64 / last);
             bare_firsts.push(first * 1e3);
+            bare_sending.push((n - 1) as f64 / (last - first));
         }
         let reference_is = format!(
             "a bare reqwest client POSTing the same {body_len}-byte body to the same receiver, {BARE_CONCURRENCY} at a time"
@@ -2027,6 +2030,15 @@ async fn fan_out(options: &Options, corpus: &Corpus, work: &Path, report: &mut R
             &format!("fan-out of one article to {n} {what}, rate"),
             median(&rates),
             median(&bare_rates),
+            "deliveries/s",
+            &reference_is,
+        );
+        report.add(
+            &format!(
+                "fan-out of one article to {n} {what}, rate from the first arrival to the last"
+            ),
+            median(&sending),
+            median(&bare_sending),
             "deliveries/s",
             &reference_is,
         );

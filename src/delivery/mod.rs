@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod limiter;
+pub mod parts;
 pub mod retry;
 
 use std::collections::{HashMap, VecDeque};
@@ -51,8 +52,10 @@ pub trait Channel: Send + Sync + Debug {
     /// The kind of target whose deliveries this channel shapes.
     fn kind(&self) -> TargetKind;
 
-    /// Turns undispatched events of the log into queued messages. When some wait on purpose
-    /// (a coalescing window still open), says by when to be asked again.
+    /// Turns undispatched events of the log into queued messages. When some wait (on purpose:
+    /// a coalescing window still open; or the rest of a fan-out queued in parts), says by
+    /// when to be asked again: a time not after now means at once, once what is queued has
+    /// been claimed.
     fn dispatch(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>>;
 
     /// The headers of this attempt; or, when the target may not receive yet (a rate limit),
@@ -245,6 +248,12 @@ impl DeliveryEngine {
                 inflight.spawn(async move { engine.deliver(claimed, recorder, follow_ups).await });
             }
             if got_work && inflight.len() < concurrency {
+                continue;
+            }
+            if again_at.is_some_and(|at| at <= Utc::now()) {
+                // More of a fan-out to queue: the next part, now that the first are sent.
+                dispatch = true;
+                while inflight.try_join_next().is_some() {}
                 continue;
             }
             let free = concurrency.saturating_sub(inflight.len());

@@ -2,7 +2,7 @@
 //! Standard Webhooks headers, per-endpoint rate limits, and endpoint health (a 410 disables
 //! at once; a long run of failures is reported, then disables).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,6 +15,7 @@ use super::signature::signature_header;
 use crate::catalog::Catalog;
 use crate::config::DeliveryConfig;
 use crate::delivery::limiter::RateLimiter;
+use crate::delivery::parts::{Dispatching, Step};
 use crate::delivery::{AttemptReport, Channel};
 use crate::domain::{Endpoint, Target, TargetKind};
 use crate::metrics::{AttemptLabel, Metrics, OutcomeLabel};
@@ -36,6 +37,8 @@ pub struct WebhookChannel {
     config: DeliveryConfig,
     metrics: Arc<Metrics>,
     limiter: RateLimiter,
+    /// A batch of events being queued in parts, between two calls of `dispatch`.
+    dispatching: Mutex<Option<Dispatching>>,
 }
 
 impl WebhookChannel {
@@ -51,17 +54,18 @@ impl WebhookChannel {
             config: config.clone(),
             metrics,
             limiter: RateLimiter::default(),
+            dispatching: Mutex::new(None),
         }
     }
 
     /// Reads a batch of undispatched events, decides which endpoints get each and renders its
-    /// body (no transaction open), then queues it all and moves the cursor in one short
-    /// transaction. A disabled endpoint's deliveries are queued too, and wait: re-enabling it
-    /// sends them.
-    async fn dispatch_batch(&self) -> Result<usize, StoreError> {
+    /// body (no transaction open), for [`Dispatching`] to queue in parts, the last of which
+    /// moves the cursor. A disabled endpoint's deliveries are queued too, and wait:
+    /// re-enabling it sends them. `None` when no event waits.
+    async fn plan_batch(&self) -> Result<Option<Dispatching>, StoreError> {
         let (cursor, events) = self.store.pending_events(CURSOR, DISPATCH_BATCH).await?;
         let Some(last) = events.last().map(|e| e.seq) else {
-            return Ok(0);
+            return Ok(None);
         };
         let endpoints = self.store.endpoint_routes().await?;
         let messages = events
@@ -94,18 +98,7 @@ impl WebhookChannel {
             from: cursor,
             to: last,
         };
-        match self
-            .store
-            .enqueue(Some(moved), messages, Utc::now())
-            .await?
-        {
-            Enqueued::Queued(_) => {
-                self.metrics.events_dispatched.inc_by(events.len() as u64);
-                Ok(events.len())
-            }
-            // Another instance dispatched these events first.
-            Enqueued::Raced => Ok(0),
-        }
+        Ok(Some(Dispatching::new(moved, events.len(), messages)))
     }
 
     /// Reports an endpoint failing for long, and disables one failing for too long.
@@ -142,9 +135,40 @@ impl Channel for WebhookChannel {
 
     fn dispatch(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>> {
         async move {
-            // Webhooks never wait on purpose: every event is dispatched at once.
-            while self.dispatch_batch().await? == DISPATCH_BATCH as usize {}
-            Ok(None)
+            // Webhooks never wait on purpose: every event is dispatched at once, a large
+            // fan-out one part per call, so that the engine sends the first parts while the
+            // next are queued.
+            loop {
+                let taken = self
+                    .dispatching
+                    .lock()
+                    .map(|mut d| d.take())
+                    .unwrap_or(None);
+                let dispatching = match taken {
+                    Some(d) => d,
+                    None => match self.plan_batch().await? {
+                        Some(d) => d,
+                        None => return Ok(None),
+                    },
+                };
+                let events = dispatching.events;
+                match dispatching.queue_next(&self.store, Utc::now()).await? {
+                    Step::More(rest) => {
+                        if let Ok(mut slot) = self.dispatching.lock() {
+                            *slot = Some(rest);
+                        }
+                        return Ok(Some(Utc::now()));
+                    }
+                    Step::Done(Enqueued::Queued(_)) => {
+                        self.metrics.events_dispatched.inc_by(events as u64);
+                    }
+                    // Another instance dispatched these events first.
+                    Step::Done(Enqueued::Raced) => {}
+                }
+                if events < DISPATCH_BATCH as usize {
+                    return Ok(None);
+                }
+            }
         }
         .boxed()
     }

@@ -3,7 +3,7 @@
 //! a subscription.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +14,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use super::link_header;
 use crate::catalog::{Catalog, Scope};
 use crate::config::WebSubConfig;
+use crate::delivery::parts::{Dispatching, Step};
 use crate::delivery::{AttemptReport, Channel};
 use crate::domain::{
     ArticleId, Event, FeedFormat, StoredArticle, Subscription, Target, TargetKind, Tombstone,
@@ -49,6 +50,8 @@ pub struct NotificationChannel {
     hub_url: String,
     generator: String,
     metrics: Arc<Metrics>,
+    /// Notifications being queued in parts, between two calls of `dispatch`.
+    dispatching: Mutex<Option<Dispatching>>,
 }
 
 impl NotificationChannel {
@@ -67,6 +70,7 @@ impl NotificationChannel {
             public_base: public_base.to_owned(),
             generator: format!("tidings/{}", env!("CARGO_PKG_VERSION")),
             metrics,
+            dispatching: Mutex::new(None),
         }
     }
 
@@ -123,7 +127,9 @@ impl NotificationChannel {
             };
             let order_key = format!("{}.{}", scope.as_str(), format.extension());
             messages.push(NewMessage {
-                id: format!("ntf_{}", uuid::Uuid::now_v7().simple()),
+                // The same for every dispatcher of these events: queued in parts, or again
+                // after a crash, or by two instances at once, it is one message.
+                id: notification_id(&order_key, cursor, last),
                 kind: "websub.notification".into(),
                 event_seq: Some(last),
                 body: notification.body,
@@ -146,10 +152,24 @@ impl NotificationChannel {
             from: cursor,
             to: last,
         };
-        // Queued, or raced (another instance notified for these events first): either way
-        // nothing waits on purpose any more.
-        self.store.enqueue(Some(moved), messages, now).await?;
-        Ok(None)
+        self.queue(Dispatching::new(moved, events.len(), messages))
+            .await
+    }
+
+    /// Queues one part; when parts remain, keeps them for the next call and asks to be
+    /// called again at once.
+    async fn queue(&self, dispatching: Dispatching) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match dispatching.queue_next(&self.store, Utc::now()).await? {
+            Step::More(rest) => {
+                if let Ok(mut slot) = self.dispatching.lock() {
+                    *slot = Some(rest);
+                }
+                Ok(Some(Utc::now()))
+            }
+            // Queued, or raced (another instance notified for these events first): either way
+            // nothing waits on purpose any more.
+            Step::Done(_) => Ok(None),
+        }
     }
 
     /// Renders the notification for one topic: the topic's own feed document, with its
@@ -201,6 +221,14 @@ impl NotificationChannel {
     }
 }
 
+/// The id of the notification of one topic (`scope.ext`) for the events after `from` up to
+/// `to`: `ntf_` and 32 hex digits of a SHA-256 over the three.
+fn notification_id(topic: &str, from: i64, to: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{topic}\n{from}\n{to}"));
+    format!("ntf_{}", hex::encode(&digest[..16]))
+}
+
 /// The articles whose events touch a feed, in the order of their first event.
 fn touched_articles(scope: &Scope, events: &[Event]) -> Vec<ArticleId> {
     let mut ids: Vec<ArticleId> = Vec::new();
@@ -249,7 +277,18 @@ impl Channel for NotificationChannel {
     }
 
     fn dispatch(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>> {
-        self.notify().boxed()
+        async move {
+            let taken = self
+                .dispatching
+                .lock()
+                .map(|mut d| d.take())
+                .unwrap_or(None);
+            match taken {
+                Some(rest) => self.queue(rest).await,
+                None => self.notify().await,
+            }
+        }
+        .boxed()
     }
 
     /// §7: the request MUST have the topic's `Content-Type` and a `Link` header with rel=hub

@@ -772,3 +772,31 @@ async fn queue_counts(database_url: &str) -> (i64, i64) {
         sqlx::query_as(sql).fetch_one(&pool).await.unwrap()
     }
 }
+
+/// A fan-out larger than the first part is queued in several transactions while the first
+/// deliveries go out: every endpoint still gets each version once, in order.
+#[tokio::test]
+async fn a_fan_out_queued_in_parts_reaches_every_endpoint_once_in_order() {
+    const ENDPOINTS: usize = 130;
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    for i in 0..ENDPOINTS {
+        create_endpoint(&app, json!({"url": format!("{}/{i}", receiver.url)})).await;
+    }
+    let mut doc = article("parts-1", "hnyw/ldhd", "版本1");
+    app.publish(&doc).await;
+    doc["title"] = json!("版本2");
+    app.publish(&doc).await;
+    let got = receiver.wait_for(2 * ENDPOINTS).await;
+    let mut by_endpoint: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for r in &got {
+        by_endpoint
+            .entry(r.uri.path().to_owned())
+            .or_default()
+            .push(r.json()["data"]["version"].as_i64().unwrap());
+    }
+    assert_eq!(by_endpoint.len(), ENDPOINTS);
+    for (path, versions) in &by_endpoint {
+        assert_eq!(versions, &[1, 2], "{path}");
+    }
+}

@@ -706,3 +706,45 @@ async fn flask_websub_subscribes_verifies_and_receives_a_signed_notification() {
 async fn flask_websub_receives_a_notification_without_a_secret() {
     flask_websub_round_trip(None).await;
 }
+
+/// More subscribers than the first part of a fan-out: the notification is queued in parts,
+/// and each callback still gets it once, then the next one.
+#[tokio::test]
+async fn a_notification_queued_in_parts_reaches_every_subscriber_once() {
+    const SUBSCRIBERS: usize = 120;
+    let app = hub_app(|_| {}).await;
+    let sub = Receiver::start().await;
+    let topic = topic(&app, "hnyw.atom");
+    for i in 0..SUBSCRIBERS {
+        let callback = format!("{}/{i}", sub.url);
+        let form = [
+            ("hub.mode", "subscribe"),
+            ("hub.topic", topic.as_str()),
+            ("hub.callback", callback.as_str()),
+        ];
+        assert_eq!(hub_post(&app, &form).await.status(), 202);
+    }
+    wait_subscriptions(&app, |s| s.len() == SUBSCRIBERS).await;
+    for (round, title) in [(1, "第一篇"), (2, "第二篇")] {
+        app.publish(&article(&format!("parts-{round}"), "hnyw/ldhd", title))
+            .await;
+        let posts = sub.wait_for_posts(round * SUBSCRIBERS).await;
+        let mut per_callback: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for post in &posts {
+            let feed = feed_rs::parser::parse(&post.body[..]).unwrap();
+            let titles = feed
+                .entries
+                .iter()
+                .map(|e| e.title.clone().unwrap().content);
+            per_callback
+                .entry(post.uri.path().to_owned())
+                .or_default()
+                .extend(titles);
+        }
+        assert_eq!(per_callback.len(), SUBSCRIBERS);
+        let expected: Vec<&str> = ["第一篇", "第二篇"][..round].to_vec();
+        for (callback, titles) in &per_callback {
+            assert_eq!(titles, &expected, "{callback}");
+        }
+    }
+}
