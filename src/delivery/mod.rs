@@ -220,6 +220,8 @@ impl DeliveryEngine {
                     None
                 });
             }
+            // Free workers take what is already claimed before the engine claims more.
+            self.start_ready(&mut ready, &mut inflight, &recorder, &follow_ups);
             let free = concurrency.saturating_sub(inflight.len());
             let room = (free + ahead).saturating_sub(ready.len());
             if room > 0
@@ -232,21 +234,7 @@ impl DeliveryEngine {
                 ready.extend(claimed);
             }
             let got_work = !ready.is_empty();
-            while inflight.len() < concurrency {
-                let Some(claimed) = ready.pop_front() else {
-                    break;
-                };
-                if !self.startable(&claimed) {
-                    // Its lease could run out during the request: leave it to a later claim
-                    // once the lease has expired, rather than risk two workers sending it.
-                    tracing::info!(delivery = %claimed.id, "a claimed delivery waited too long for a worker; left to a later claim");
-                    continue;
-                }
-                let engine = self.clone();
-                let recorder = recorder.clone();
-                let follow_ups = follow_ups.clone();
-                inflight.spawn(async move { engine.deliver(claimed, recorder, follow_ups).await });
-            }
+            self.start_ready(&mut ready, &mut inflight, &recorder, &follow_ups);
             if got_work && inflight.len() < concurrency {
                 continue;
             }
@@ -291,6 +279,31 @@ impl DeliveryEngine {
         // The last records are written before the engine ends.
         drop(recorder);
         let _ = recording.await;
+    }
+
+    /// Starts claimed deliveries on the free workers.
+    fn start_ready(
+        &self,
+        ready: &mut VecDeque<Claimed>,
+        inflight: &mut JoinSet<()>,
+        recorder: &mpsc::Sender<PendingRecord>,
+        follow_ups: &TaskTracker,
+    ) {
+        while inflight.len() < self.inner.config.concurrency {
+            let Some(claimed) = ready.pop_front() else {
+                break;
+            };
+            if !self.startable(&claimed) {
+                // Its lease could run out during the request: leave it to a later claim once
+                // the lease has expired, rather than risk two workers sending it.
+                tracing::info!(delivery = %claimed.id, "a claimed delivery waited too long for a worker; left to a later claim");
+                continue;
+            }
+            let engine = self.clone();
+            let recorder = recorder.clone();
+            let follow_ups = follow_ups.clone();
+            inflight.spawn(async move { engine.deliver(claimed, recorder, follow_ups).await });
+        }
     }
 
     /// Whether a claimed delivery's lease leaves time for its request and its record: a lease

@@ -193,6 +193,13 @@ impl Store {
         on_backend!(&self.backend, s => s.endpoint_routes().await)
     }
 
+    /// A number that moves whenever [`Store::endpoint_routes`] would answer differently (an
+    /// endpoint created, deleted, or its filters changed), committed with that change. Read
+    /// before the routes, it lets a reader keep the routes until it moves.
+    pub async fn endpoint_routes_revision(&self) -> Result<i64, StoreError> {
+        on_backend!(&self.backend, s => s.endpoint_routes_revision().await)
+    }
+
     pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
         on_backend!(&self.backend, s => s.endpoint(id).await)
     }

@@ -17,7 +17,7 @@ use crate::config::DeliveryConfig;
 use crate::delivery::limiter::RateLimiter;
 use crate::delivery::parts::{Dispatching, Step};
 use crate::delivery::{AttemptReport, Channel};
-use crate::domain::{Endpoint, Target, TargetKind};
+use crate::domain::{Endpoint, EndpointRoute, Target, TargetKind};
 use crate::metrics::{AttemptLabel, Metrics, OutcomeLabel};
 use crate::store::{
     AttemptOutcome, Claimed, CursorMove, Enqueued, NewDelivery, NewMessage, Store, StoreError,
@@ -39,6 +39,8 @@ pub struct WebhookChannel {
     limiter: RateLimiter,
     /// A batch of events being queued in parts, between two calls of `dispatch`.
     dispatching: Mutex<Option<Dispatching>>,
+    /// The endpoints' routes as last read, with the revision they were read at.
+    routes: Mutex<Option<(i64, Arc<Vec<EndpointRoute>>)>>,
 }
 
 impl WebhookChannel {
@@ -55,6 +57,7 @@ impl WebhookChannel {
             metrics,
             limiter: RateLimiter::default(),
             dispatching: Mutex::new(None),
+            routes: Mutex::new(None),
         }
     }
 
@@ -67,7 +70,7 @@ impl WebhookChannel {
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(None);
         };
-        let endpoints = self.store.endpoint_routes().await?;
+        let endpoints = self.routes().await?;
         let messages = events
             .iter()
             .filter_map(|event| {
@@ -99,6 +102,23 @@ impl WebhookChannel {
             to: last,
         };
         Ok(Some(Dispatching::new(moved, events.len(), messages)))
+    }
+
+    /// Every endpoint's routes, read again only when they have changed since the last read.
+    async fn routes(&self) -> Result<Arc<Vec<EndpointRoute>>, StoreError> {
+        let revision = self.store.endpoint_routes_revision().await?;
+        if let Ok(known) = self.routes.lock()
+            && let Some((at, routes)) = known.as_ref()
+            && *at == revision
+        {
+            return Ok(routes.clone());
+        }
+        // Read after the revision: routes newer than it only make the next read reload.
+        let routes = Arc::new(self.store.endpoint_routes().await?);
+        if let Ok(mut known) = self.routes.lock() {
+            *known = Some((revision, routes.clone()));
+        }
+        Ok(routes)
     }
 
     /// Reports an endpoint failing for long, and disables one failing for too long.

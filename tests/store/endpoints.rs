@@ -11,6 +11,7 @@ conformance!(
     patches_apply_and_reenabling_clears_failures,
     delete_removes_the_queue,
     rotation_keeps_the_old_secret_for_a_while,
+    routes_follow_endpoints_and_their_revision_moves_with_them,
 );
 
 async fn endpoints_are_created_listed_and_read(db: Ctx) {
@@ -246,4 +247,67 @@ async fn rotation_keeps_the_old_secret_for_a_while(db: Ctx) {
             .unwrap()
             .is_none()
     );
+}
+
+async fn routes_follow_endpoints_and_their_revision_moves_with_them(db: Ctx) {
+    let store = db.store().await;
+    let t = now();
+    let routes = |store: &tidings::store::Store| {
+        let store = store.clone();
+        async move { store.endpoint_routes().await.unwrap() }
+    };
+    let r0 = store.endpoint_routes_revision().await.unwrap();
+    assert!(routes(&store).await.is_empty());
+
+    let mut new = new_endpoint("routed");
+    new.event_types = vec![EventType::Deleted];
+    new.sections = vec![section("zwgk")];
+    let created = store.create_endpoint(new, t).await.unwrap();
+    let other = endpoint(&store, "other", t + secs(1)).await;
+    let r1 = store.endpoint_routes_revision().await.unwrap();
+    assert!(r1 > r0, "a created endpoint moves the revision");
+    let read = routes(&store).await;
+    assert_eq!(
+        read.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [created.id.as_str(), other.as_str()],
+        "in the order of the endpoints"
+    );
+    assert_eq!(read[0].event_types, [EventType::Deleted]);
+    assert_eq!(read[0].sections, [section("zwgk")]);
+    assert_eq!(read[0].after_seq, created.after_seq);
+
+    // What does not decide routing leaves the revision where it is.
+    store
+        .rotate_secret(&other, &Secret::generate(), t + secs(60), t + secs(2))
+        .await
+        .unwrap();
+    let quiet = EndpointPatch {
+        description: Some("只改说明".into()),
+        ..EndpointPatch::default()
+    };
+    store
+        .update_endpoint(&other, quiet, t + secs(3))
+        .await
+        .unwrap();
+    assert_eq!(store.endpoint_routes_revision().await.unwrap(), r1);
+
+    let patch = EndpointPatch {
+        sections: Some(vec![section("hnyw")]),
+        ..EndpointPatch::default()
+    };
+    store
+        .update_endpoint(&created.id, patch, t + secs(4))
+        .await
+        .unwrap();
+    let r2 = store.endpoint_routes_revision().await.unwrap();
+    assert!(r2 > r1, "changed filters move the revision");
+    assert_eq!(routes(&store).await[0].sections, [section("hnyw")]);
+
+    assert!(store.delete_endpoint(&created.id).await.unwrap());
+    assert!(
+        store.endpoint_routes_revision().await.unwrap() > r2,
+        "a deletion moves it"
+    );
+    let left: Vec<String> = routes(&store).await.into_iter().map(|r| r.id).collect();
+    assert_eq!(left, [other]);
 }

@@ -106,6 +106,14 @@ impl PgStore {
         .collect()
     }
 
+    pub async fn endpoint_routes_revision(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT n FROM endpoint_routes_revision WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
         sqlx::query(&format!(
             "SELECT {} FROM webhook_endpoints e WHERE e.id = $1",

@@ -92,8 +92,12 @@ impl SqliteStore {
     ) -> Result<Vec<Claimed>, StoreError> {
         let now_key = time_key(now);
         let mut tx = self.begin_write().await?;
-        let seqs: Vec<i64> = sqlx::query_scalar(&format!(
-            "UPDATE deliveries SET lease_until = ?2 WHERE seq IN ({}) RETURNING seq",
+        // Three statements for the whole claim: the lease, which returns the deliveries; their
+        // messages (each body once, however many deliveries share it); their endpoints and
+        // subscriptions.
+        let rows = sqlx::query(&format!(
+            "UPDATE deliveries SET lease_until = ?2 WHERE seq IN ({})
+             RETURNING seq, id, message_id, attempts, target_kind, target_id, expires_at",
             due_sql()
         ))
         .bind(&now_key)
@@ -101,22 +105,10 @@ impl SqliteStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        if seqs.is_empty() {
+        if rows.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        // Three reads for the whole claim: the deliveries, then their messages (each body
-        // once, however many deliveries share it), then their endpoints and subscriptions.
-        let rows = bind_all(
-            sqlx::query(&format!(
-                "SELECT seq, id, message_id, attempts, target_kind, target_id, expires_at
-                 FROM deliveries WHERE seq IN ({}) ORDER BY seq",
-                placeholders(seqs.len())
-            )),
-            &seqs,
-        )
-        .fetch_all(&mut *tx)
-        .await?;
         let mut message_ids: Vec<String> = rows
             .iter()
             .map(|row| row.try_get("message_id"))

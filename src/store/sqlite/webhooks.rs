@@ -83,6 +83,14 @@ impl SqliteStore {
         .collect()
     }
 
+    pub async fn endpoint_routes_revision(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT n FROM endpoint_routes_revision WHERE id = 1")
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
     pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
         sqlx::query(&format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?1"
