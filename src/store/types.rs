@@ -69,7 +69,15 @@ impl FailingRuns {
         if record.outcome == AttemptOutcome::Delivered {
             *since = None;
         } else {
-            since.get_or_insert(record.attempt.attempted_at);
+            // As stored: to the microsecond.
+            let at = record.attempt.attempted_at;
+            since.get_or_insert(
+                chrono::Timelike::with_nanosecond(
+                    &at,
+                    chrono::Timelike::nanosecond(&at) / 1_000 * 1_000,
+                )
+                .unwrap_or(at),
+            );
         }
         *since
     }

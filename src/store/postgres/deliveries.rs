@@ -10,7 +10,7 @@
 //! rows (record_attempt, delete_endpoint), and a consumer's cursor row before
 //! [`QUEUE_LOCK`](super::QUEUE_LOCK) (enqueue).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -20,9 +20,8 @@ use super::webhooks::{endpoint_from_row, endpoint_select};
 use super::websub::{subscription_from_row, subscription_select};
 use super::{PgStore, db_time, no_nul, notify};
 use crate::domain::{QueueStats, Target};
-use crate::store::{
-    Attempt, AttemptOutcome, AttemptRecord, Claimed, DeliveryView, Recorded, Resend, StoreError,
-};
+use crate::store::types::FailingRuns;
+use crate::store::{Attempt, AttemptRecord, Claimed, DeliveryView, Recorded, Resend, StoreError};
 
 impl PgStore {
     /// Leases up to `limit` due deliveries until `lease_until`.
@@ -113,20 +112,54 @@ impl PgStore {
         &self,
         records: &[AttemptRecord],
     ) -> Result<Vec<Recorded>, StoreError> {
-        // Endpoints' rows are locked in id order, so that two batches (two instances) never
-        // wait for each other in a circle.
-        let mut order: Vec<usize> = (0..records.len()).collect();
-        order.sort_by(|&a, &b| records[a].target.id().cmp(records[b].target.id()));
         let mut tx = self.pool.begin().await?;
-        let mut results: Vec<Option<Recorded>> = (0..records.len()).map(|_| None).collect();
-        for i in order {
-            results[i] = Some(record_one(&mut tx, &records[i]).await?);
+        // The endpoints' rows first, in id order, then the deliveries': the order
+        // delete_endpoint takes them in (see the module's lock order), and the same for every
+        // batch, so that two batches (two instances) never wait for each other in a circle.
+        let mut endpoints: Vec<&str> = records
+            .iter()
+            .filter(|r| matches!(r.target, Target::Webhook(_)))
+            .map(|r| r.target.id())
+            .collect();
+        endpoints.sort_unstable();
+        endpoints.dedup();
+        let stored: Vec<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT id, failing_since FROM webhook_endpoints WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&endpoints)
+        .fetch_all(&mut *tx)
+        .await?;
+        let held = finish_attempts(&mut tx, records).await?;
+        let kept: Vec<&AttemptRecord> = records.iter().filter(|r| held.contains(&r.seq)).collect();
+        insert_attempts(&mut tx, &kept).await?;
+        let mut runs = FailingRuns::new(stored);
+        let results = records
+            .iter()
+            .map(|r| {
+                if held.contains(&r.seq) {
+                    Ok(runs.apply(r))
+                } else {
+                    Err(StoreError::LeaseLost)
+                }
+            })
+            .collect();
+        let (ids, since): (Vec<&str>, Vec<Option<DateTime<Utc>>>) =
+            runs.changed().into_iter().unzip();
+        if !ids.is_empty() {
+            sqlx::query(
+                "UPDATE webhook_endpoints e SET failing_since = v.since
+                 FROM unnest($1::text[], $2::timestamptz[]) AS v (id, since) WHERE e.id = v.id",
+            )
+            .bind(&ids)
+            .bind(&since)
+            .execute(&mut *tx)
+            .await?;
         }
         // No change signal: what an attempt makes due (a retry, the next version of the same
         // article to the same target) is this instance's to send, and its engine looks for
         // work after every attempt; the others would only wake to find nothing.
         tx.commit().await?;
-        Ok(results.into_iter().flatten().collect())
+        Ok(results)
     }
 
     /// The delivery log of an endpoint, oldest first, after the cursor `after`.
@@ -312,82 +345,107 @@ impl PgStore {
     }
 }
 
-/// SQL true when delivery `d`'s target may receive now (`$1`): an enabled endpoint, or an
-/// unexpired subscription.
-/// One attempt of [`PgStore::record_attempts`]; `Ok(Err(LeaseLost))` when the delivery no
-/// longer holds the claim's lease (nothing is written for it then).
-async fn record_one(tx: &mut PgConnection, record: &AttemptRecord) -> Result<Recorded, StoreError> {
-    let AttemptRecord {
-        seq,
-        lease,
-        target,
-        attempt,
-        outcome,
-    } = record;
-    let (seq, lease, outcome) = (*seq, *lease, *outcome);
-    let at = db_time(attempt.attempted_at);
-    let error = attempt.error.as_deref().map(no_nul);
-    // Only while the delivery still holds this claim's lease. The endpoint's row is locked
-    // first, its delivery's row after: the order delete_endpoint takes them in (see the
-    // module's lock order).
-    if let Target::Webhook(endpoint) = target {
-        sqlx::query("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
-            .bind(&endpoint.id)
-            .execute(&mut *tx)
-            .await?;
+/// Ends the attempts of [`PgStore::record_attempts`] on their deliveries, each only while
+/// the delivery still holds the claim's lease; the seqs of those written.
+async fn finish_attempts(
+    tx: &mut PgConnection,
+    records: &[AttemptRecord],
+) -> Result<HashSet<i64>, StoreError> {
+    let mut columns = FinishColumns::default();
+    for record in records {
+        let end = record.outcome.end(record.attempt.attempted_at);
+        columns.seq.push(record.seq);
+        columns.lease.push(db_time(record.lease));
+        columns.status.push(end.status);
+        columns.next.push(db_time(end.next_attempt_at));
+        columns.code.push(record.attempt.status_code.map(i32::from));
+        columns.error.push(
+            record
+                .attempt
+                .error
+                .as_deref()
+                .map(|e| no_nul(e).into_owned()),
+        );
+        columns.finished.push(end.finished_at.map(db_time));
     }
-    let end = outcome.end(attempt.attempted_at);
-    let changed = sqlx::query(
-            "UPDATE deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3, lease_until = NULL,
-                    last_status = $4, last_error = $5, finished_at = $6
-             WHERE seq = $1 AND lease_until = $7",
-        )
-        .bind(seq)
-        .bind(end.status)
-        .bind(db_time(end.next_attempt_at))
-        .bind(attempt.status_code.map(i32::from))
-        .bind(error.as_deref())
-        .bind(end.finished_at.map(db_time))
-        .bind(db_time(lease))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if changed == 0 {
-        return Ok(Err(StoreError::LeaseLost));
+    let held: Vec<i64> = sqlx::query_scalar(
+        "UPDATE deliveries d SET status = v.status, attempts = d.attempts + 1, next_attempt_at = v.next,
+                lease_until = NULL, last_status = v.code, last_error = v.error, finished_at = v.finished
+         FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::timestamptz[], $5::int[],
+                     $6::text[], $7::timestamptz[])
+              AS v (seq, lease, status, next, code, error, finished)
+         WHERE d.seq = v.seq AND d.lease_until = v.lease
+         RETURNING d.seq",
+    )
+    .bind(&columns.seq)
+    .bind(&columns.lease)
+    .bind(&columns.status)
+    .bind(&columns.next)
+    .bind(&columns.code)
+    .bind(&columns.error)
+    .bind(&columns.finished)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(held.into_iter().collect())
+}
+
+/// The columns of [`finish_attempts`], one array each.
+#[derive(Default)]
+struct FinishColumns {
+    seq: Vec<i64>,
+    lease: Vec<DateTime<Utc>>,
+    status: Vec<&'static str>,
+    next: Vec<DateTime<Utc>>,
+    code: Vec<Option<i32>>,
+    error: Vec<Option<String>>,
+    finished: Vec<Option<DateTime<Utc>>>,
+}
+
+/// Appends the attempts to the attempt log, in one statement.
+async fn insert_attempts(
+    tx: &mut PgConnection,
+    records: &[&AttemptRecord],
+) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
     }
-    let failing_since = if !matches!(target, Target::Webhook(_)) {
-        None
-    } else if outcome == AttemptOutcome::Delivered {
-        sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
-                .bind(target.id())
-                .execute(&mut *tx)
-                .await?;
-        None
-    } else {
-        sqlx::query_scalar::<_, Option<DateTime<Utc>>>(
-            "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2) WHERE id = $1
-                 RETURNING failing_since",
-        )
-        .bind(target.id())
-        .bind(at)
-        .fetch_optional(&mut *tx)
-        .await?
-        .flatten()
+    let seq: Vec<i64> = records.iter().map(|r| r.seq).collect();
+    let at: Vec<DateTime<Utc>> = records
+        .iter()
+        .map(|r| db_time(r.attempt.attempted_at))
+        .collect();
+    let code: Vec<Option<i32>> = records
+        .iter()
+        .map(|r| r.attempt.status_code.map(i32::from))
+        .collect();
+    let duration: Vec<i64> = records
+        .iter()
+        .map(|r| i64::try_from(r.attempt.duration_ms).unwrap_or(i64::MAX))
+        .collect();
+    let text = |f: fn(&AttemptRecord) -> Option<&str>| -> Vec<Option<String>> {
+        records
+            .iter()
+            .map(|r| f(r).map(|t| no_nul(t).into_owned()))
+            .collect()
     };
+    let class = text(|r| r.attempt.error_class.as_deref());
+    let error = text(|r| r.attempt.error.as_deref());
+    let body = text(|r| Some(r.attempt.response_body.as_str()));
     sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_seq, attempted_at, status_code, duration_ms, error_class, error, response_body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(seq)
-        .bind(at)
-        .bind(attempt.status_code.map(i32::from))
-        .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
-        .bind(attempt.error_class.as_deref().map(no_nul))
-        .bind(error.as_deref())
-        .bind(no_nul(&attempt.response_body))
-        .execute(&mut *tx)
-        .await?;
-    Ok(Ok(failing_since))
+        "INSERT INTO delivery_attempts (delivery_seq, attempted_at, status_code, duration_ms, error_class, error, response_body)
+         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::int[], $4::bigint[], $5::text[],
+                              $6::text[], $7::text[])",
+    )
+    .bind(&seq)
+    .bind(&at)
+    .bind(&code)
+    .bind(&duration)
+    .bind(&class)
+    .bind(&error)
+    .bind(&body)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// The `$3` deliveries due at `$1`, in claim order, locked (see
