@@ -276,6 +276,31 @@ async fn batch_is_one_transaction_with_results_in_order(db: Ctx) {
         Some(at("2024-05-01T02:00:00Z")),
         "moved through"
     );
+
+    // Created and changed in one batch: stored as the last version, every event in order.
+    let before = store.last_event_seq().await.unwrap();
+    let c = article("b-3", "zwgk", "2024-05-01T08:00:00+08:00");
+    let mut c2 = c.clone();
+    c2.title = "再改".into();
+    let results = upsert_all(&store, &[c, c2.clone()], "2024-05-01T11:00:00+08:00").await;
+    let outcomes: Vec<(UpsertOutcome, i64)> = results
+        .iter()
+        .map(|r| (r.outcome, r.article.version))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [(UpsertOutcome::Created, 1), (UpsertOutcome::Updated, 2)]
+    );
+    let stored = store.article(&c2.id).await.unwrap().unwrap();
+    assert_eq!((stored.article.title.as_str(), stored.version), ("再改", 2));
+    let events: Vec<(EventType, i64)> = store
+        .events_after(before, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| (e.kind, e.version))
+        .collect();
+    assert_eq!(events, [(EventType::Published, 1), (EventType::Updated, 2)]);
 }
 
 async fn abandoned_batch_commits_nothing(db: Ctx) {

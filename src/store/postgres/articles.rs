@@ -1,5 +1,7 @@
 //! Articles and their outbox: upserts and deletions with their events, feeds, the event log.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, FixedOffset, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -35,15 +37,32 @@ impl PgStore {
         // gives the write lock back at once instead of finishing its work first.
         let ids: Vec<&str> = items.iter().map(|(a, _)| a.id.as_str()).collect();
         let mut batch = versions::Batch::new(stored_with_hashes(&mut tx, &ids).await?);
+        // Decided in order, then written together: a few statements for the whole batch.
+        let mut writes = Vec::new();
         for (article, content_hash) in items {
             if caller_gone.is_cancelled() {
                 break;
             }
             results.push(match batch.upsert(article, content_hash, now) {
-                versions::Upsert::Unchanged(answer) => answer,
-                versions::Upsert::Write(write) => write_one(&mut tx, write, content_hash).await?,
+                versions::Upsert::Unchanged(answer) => Decided::Unchanged(Box::new(answer)),
+                versions::Upsert::Write(write) => {
+                    writes.push((write, content_hash.as_str()));
+                    Decided::Written(writes.len() - 1)
+                }
             });
         }
+        write_all(&mut tx, &writes).await?;
+        let mut written: Vec<Option<Upserted>> = writes
+            .into_iter()
+            .map(|(write, _)| Some(write.into_upserted()))
+            .collect();
+        let results: Vec<Upserted> = results
+            .into_iter()
+            .map(|decided| match decided {
+                Decided::Unchanged(answer) => *answer,
+                Decided::Written(i) => written[i].take().expect("each write answers once"),
+            })
+            .collect();
         for (section, live, at) in batch.section_changes() {
             touch_section(&mut tx, section, live, at).await?;
         }
@@ -420,44 +439,154 @@ async fn stored_with_hashes(
     .collect()
 }
 
-/// Writes one decided upsert of a batch (see [`versions::Batch`]) and its event; the batch
-/// writes the sections' changes.
-async fn write_one(
+/// What a batch decided for one item: an answer already, or the nth write.
+enum Decided {
+    Unchanged(Box<Upserted>),
+    Written(usize),
+}
+
+/// Writes the decided upserts of a batch (see [`versions::Batch`]) and their events, in
+/// order: each article's last state once (an article sent twice in a batch is written as its
+/// final version, inserted if the batch created it), then every event, in one statement each.
+/// The transaction must hold [`EVENTS_LOCK`]; the batch writes the sections' changes.
+async fn write_all(
     tx: &mut PgConnection,
-    write: versions::Write,
-    content_hash: &str,
-) -> Result<Upserted, StoreError> {
-    let article = &write.stored.article;
-    let stored = &write.stored;
-    let sql = if write.is_new {
-        "INSERT INTO articles (id, section, body, content_hash, published_utc, version, created_at, modified_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
-    } else {
-        "UPDATE articles SET section = $2, body = $3, content_hash = $4, published_utc = $5,
-                version = $6, modified_at = $7, deleted_at = NULL
-         WHERE id = $1"
-    };
-    sqlx::query(sql)
-        .bind(article.id.as_str())
-        .bind(article.section.as_str())
-        .bind(Json(&stored.article))
-        .bind(content_hash)
-        .bind(db_time(article.published.with_timezone(&Utc)))
-        .bind(stored.version)
-        .bind(db_time(stored.modified_at))
-        .execute(&mut *tx)
-        .await?;
-    let payload = versions::event_payload(write.event, stored)?;
-    insert_event(
-        tx,
-        write.event,
-        stored,
-        write.moved_from.as_ref(),
-        payload,
-        stored.modified_at,
+    writes: &[(versions::Write, &str)],
+) -> Result<(), StoreError> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    // Each article's final write, and whether the batch created it, in order of first sight.
+    let mut last: Vec<(usize, bool)> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, (write, _)) in writes.iter().enumerate() {
+        let id = write.stored.article.id.as_str();
+        match seen.get(id) {
+            Some(&at) => last[at].0 = i,
+            None => {
+                seen.insert(id, last.len());
+                last.push((i, write.is_new));
+            }
+        }
+    }
+    for created in [true, false] {
+        let rows = ArticleColumns::of(
+            last.iter()
+                .filter(|(_, is_new)| *is_new == created)
+                .map(|(i, _)| &writes[*i]),
+        );
+        if rows.id.is_empty() {
+            continue;
+        }
+        let sql = if created {
+            "INSERT INTO articles (id, section, body, content_hash, published_utc, version, created_at, modified_at)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::timestamptz[],
+                                  $6::bigint[], $7::timestamptz[], $8::timestamptz[])"
+        } else {
+            "UPDATE articles a SET section = v.section, body = v.body, content_hash = v.hash,
+                    published_utc = v.published, version = v.version, modified_at = v.modified,
+                    deleted_at = NULL
+             FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::timestamptz[],
+                         $6::bigint[], $7::timestamptz[], $8::timestamptz[])
+                  AS v (id, section, body, hash, published, version, created, modified)
+             WHERE a.id = v.id"
+        };
+        sqlx::query(sql)
+            .bind(&rows.id)
+            .bind(&rows.section)
+            .bind(&rows.body)
+            .bind(&rows.hash)
+            .bind(&rows.published)
+            .bind(&rows.version)
+            .bind(&rows.created)
+            .bind(&rows.modified)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut events = EventColumns::default();
+    for (write, _) in writes {
+        let stored = &write.stored;
+        events
+            .id
+            .push(format!("evt_{}", uuid::Uuid::now_v7().simple()));
+        events.kind.push(write.event.as_str());
+        events.article.push(stored.article.id.as_str());
+        events.section.push(stored.article.section.as_str());
+        events
+            .moved_from
+            .push(write.moved_from.as_ref().map(SectionPath::as_str));
+        events.version.push(stored.version);
+        events.at.push(db_time(stored.modified_at));
+        events
+            .payload
+            .push(Json(versions::event_payload(write.event, stored)?));
+    }
+    // In the batch's order: the events' seqs follow the rows as the ordered SELECT gives them.
+    sqlx::query(
+        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at, payload)
+         SELECT v.id, v.type, v.article_id, v.section, v.moved_from, v.version, v.occurred_at, v.payload
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                     $7::timestamptz[], $8::jsonb[])
+              WITH ORDINALITY AS v (id, type, article_id, section, moved_from, version, occurred_at, payload, n)
+         ORDER BY v.n",
     )
+    .bind(&events.id)
+    .bind(&events.kind)
+    .bind(&events.article)
+    .bind(&events.section)
+    .bind(&events.moved_from)
+    .bind(&events.version)
+    .bind(&events.at)
+    .bind(&events.payload)
+    .execute(&mut *tx)
     .await?;
-    Ok(write.into_upserted())
+    Ok(())
+}
+
+/// Article rows of [`write_all`], one array per column.
+#[derive(Default)]
+struct ArticleColumns<'a> {
+    id: Vec<&'a str>,
+    section: Vec<&'a str>,
+    body: Vec<Json<&'a Article>>,
+    hash: Vec<&'a str>,
+    published: Vec<DateTime<Utc>>,
+    version: Vec<i64>,
+    created: Vec<DateTime<Utc>>,
+    modified: Vec<DateTime<Utc>>,
+}
+
+impl<'a> ArticleColumns<'a> {
+    fn of(writes: impl Iterator<Item = &'a (versions::Write, &'a str)>) -> Self {
+        let mut rows = Self::default();
+        for (write, hash) in writes {
+            let stored = &write.stored;
+            let article = &stored.article;
+            rows.id.push(article.id.as_str());
+            rows.section.push(article.section.as_str());
+            rows.body.push(Json(article));
+            rows.hash.push(hash);
+            rows.published
+                .push(db_time(article.published.with_timezone(&Utc)));
+            rows.version.push(stored.version);
+            rows.created.push(db_time(stored.created_at));
+            rows.modified.push(db_time(stored.modified_at));
+        }
+        rows
+    }
+}
+
+/// Event rows of [`write_all`], one array per column.
+#[derive(Default)]
+struct EventColumns<'a> {
+    id: Vec<String>,
+    kind: Vec<&'static str>,
+    article: Vec<&'a str>,
+    section: Vec<&'a str>,
+    moved_from: Vec<Option<&'a str>>,
+    version: Vec<i64>,
+    at: Vec<DateTime<Utc>>,
+    payload: Vec<Json<serde_json::Value>>,
 }
 
 /// Writes an event; the transaction must hold [`EVENTS_LOCK`].
