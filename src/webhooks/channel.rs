@@ -68,6 +68,9 @@ impl WebhookChannel {
     async fn plan_batch(&self) -> Result<Option<Dispatching>, StoreError> {
         let (cursor, events) = self.store.pending_events(CURSOR, DISPATCH_BATCH).await?;
         let Some(last) = events.last().map(|e| e.seq) else {
+            // Idle: bring the routes up to date now rather than on the next publish (reading
+            // 50,000 endpoints' routes takes a good part of a second).
+            self.routes().await?;
             return Ok(None);
         };
         let endpoints = self.routes().await?;
