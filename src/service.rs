@@ -86,6 +86,7 @@ impl Service {
             metrics.clone(),
         );
         let waker = Waker::default();
+        // Webhooks first: they are sent at once, while WebSub waits for its window.
         let channels: Vec<Arc<dyn Channel>> = vec![
             Arc::new(WebhookChannel::new(
                 store.clone(),

@@ -126,6 +126,8 @@ struct Inner {
     schedule: Schedule,
     outbound: Outbound,
     channels: HashMap<TargetKind, Arc<dyn Channel>>,
+    /// The channels in the order given: the order they dispatch in.
+    dispatch_order: Vec<Arc<dyn Channel>>,
     waker: Waker,
 }
 
@@ -151,7 +153,8 @@ impl DeliveryEngine {
                 config: config.clone(),
                 schedule,
                 outbound,
-                channels: channels.into_iter().map(|c| (c.kind(), c)).collect(),
+                channels: channels.iter().map(|c| (c.kind(), c.clone())).collect(),
+                dispatch_order: channels,
                 waker,
             }),
         }
@@ -162,11 +165,12 @@ impl DeliveryEngine {
         self.inner.waker.wake();
     }
 
-    /// Runs every channel's dispatcher once; returns the earliest time one of them wants to
-    /// be asked again.
+    /// Runs every channel's dispatcher once, in the order the channels were given (those
+    /// that send at once before those that wait on purpose); returns the earliest time one of
+    /// them wants to be asked again.
     async fn dispatch_pending(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let mut again_at = None;
-        for channel in self.inner.channels.values() {
+        for channel in &self.inner.dispatch_order {
             if let Some(at) = channel.dispatch().await? {
                 again_at = Some(again_at.map_or(at, |earlier: DateTime<Utc>| earlier.min(at)));
             }

@@ -84,16 +84,24 @@ impl NotificationChannel {
     /// first: one notification per topic per window, however many instances run.
     async fn notify(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let now = Utc::now();
-        let (cursor, events) = self.store.pending_events(CURSOR, DISPATCH_BATCH).await?;
-        let (Some(oldest), Some(last)) = (events.first(), events.last().map(|e| e.seq)) else {
-            return Ok(None);
-        };
         let window =
             chrono::Duration::from_std(Duration::from_millis(self.config.coalesce_window_ms))
                 .unwrap_or_default();
-        if oldest.occurred_at + window > now {
-            return Ok(Some(oldest.occurred_at + window));
+        // The oldest waiting event alone decides whether the window is still open: every
+        // publish wakes the dispatcher, and the events of an open window are read only once
+        // it closes.
+        let (_, oldest) = self.store.pending_events(CURSOR, 1).await?;
+        match oldest.first() {
+            None => return Ok(None),
+            Some(oldest) if oldest.occurred_at + window > now => {
+                return Ok(Some(oldest.occurred_at + window));
+            }
+            Some(_) => {}
         }
+        let (cursor, events) = self.store.pending_events(CURSOR, DISPATCH_BATCH).await?;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return Ok(None);
+        };
 
         let mut by_feed: BTreeMap<(Scope, FeedFormat), Vec<Subscription>> = BTreeMap::new();
         for s in self.store.active_subscriptions(now).await? {
