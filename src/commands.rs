@@ -550,10 +550,7 @@ fn parse_line(line: usize, bytes: &[u8]) -> Option<Result<Value, String>> {
         Ok(text) => text,
         Err(e) => return Some(Err(format!("line {line} is not valid UTF-8: {e}"))),
     };
-    if text.trim().is_empty() {
-        return None;
-    }
-    Some(serde_json::from_str(text).map_err(|e| format!("line {line} is not valid JSON: {e}")))
+    crate::ingest::ndjson_line(line, text)
 }
 
 /// A whole source held in memory (one document over several lines, which is small): one JSON

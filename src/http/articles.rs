@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::extract::{BodyKind, Caller, Payload, parse_json};
 use crate::config::Scope;
 use crate::domain::{ArticleId, StoredArticle};
-use crate::ingest::FieldError;
+use crate::ingest::{FieldError, ndjson_line};
 use crate::service::PublishError;
 use crate::store::{DeleteOutcome, StoreError, UpsertOutcome, Upserted};
 
@@ -287,11 +287,6 @@ async fn create_batch(
 pub fn ndjson_items(text: &str) -> Vec<(Option<usize>, Result<Value, String>)> {
     text.lines()
         .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(i, line)| {
-            let parsed = serde_json::from_str(line)
-                .map_err(|e| format!("line {} is not valid JSON: {e}", i + 1));
-            (Some(i + 1), parsed)
-        })
+        .filter_map(|(i, line)| ndjson_line(i + 1, line).map(|parsed| (Some(i + 1), parsed)))
         .collect()
 }

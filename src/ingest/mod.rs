@@ -366,6 +366,15 @@ impl Normalizer<'_> {
     }
 }
 
+/// One line of NDJSON, numbered from 1: `None` when blank. A line that is not JSON is
+/// rejected with its number, in the same words wherever NDJSON is read (the API, the CLI).
+pub fn ndjson_line(number: usize, text: &str) -> Option<Result<Value, String>> {
+    if text.trim().is_empty() {
+        return None;
+    }
+    Some(serde_json::from_str(text).map_err(|e| format!("line {number} is not valid JSON: {e}")))
+}
+
 /// The hash that decides "unchanged": over the normalised article, so that cosmetic
 /// differences the normaliser removes (white space in titles, dropped `<script>`) count as equal.
 pub fn content_hash(article: &Article) -> String {
