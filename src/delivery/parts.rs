@@ -13,9 +13,11 @@
 
 use std::collections::VecDeque;
 
+use std::sync::Mutex;
+
 use crate::store::{CursorMove, Enqueued, NewMessage, Store, StoreError};
 
-/// A batch of events turned into messages, being queued part by part.
+/// A batch of events turned into messages, to be queued part by part.
 #[derive(Debug)]
 pub struct Dispatching {
     cursor: CursorMove,
@@ -24,49 +26,48 @@ pub struct Dispatching {
     parts: VecDeque<Vec<NewMessage>>,
 }
 
-/// Where a [`Dispatching`] stands after queuing a part.
-#[derive(Debug)]
-pub enum Step {
-    /// Parts remain: queue the next one (after sending what is queued, if the caller likes).
-    More(Dispatching),
-    /// The last part is queued and the cursor moved, or another dispatcher moved it first.
-    Done(Enqueued),
-}
-
 impl Dispatching {
-    /// The messages of a batch, queued `first` deliveries first, then `rest` at a time.
+    /// The messages of a batch, to be queued [`FIRST_PART`] deliveries first, then [`PART`]
+    /// at a time; the last part moves `cursor`.
     pub fn new(cursor: CursorMove, events: usize, messages: Vec<NewMessage>) -> Self {
-        Self::with_sizes(cursor, events, messages, FIRST_PART, PART)
-    }
-
-    fn with_sizes(
-        cursor: CursorMove,
-        events: usize,
-        messages: Vec<NewMessage>,
-        first: usize,
-        rest: usize,
-    ) -> Self {
         Self {
             cursor,
             events,
-            parts: in_parts(messages, first.max(1), rest.max(1)),
+            parts: in_parts(messages, FIRST_PART, PART),
         }
     }
+}
 
-    /// Queues the next part in one transaction.
+/// A channel's batch between two calls of its dispatcher, while parts of it remain.
+#[derive(Debug, Default)]
+pub struct InProgress(Mutex<Option<Dispatching>>);
+
+impl InProgress {
+    /// The batch left unfinished by the last call, if any.
+    pub fn take(&self) -> Option<Dispatching> {
+        self.0.lock().map(|mut d| d.take()).unwrap_or(None)
+    }
+
+    /// Queues the next part of `dispatching` in one transaction. `None` when parts remain:
+    /// they are kept for the next call, which the dispatcher asks for at once. Otherwise the
+    /// last part is queued and the cursor moved, or another dispatcher moved it first.
     pub async fn queue_next(
-        mut self,
+        &self,
+        mut dispatching: Dispatching,
         store: &Store,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Step, StoreError> {
-        let part = self.parts.pop_front().unwrap_or_default();
-        if self.parts.is_empty() {
-            return Ok(Step::Done(
-                store.enqueue(Some(self.cursor), part, now).await?,
+    ) -> Result<Option<Enqueued>, StoreError> {
+        let part = dispatching.parts.pop_front().unwrap_or_default();
+        if dispatching.parts.is_empty() {
+            return Ok(Some(
+                store.enqueue(Some(dispatching.cursor), part, now).await?,
             ));
         }
         store.enqueue(None, part, now).await?;
-        Ok(Step::More(self))
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(dispatching);
+        }
+        Ok(None)
     }
 }
 
@@ -81,6 +82,7 @@ const PART: usize = 2_000;
 /// deliveries span parts appears in each with its share. Always at least one part (possibly
 /// empty), so that the cursor moves even when the events go to no one.
 fn in_parts(messages: Vec<NewMessage>, first: usize, rest: usize) -> VecDeque<Vec<NewMessage>> {
+    let (first, rest) = (first.max(1), rest.max(1));
     let mut parts = VecDeque::new();
     let mut part: Vec<NewMessage> = Vec::new();
     let mut room = first;

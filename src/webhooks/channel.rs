@@ -15,7 +15,7 @@ use super::signature::signature_header;
 use crate::catalog::Catalog;
 use crate::config::DeliveryConfig;
 use crate::delivery::limiter::RateLimiter;
-use crate::delivery::parts::{Dispatching, Step};
+use crate::delivery::parts::{Dispatching, InProgress};
 use crate::delivery::{AttemptReport, Channel};
 use crate::domain::{Endpoint, EndpointRoute, Target, TargetKind};
 use crate::metrics::{AttemptLabel, Metrics, OutcomeLabel};
@@ -38,7 +38,7 @@ pub struct WebhookChannel {
     metrics: Arc<Metrics>,
     limiter: RateLimiter,
     /// A batch of events being queued in parts, between two calls of `dispatch`.
-    dispatching: Mutex<Option<Dispatching>>,
+    in_progress: InProgress,
     /// The endpoints' routes as last read, with the revision they were read at.
     routes: Mutex<Option<(i64, Arc<Vec<EndpointRoute>>)>>,
 }
@@ -56,7 +56,7 @@ impl WebhookChannel {
             config: config.clone(),
             metrics,
             limiter: RateLimiter::default(),
-            dispatching: Mutex::new(None),
+            in_progress: InProgress::default(),
             routes: Mutex::new(None),
         }
     }
@@ -162,12 +162,7 @@ impl Channel for WebhookChannel {
             // fan-out one part per call, so that the engine sends the first parts while the
             // next are queued.
             loop {
-                let taken = self
-                    .dispatching
-                    .lock()
-                    .map(|mut d| d.take())
-                    .unwrap_or(None);
-                let dispatching = match taken {
+                let dispatching = match self.in_progress.take() {
                     Some(d) => d,
                     None => match self.plan_batch().await? {
                         Some(d) => d,
@@ -175,18 +170,17 @@ impl Channel for WebhookChannel {
                     },
                 };
                 let events = dispatching.events;
-                match dispatching.queue_next(&self.store, Utc::now()).await? {
-                    Step::More(rest) => {
-                        if let Ok(mut slot) = self.dispatching.lock() {
-                            *slot = Some(rest);
-                        }
-                        return Ok(Some(Utc::now()));
-                    }
-                    Step::Done(Enqueued::Queued(_)) => {
+                match self
+                    .in_progress
+                    .queue_next(dispatching, &self.store, Utc::now())
+                    .await?
+                {
+                    None => return Ok(Some(Utc::now())),
+                    Some(Enqueued::Queued(_)) => {
                         self.metrics.events_dispatched.inc_by(events as u64);
                     }
                     // Another instance dispatched these events first.
-                    Step::Done(Enqueued::Raced) => {}
+                    Some(Enqueued::Raced) => {}
                 }
                 if events < DISPATCH_BATCH as usize {
                     return Ok(None);

@@ -3,7 +3,7 @@
 //! a subscription.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +14,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use super::link_header;
 use crate::catalog::{Catalog, Scope};
 use crate::config::WebSubConfig;
-use crate::delivery::parts::{Dispatching, Step};
+use crate::delivery::parts::{Dispatching, InProgress};
 use crate::delivery::{AttemptReport, Channel};
 use crate::domain::{
     ArticleId, Event, FeedFormat, StoredArticle, Subscription, Target, TargetKind, Tombstone,
@@ -51,7 +51,7 @@ pub struct NotificationChannel {
     generator: String,
     metrics: Arc<Metrics>,
     /// Notifications being queued in parts, between two calls of `dispatch`.
-    dispatching: Mutex<Option<Dispatching>>,
+    in_progress: InProgress,
 }
 
 impl NotificationChannel {
@@ -70,7 +70,7 @@ impl NotificationChannel {
             public_base: public_base.to_owned(),
             generator: format!("tidings/{}", env!("CARGO_PKG_VERSION")),
             metrics,
-            dispatching: Mutex::new(None),
+            in_progress: InProgress::default(),
         }
     }
 
@@ -167,17 +167,13 @@ impl NotificationChannel {
     /// Queues one part; when parts remain, keeps them for the next call and asks to be
     /// called again at once.
     async fn queue(&self, dispatching: Dispatching) -> Result<Option<DateTime<Utc>>, StoreError> {
-        match dispatching.queue_next(&self.store, Utc::now()).await? {
-            Step::More(rest) => {
-                if let Ok(mut slot) = self.dispatching.lock() {
-                    *slot = Some(rest);
-                }
-                Ok(Some(Utc::now()))
-            }
-            // Queued, or raced (another instance notified for these events first): either way
-            // nothing waits on purpose any more.
-            Step::Done(_) => Ok(None),
-        }
+        let queued = self
+            .in_progress
+            .queue_next(dispatching, &self.store, Utc::now())
+            .await?;
+        // Parts remain: ask again at once. Otherwise queued, or raced (another instance
+        // notified for these events first): either way nothing waits on purpose any more.
+        Ok(queued.is_none().then(Utc::now))
     }
 
     /// Renders the notification for one topic: the topic's own feed document, with its
@@ -286,12 +282,7 @@ impl Channel for NotificationChannel {
 
     fn dispatch(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>> {
         async move {
-            let taken = self
-                .dispatching
-                .lock()
-                .map(|mut d| d.take())
-                .unwrap_or(None);
-            match taken {
+            match self.in_progress.take() {
                 Some(rest) => self.queue(rest).await,
                 None => self.notify().await,
             }
