@@ -27,7 +27,7 @@ mod sqlite;
 
 use std::future::Future;
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, SecondsFormat, Timelike, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -297,6 +297,32 @@ pub(crate) fn parse_time_key(raw: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("bad time {raw:?}: {e}")))
 }
 
+/// Every endpoint's routes, in the order of [`Store::endpoints`]; the same SQL on both engines.
+const ROUTES_SQL: &str =
+    "SELECT id, event_types, sections, after_seq FROM webhook_endpoints ORDER BY created_at, id";
+
+/// See [`Store::endpoint_routes_revision`]; the same SQL on both engines.
+const ROUTES_REVISION_SQL: &str = "SELECT n FROM endpoint_routes_revision WHERE id = 1";
+
+/// A row of [`ROUTES_SQL`], as either engine decodes it.
+type RouteRow = (
+    String,
+    sqlx::types::Json<Vec<String>>,
+    sqlx::types::Json<Vec<crate::domain::SectionPath>>,
+    i64,
+);
+
+fn route_from_row(
+    (id, types, sections, after_seq): RouteRow,
+) -> Result<crate::domain::EndpointRoute, StoreError> {
+    Ok(crate::domain::EndpointRoute {
+        id,
+        event_types: stored_event_types(&types.0)?,
+        sections: sections.0,
+        after_seq,
+    })
+}
+
 /// An endpoint's stored event type names, read back.
 pub(crate) fn stored_event_types(names: &[String]) -> Result<Vec<EventType>, StoreError> {
     names
@@ -306,4 +332,10 @@ pub(crate) fn stored_event_types(names: &[String]) -> Result<Vec<EventType>, Sto
                 .ok_or_else(|| StoreError::Corrupt(format!("endpoint event_types: {t}")))
         })
         .collect()
+}
+
+/// A time as both engines store it: to the microsecond.
+pub(crate) fn to_microsecond(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
 }

@@ -60,8 +60,41 @@ impl FailingRuns {
         }
     }
 
+    /// The webhook endpoints of these records, in id order, each once: those to read (and,
+    /// where rows are locked, to lock in that order) before [`FailingRuns::new`].
+    pub(super) fn endpoints(records: &[AttemptRecord]) -> Vec<&str> {
+        let mut ids: Vec<&str> = records
+            .iter()
+            .filter(|r| matches!(r.target, Target::Webhook(_)))
+            .map(|r| r.target.id())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Each record's answer, in order: its endpoint's `failing_since` after it, or
+    /// [`StoreError::LeaseLost`](super::StoreError::LeaseLost) for one whose delivery no
+    /// longer held its lease (not in `held`, nothing recorded).
+    pub(super) fn replay(
+        &mut self,
+        records: &[AttemptRecord],
+        held: &std::collections::HashSet<i64>,
+    ) -> Vec<Recorded> {
+        records
+            .iter()
+            .map(|r| {
+                if held.contains(&r.seq) {
+                    Ok(self.apply(r))
+                } else {
+                    Err(super::StoreError::LeaseLost)
+                }
+            })
+            .collect()
+    }
+
     /// Applies one recorded attempt; its endpoint's `failing_since` afterwards.
-    pub(super) fn apply(&mut self, record: &AttemptRecord) -> Option<DateTime<Utc>> {
+    fn apply(&mut self, record: &AttemptRecord) -> Option<DateTime<Utc>> {
         if !matches!(record.target, Target::Webhook(_)) {
             return None;
         }
@@ -70,14 +103,7 @@ impl FailingRuns {
             *since = None;
         } else {
             // As stored: to the microsecond.
-            let at = record.attempt.attempted_at;
-            since.get_or_insert(
-                chrono::Timelike::with_nanosecond(
-                    &at,
-                    chrono::Timelike::nanosecond(&at) / 1_000 * 1_000,
-                )
-                .unwrap_or(at),
-            );
+            since.get_or_insert(super::to_microsecond(record.attempt.attempted_at));
         }
         *since
     }

@@ -116,13 +116,7 @@ impl PgStore {
         // The endpoints' rows first, in id order, then the deliveries': the order
         // delete_endpoint takes them in (see the module's lock order), and the same for every
         // batch, so that two batches (two instances) never wait for each other in a circle.
-        let mut endpoints: Vec<&str> = records
-            .iter()
-            .filter(|r| matches!(r.target, Target::Webhook(_)))
-            .map(|r| r.target.id())
-            .collect();
-        endpoints.sort_unstable();
-        endpoints.dedup();
+        let endpoints = FailingRuns::endpoints(records);
         let stored: Vec<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
             "SELECT id, failing_since FROM webhook_endpoints WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
@@ -133,16 +127,7 @@ impl PgStore {
         let kept: Vec<&AttemptRecord> = records.iter().filter(|r| held.contains(&r.seq)).collect();
         insert_attempts(&mut tx, &kept).await?;
         let mut runs = FailingRuns::new(stored);
-        let results = records
-            .iter()
-            .map(|r| {
-                if held.contains(&r.seq) {
-                    Ok(runs.apply(r))
-                } else {
-                    Err(StoreError::LeaseLost)
-                }
-            })
-            .collect();
+        let results = runs.replay(records, &held);
         let (ids, since): (Vec<&str>, Vec<Option<DateTime<Utc>>>) =
             runs.changed().into_iter().unzip();
         if !ids.is_empty() {

@@ -29,7 +29,7 @@ use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgConnection, PgPool};
 
@@ -239,8 +239,7 @@ pub(super) async fn notify(conn: &mut PgConnection) -> Result<(), StoreError> {
 /// nanoseconds rather than rounding), so that both backends keep and compare the same value.
 /// (sqlx would truncate towards the year 2000, which rounds times before it up.)
 pub(super) fn db_time(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(t)
+    crate::store::to_microsecond(t)
 }
 
 /// Free text from outside without NUL characters, which PostgreSQL text cannot hold.

@@ -8,7 +8,10 @@ use sqlx::types::Json;
 use super::deliveries::delete_deliveries_of;
 use super::{PgStore, db_time, notify};
 use crate::domain::{Endpoint, EndpointRoute, EventType, Secret, SectionPath};
-use crate::store::{EndpointPatch, NewEndpoint, StoreError, stored_event_types};
+use crate::store::{
+    EndpointPatch, NewEndpoint, ROUTES_REVISION_SQL, ROUTES_SQL, RouteRow, StoreError,
+    route_from_row, stored_event_types,
+};
 
 const ENDPOINT_COLUMNS: [&str; 15] = [
     "id",
@@ -89,29 +92,18 @@ impl PgStore {
     }
 
     pub async fn endpoint_routes(&self) -> Result<Vec<EndpointRoute>, StoreError> {
-        sqlx::query_as::<_, (String, Json<Vec<String>>, Json<Vec<SectionPath>>, i64)>(
-            "SELECT id, event_types, sections, after_seq FROM webhook_endpoints ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|(id, Json(types), Json(sections), after_seq)| {
-            Ok(EndpointRoute {
-                id,
-                event_types: stored_event_types(&types)?,
-                sections,
-                after_seq,
-            })
-        })
-        .collect()
+        sqlx::query_as::<_, RouteRow>(ROUTES_SQL)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(route_from_row)
+            .collect()
     }
 
     pub async fn endpoint_routes_revision(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT n FROM endpoint_routes_revision WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(ROUTES_REVISION_SQL)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {

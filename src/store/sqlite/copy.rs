@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
 
-use super::SqliteStore;
+use super::{SqliteStore, rows_of};
 use crate::store::copy::{ColumnType, Row as CopyRow, Table, Value};
 use crate::store::{StoreError, parse_time_key, time_key};
 
@@ -66,14 +66,13 @@ impl SqliteStore {
     /// unique values) is there; returns how many were new.
     pub async fn import_rows(&self, table: &Table, rows: &[CopyRow]) -> Result<u64, StoreError> {
         let columns = column_list(table);
-        let one_row = format!("({})", vec!["?"; table.columns.len()].join(", "));
         let mut tx = self.begin_write().await?;
         let mut inserted = 0;
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO \"{}\" ({columns}) VALUES {} ON CONFLICT DO NOTHING",
                 table.name,
-                vec![one_row.as_str(); chunk.len()].join(", ")
+                rows_of(table.columns.len(), chunk.len())
             );
             let mut query = sqlx::query(&sql);
             for row in chunk {

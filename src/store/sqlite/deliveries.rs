@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::SqliteStore;
 use super::webhooks::endpoint_from_row;
 use super::websub::subscription_from_row;
+use super::{SqliteStore, placeholders, rows_of};
 use crate::domain::{QueueStats, Target};
 use crate::store::types::FailingRuns;
 use crate::store::{
@@ -234,13 +234,7 @@ impl SqliteStore {
         for chunk in kept.chunks(RECORDS_PER_STATEMENT) {
             insert_attempts(&mut tx, chunk).await?;
         }
-        let mut endpoints: Vec<&str> = kept
-            .iter()
-            .filter(|r| matches!(r.target, Target::Webhook(_)))
-            .map(|r| r.target.id())
-            .collect();
-        endpoints.sort_unstable();
-        endpoints.dedup();
+        let endpoints = FailingRuns::endpoints(records);
         let mut stored = Vec::with_capacity(endpoints.len());
         for chunk in endpoints.chunks(RECORDS_PER_STATEMENT) {
             let sql = format!(
@@ -256,16 +250,7 @@ impl SqliteStore {
             }
         }
         let mut runs = FailingRuns::new(stored);
-        let results = records
-            .iter()
-            .map(|r| {
-                if held.contains(&r.seq) {
-                    Ok(runs.apply(r))
-                } else {
-                    Err(StoreError::LeaseLost)
-                }
-            })
-            .collect();
+        let results = runs.replay(records, &held);
         for chunk in runs.changed().chunks(RECORDS_PER_STATEMENT) {
             let sql = format!(
                 "UPDATE webhook_endpoints SET failing_since = v.column2
@@ -496,21 +481,6 @@ struct ClaimedMessage {
     body: String,
     content_type: String,
     link: Option<String>,
-}
-
-/// `?, ?, …`: `n` placeholders.
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
-/// `(?, …), (?, …), …`: `rows` rows of `width` placeholders, for a multi-row VALUES.
-///
-/// Unnumbered on purpose: sqlx looks each numbered parameter's name up, and SQLite finds a
-/// name by walking the statement's list of names, which makes binding a statement with
-/// thousands of numbered parameters quadratic.
-fn rows_of(width: usize, rows: usize) -> String {
-    let row = format!("({})", placeholders(width));
-    vec![row.as_str(); rows].join(", ")
 }
 
 /// Binds each value in turn.

@@ -342,19 +342,47 @@ async fn articles_by_id(
     conn: &mut sqlx::SqliteConnection,
     ids: &[impl AsRef<str>],
 ) -> Result<Vec<StoredArticle>, StoreError> {
-    let mut found = Vec::with_capacity(ids.len());
+    article_rows(conn, ARTICLE_COLUMNS, ids)
+        .await?
+        .iter()
+        .map(stored_from_row)
+        .collect()
+}
+
+/// `columns` of the article rows with these ids, 500 ids per statement, in no order.
+async fn article_rows(
+    conn: &mut sqlx::SqliteConnection,
+    columns: &str,
+    ids: &[impl AsRef<str>],
+) -> Result<Vec<SqliteRow>, StoreError> {
+    let mut rows = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let placeholders = vec!["?"; chunk.len()].join(", ");
-        let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({placeholders})");
+        let sql = format!(
+            "SELECT {columns} FROM articles WHERE id IN ({})",
+            placeholders(chunk.len())
+        );
         let mut query = sqlx::query(&sql);
         for id in chunk {
             query = query.bind(id.as_ref());
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            found.push(stored_from_row(&row)?);
-        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
     }
-    Ok(found)
+    Ok(rows)
+}
+
+/// `?, ?, …`: `n` placeholders.
+pub(super) fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// `(?, …), (?, …), …`: `rows` rows of `width` placeholders, for a multi-row VALUES.
+///
+/// Unnumbered on purpose: sqlx looks each numbered parameter's name up, and SQLite finds a
+/// name by walking the statement's list of names, which makes binding a statement with
+/// thousands of numbered parameters quadratic.
+pub(super) fn rows_of(width: usize, rows: usize) -> String {
+    let row = format!("({})", placeholders(width));
+    vec![row.as_str(); rows].join(", ")
 }
 
 /// Records in the `sections` table that an article write changed `section` at `at`, with
@@ -439,21 +467,11 @@ async fn stored_with_hashes(
     conn: &mut sqlx::SqliteConnection,
     ids: &[&str],
 ) -> Result<Vec<(StoredArticle, String)>, StoreError> {
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let placeholders = vec!["?"; chunk.len()].join(", ");
-        let sql = format!(
-            "SELECT {ARTICLE_COLUMNS}, content_hash FROM articles WHERE id IN ({placeholders})"
-        );
-        let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            found.push((stored_from_row(&row)?, row.try_get("content_hash")?));
-        }
-    }
-    Ok(found)
+    article_rows(conn, &format!("{ARTICLE_COLUMNS}, content_hash"), ids)
+        .await?
+        .iter()
+        .map(|row| Ok((stored_from_row(row)?, row.try_get("content_hash")?)))
+        .collect()
 }
 
 /// Writes one decided upsert of a batch (see [`versions::Batch`]) and its event; the batch

@@ -9,7 +9,8 @@ use crate::domain::EventType;
 use crate::domain::SectionPath;
 use crate::domain::{Endpoint, EndpointRoute, Secret};
 use crate::store::{
-    EndpointPatch, NewEndpoint, StoreError, parse_time_key, stored_event_types, time_key,
+    EndpointPatch, NewEndpoint, ROUTES_REVISION_SQL, ROUTES_SQL, RouteRow, StoreError,
+    parse_time_key, route_from_row, stored_event_types, time_key,
 };
 
 pub(super) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, sections, secret, previous_secret,
@@ -62,33 +63,18 @@ impl SqliteStore {
     }
 
     pub async fn endpoint_routes(&self) -> Result<Vec<EndpointRoute>, StoreError> {
-        sqlx::query_as::<_, (String, String, String, i64)>(
-            "SELECT id, event_types, sections, after_seq FROM webhook_endpoints ORDER BY created_at, id",
-        )
-        .fetch_all(&self.read)
-        .await?
-        .into_iter()
-        .map(|(id, types, sections, after_seq)| {
-            let types: Vec<String> =
-                serde_json::from_str(&types).map_err(|e| StoreError::Corrupt(format!("endpoint event_types: {e}")))?;
-            let sections: Vec<SectionPath> =
-                serde_json::from_str(&sections).map_err(|e| StoreError::Corrupt(format!("endpoint sections: {e}")))?;
-            Ok(EndpointRoute {
-                id,
-                event_types: stored_event_types(&types)?,
-                sections,
-                after_seq,
-            })
-        })
-        .collect()
+        sqlx::query_as::<_, RouteRow>(ROUTES_SQL)
+            .fetch_all(&self.read)
+            .await?
+            .into_iter()
+            .map(route_from_row)
+            .collect()
     }
 
     pub async fn endpoint_routes_revision(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT n FROM endpoint_routes_revision WHERE id = 1")
-                .fetch_one(&self.read)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(ROUTES_REVISION_SQL)
+            .fetch_one(&self.read)
+            .await?)
     }
 
     pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, StoreError> {
