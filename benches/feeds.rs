@@ -102,7 +102,7 @@ async fn run() {
         let mut doc = seed.clone();
         doc["id"] = format!("bench-{i}").into();
         doc["published"] = format!("2021-06-{:02}", 1 + i % 28).into();
-        service.publish(&doc).await.expect("published");
+        service.publish(doc).await.expect("published");
     }
     let store = tidings::store::Store::connect(&database_url, &database)
         .await

@@ -113,6 +113,14 @@ pub struct IngestConfig {
     pub max_title_chars: usize,
     /// Longest body accepted, in bytes after sanitising.
     pub max_content_bytes: usize,
+    /// Most elements (start tags) in a body.
+    pub max_html_elements: usize,
+    /// Deepest nesting of elements in a body, counting formatting elements left open.
+    pub max_html_depth: usize,
+    /// Most attributes on one element of a body.
+    pub max_html_attributes: usize,
+    /// Most articles in one `POST /api/v1/articles/batch`.
+    pub max_batch_items: usize,
 }
 
 impl Default for Config {
@@ -179,6 +187,8 @@ pub struct WebSubConfig {
     pub signature_algorithm: crate::domain::SignatureAlgorithm,
     /// Waits before retrying a verification that met a 5xx or a network error, in seconds.
     pub verification_retry_secs: Vec<f64>,
+    /// Largest subscription request (the form posted to the hub), in bytes.
+    pub max_request_bytes: usize,
 }
 
 impl Default for WebSubConfig {
@@ -190,6 +200,7 @@ impl Default for WebSubConfig {
             coalesce_window_ms: 1000,
             signature_algorithm: crate::domain::SignatureAlgorithm::Sha256,
             verification_retry_secs: vec![1.0, 5.0, 25.0],
+            max_request_bytes: 16 * 1024,
         }
     }
 }
@@ -238,6 +249,31 @@ impl Default for HttpConfig {
     }
 }
 
+impl FeedsConfig {
+    /// The number of entries served for `?limit=n` (1 ≤ n ≤ `max_limit`): the smallest of 1,
+    /// 5, 10, 20, 50, 100, 200, 500, `default_limit` and `max_limit` that is not below n. A
+    /// client gets at least what it asked for, and a feed has a few cached forms, where any
+    /// number would let a client make a render with every request.
+    pub fn limit_step(&self, n: u32) -> u32 {
+        [
+            1,
+            5,
+            10,
+            20,
+            50,
+            100,
+            200,
+            500,
+            self.default_limit,
+            self.max_limit,
+        ]
+        .into_iter()
+        .filter(|&step| step >= n && step <= self.max_limit)
+        .min()
+        .unwrap_or(self.max_limit)
+    }
+}
+
 impl Default for FeedsConfig {
     fn default() -> Self {
         Self {
@@ -255,6 +291,10 @@ impl Default for IngestConfig {
             max_future_secs: 24 * 3600,
             max_title_chars: 1000,
             max_content_bytes: 2 * 1024 * 1024,
+            max_html_elements: 100_000,
+            max_html_depth: 256,
+            max_html_attributes: 64,
+            max_batch_items: 1000,
         }
     }
 }

@@ -127,6 +127,15 @@ impl CachedFeed {
         })
     }
 
+    /// The body in `encoding` if it needs no compressing, or was compressed already.
+    pub fn encoded_if_ready(&self, encoding: Encoding) -> Option<Bytes> {
+        match encoding {
+            Encoding::Identity => Some(self.body.clone()),
+            Encoding::Gzip => self.gzip.get().cloned(),
+            Encoding::Brotli => self.brotli.get().cloned(),
+        }
+    }
+
     /// The body in `encoding`, compressing it the first time it is asked for.
     pub fn encoded(&self, encoding: Encoding) -> Bytes {
         match encoding {
@@ -145,10 +154,18 @@ fn gzip(body: &[u8]) -> Bytes {
     Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
 }
 
+/// Above this size a document is compressed with brotli's quality 5 instead of 9: a quarter
+/// of the time for 1–2 % more bytes (2 MB of feed: 18 ms instead of 70 ms here).
+const BROTLI_HIGH_QUALITY_MAX_BYTES: usize = 256 * 1024;
+
 fn brotli(body: &[u8]) -> Bytes {
     let mut out = Vec::new();
     let params = brotli::enc::BrotliEncoderParams {
-        quality: 9,
+        quality: if body.len() <= BROTLI_HIGH_QUALITY_MAX_BYTES {
+            9
+        } else {
+            5
+        },
         ..Default::default()
     };
     brotli::BrotliCompress(&mut &body[..], &mut out, &params)

@@ -23,6 +23,22 @@ use crate::websub::Hub;
 /// How many rendered documents the feed cache keeps.
 const FEED_CACHE_CAPACITY: usize = 2048;
 
+/// Runs CPU work (sanitising, rendering, compressing) on the blocking pool, so that the async
+/// workers stay free for every other request; a panic in it carries on in the caller.
+pub async fn blocking<T, F>(work: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(err) => match err.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("blocking work was cancelled: the runtime is shutting down"),
+        },
+    }
+}
+
 /// Why a publication did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -59,6 +75,8 @@ pub struct Service {
     pub outbound: Outbound,
     /// The last event whose sections' feeds were invalidated.
     applied_seq: Arc<tokio::sync::Mutex<i64>>,
+    /// Bounds the CPU given to normalising (sanitising) articles: one batch per core.
+    normalizing: Arc<tokio::sync::Semaphore>,
 }
 
 impl Service {
@@ -110,6 +128,9 @@ impl Service {
             hub,
             outbound,
             applied_seq: Arc::new(tokio::sync::Mutex::new(applied)),
+            normalizing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            )),
         })
     }
 
@@ -125,8 +146,10 @@ impl Service {
     }
 
     /// Validates, stores and (after commit) makes the change visible in feeds.
-    pub async fn publish(&self, document: &Value) -> Result<Upserted, PublishError> {
-        let normalized = self.normalizer().article(document)?;
+    pub async fn publish(&self, document: Value) -> Result<Upserted, PublishError> {
+        let normalized = self
+            .normalizing(move |normalizer| normalizer.article(&document))
+            .await?;
         let upserted = self
             .store
             .upsert_article(&normalized.article, &normalized.content_hash, self.now())
@@ -143,23 +166,27 @@ impl Service {
         documents: Vec<Result<Value, String>>,
         caller_gone: CancellationToken,
     ) -> Result<Vec<Result<Upserted, Rejection>>, StoreError> {
-        let normalizer = self.normalizer();
         // The valid articles go to the store; each document keeps its place as `Ok(())` (its
         // result comes from the store, in order) or its rejection.
-        let mut valid: Vec<(Article, String)> = Vec::new();
-        let places: Vec<Result<(), Rejection>> = documents
-            .iter()
-            .map(|doc| {
-                let normalized = match doc {
-                    Ok(value) => normalizer.article(value)?,
-                    Err(reason) => {
-                        return Err(Rejection(vec![FieldError::new("", reason.clone())]));
-                    }
-                };
-                valid.push((normalized.article, normalized.content_hash));
-                Ok(())
+        let (valid, places) = self
+            .normalizing(move |normalizer| {
+                let mut valid: Vec<(Article, String)> = Vec::new();
+                let places: Vec<Result<(), Rejection>> = documents
+                    .iter()
+                    .map(|doc| {
+                        let normalized = match doc {
+                            Ok(value) => normalizer.article(value)?,
+                            Err(reason) => {
+                                return Err(Rejection(vec![FieldError::new("", reason.clone())]));
+                            }
+                        };
+                        valid.push((normalized.article, normalized.content_hash));
+                        Ok(())
+                    })
+                    .collect();
+                (valid, places)
             })
-            .collect();
+            .await;
         let mut stored = if valid.is_empty() {
             Vec::new()
         } else {
@@ -181,12 +208,33 @@ impl Service {
             .collect()
     }
 
-    fn normalizer(&self) -> Normalizer<'_> {
-        Normalizer {
-            catalog: &self.catalog,
-            limits: &self.config.ingest,
-            now: self.now(),
-        }
+    /// Runs `work` with a normaliser on the blocking pool, one batch per core at a time:
+    /// sanitising is CPU work, and the async workers must stay free for feeds and health
+    /// checks. The permit goes with the work, so an abandoned request still counts until its
+    /// work ends.
+    async fn normalizing<T, F>(&self, work: F) -> T
+    where
+        F: FnOnce(&Normalizer<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self
+            .normalizing
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the normalising semaphore is never closed");
+        let catalog = self.catalog.clone();
+        let config = self.config.clone();
+        let now = self.now();
+        blocking(move || {
+            let _permit = permit;
+            work(&Normalizer {
+                catalog: &catalog,
+                limits: &config.ingest,
+                now,
+            })
+        })
+        .await
     }
 
     /// Leaves a tombstone and makes the deletion visible in feeds.
@@ -305,16 +353,22 @@ impl Service {
         let self_url = self.feed_url(scope, format);
         let hub_url = self.hub_url();
         let generator = self.generator();
-        let ctx = FeedContext {
-            catalog: &self.catalog,
-            scope,
-            self_url: &self_url,
-            hub_url: Some(&hub_url),
-            updated,
-            generator: &generator,
-        };
-        let body = render_feed(format, &ctx, &page.entries, &page.tombstones);
-        let feed = Arc::new(CachedFeed::new(body, updated));
+        let catalog = self.catalog.clone();
+        let for_render = scope.clone();
+        // Rendering up to `max_limit` entries is CPU work: off the async workers.
+        let feed = blocking(move || {
+            let ctx = FeedContext {
+                catalog: &catalog,
+                scope: &for_render,
+                self_url: &self_url,
+                hub_url: Some(&hub_url),
+                updated,
+                generator: &generator,
+            };
+            let body = render_feed(format, &ctx, &page.entries, &page.tombstones);
+            Arc::new(CachedFeed::new(body, updated))
+        })
+        .await;
         self.cache.insert(key, generation, feed.clone());
         Ok(feed)
     }

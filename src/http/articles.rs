@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{BodyKind, Caller, Payload, parse_json};
+use super::extract::{BodyKind, Caller, Payload};
 use crate::config::Scope;
 use crate::domain::{ArticleId, StoredArticle};
 use crate::ingest::{FieldError, ndjson_line};
@@ -38,7 +38,7 @@ async fn create_article(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Publish, "publish articles")?;
     let document = payload.json()?;
-    let upserted = publish(&state, &caller, &document).await?;
+    let upserted = publish(&state, &caller, document).await?;
     Ok(upsert_response(&state, upserted))
 }
 
@@ -67,15 +67,11 @@ async fn put_article(
             }
         }
     }
-    let upserted = publish(&state, &caller, &document).await?;
+    let upserted = publish(&state, &caller, document).await?;
     Ok(upsert_response(&state, upserted))
 }
 
-async fn publish(
-    state: &AppState,
-    caller: &Caller,
-    document: &Value,
-) -> Result<Upserted, ApiError> {
+async fn publish(state: &AppState, caller: &Caller, document: Value) -> Result<Upserted, ApiError> {
     let upserted = state.service.publish(document).await.map_err(|e| match e {
         PublishError::Rejected(rejection) => ApiError::Invalid(rejection.0),
         PublishError::Store(e) => e.into(),
@@ -186,19 +182,23 @@ async fn create_batch(
     payload: Payload,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Publish, "publish articles")?;
+    let limit = state.service.config.ingest.max_batch_items;
+    let too_many = |count| ApiError::TooManyItems { count, limit };
     let items: Vec<(Option<usize>, Result<Value, String>)> = match payload.kind {
-        BodyKind::Json => match parse_json(&payload.bytes)? {
-            Value::Array(items) => items.into_iter().map(|v| (None, Ok(v))).collect(),
-            _ => {
-                return Err(ApiError::bad_field(
-                    "",
-                    "a JSON batch must be an array of articles",
-                ));
+        BodyKind::Json => {
+            let batch = json_batch(&payload.bytes, limit)?;
+            if batch.count > limit {
+                return Err(too_many(batch.count));
             }
-        },
+            batch.items.into_iter().map(|v| (None, Ok(v))).collect()
+        }
         BodyKind::Ndjson => {
             let text = std::str::from_utf8(&payload.bytes)
                 .map_err(|e| ApiError::bad_field("", format!("the body is not UTF-8: {e}")))?;
+            let count = text.lines().filter(|l| !l.trim().is_empty()).count();
+            if count > limit {
+                return Err(too_many(count));
+            }
             ndjson_items(text)
         }
     };
@@ -281,6 +281,71 @@ async fn create_batch(
         "results": results,
     }))
     .into_response())
+}
+
+/// A JSON batch: its first items, and how many it holds.
+struct JsonBatch {
+    items: Vec<Value>,
+    count: usize,
+}
+
+/// Reads a JSON array of articles, keeping at most `keep` items: the rest are only counted
+/// (without being built), so an oversized batch costs no more memory than an accepted one.
+fn json_batch(bytes: &[u8], keep: usize) -> Result<JsonBatch, ApiError> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
+
+    struct Bounded(usize);
+
+    impl<'de> Visitor<'de> for Bounded {
+        type Value = JsonBatch;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON array of articles")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonBatch, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.0));
+            while items.len() < self.0 {
+                match seq.next_element::<Value>()? {
+                    Some(item) => items.push(item),
+                    None => {
+                        let count = items.len();
+                        return Ok(JsonBatch { items, count });
+                    }
+                }
+            }
+            let mut count = items.len();
+            while seq.next_element::<IgnoredAny>()?.is_some() {
+                count += 1;
+            }
+            Ok(JsonBatch { items, count })
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Bounded {
+        type Value = JsonBatch;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<JsonBatch, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    Bounded(keep)
+        .deserialize(&mut reader)
+        .and_then(|batch| reader.end().map(|()| batch))
+        .map_err(|e| {
+            let reason = if e.is_data() {
+                "a JSON batch must be an array of articles".to_owned()
+            } else {
+                format!(
+                    "the body is not valid JSON: {e} (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )
+            };
+            ApiError::bad_field("", reason)
+        })
 }
 
 /// Splits NDJSON into documents with their line numbers; blank lines are skipped.

@@ -28,6 +28,8 @@ pub enum ApiError {
     UnsupportedMediaType { expected: &'static str },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the batch has {count} items; at most {limit} are accepted in one request")]
+    TooManyItems { count: usize, limit: usize },
     #[error("method not allowed")]
     MethodNotAllowed,
     /// The service cannot do it now; the client may try again after `retry_after_secs`.
@@ -79,7 +81,9 @@ impl ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } | ApiError::TooManyItems { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -98,6 +102,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => "/problems/bad-request",
             ApiError::UnsupportedMediaType { .. } => "/problems/unsupported-media-type",
             ApiError::PayloadTooLarge { .. } => "/problems/payload-too-large",
+            ApiError::TooManyItems { .. } => "/problems/too-many-items",
             ApiError::MethodNotAllowed => "/problems/method-not-allowed",
             ApiError::Unavailable { .. } => "/problems/unavailable",
             ApiError::Internal(_) => "/problems/internal",
@@ -115,6 +120,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => "Bad request",
             ApiError::UnsupportedMediaType { .. } => "Unsupported media type",
             ApiError::PayloadTooLarge { .. } => "Request body too large",
+            ApiError::TooManyItems { .. } => "Too many items in one batch",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Unavailable { .. } => "Unavailable; try again later",
             ApiError::Internal(_) => "Internal error",

@@ -1,5 +1,7 @@
 //! `/feeds/{scope}.{rss,atom,json}`: the feeds, with HTTP caching done right.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -45,12 +47,11 @@ async fn get_feed(
             .and_then(|v| v.to_str().ok()),
     );
     let self_url = state.service.feed_url(&scope, format);
-    Ok(respond(
-        &state, &feed, format, encoding, &self_url, &headers,
-    ))
+    Ok(respond(&state, &feed, format, encoding, &self_url, &headers).await)
 }
 
-/// `?limit=N`, 1 to the configured maximum; other parameters are ignored.
+/// `?limit=N`, 1 to the configured maximum, rounded up to a step (see
+/// [`crate::config::FeedsConfig::limit_step`]); other parameters are ignored.
 fn parse_limit(state: &AppState, query: Option<&str>) -> Result<u32, ApiError> {
     let feeds = &state.service.config.feeds;
     let Some(raw) = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
@@ -60,7 +61,7 @@ fn parse_limit(state: &AppState, query: Option<&str>) -> Result<u32, ApiError> {
         return Ok(feeds.default_limit);
     };
     match raw.trim().parse::<u32>() {
-        Ok(n) if (1..=feeds.max_limit).contains(&n) => Ok(n),
+        Ok(n) if (1..=feeds.max_limit).contains(&n) => Ok(feeds.limit_step(n)),
         _ => Err(ApiError::bad_field(
             "limit",
             format!(
@@ -71,9 +72,9 @@ fn parse_limit(state: &AppState, query: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-fn respond(
+async fn respond(
     state: &AppState,
-    feed: &CachedFeed,
+    feed: &Arc<CachedFeed>,
     format: FeedFormat,
     encoding: Encoding,
     self_url: &str,
@@ -108,7 +109,15 @@ fn respond(
     if let Some(coding) = encoding.header() {
         insert(&mut headers, header::CONTENT_ENCODING, coding);
     }
-    (StatusCode::OK, headers, Body::from(feed.encoded(encoding))).into_response()
+    let body = match feed.encoded_if_ready(encoding) {
+        Some(body) => body,
+        // The first compression of a document is CPU work: off the async workers.
+        None => {
+            let feed = feed.clone();
+            crate::service::blocking(move || feed.encoded(encoding)).await
+        }
+    };
+    (StatusCode::OK, headers, Body::from(body)).into_response()
 }
 
 /// RFC 9110 §13.2.2: `If-None-Match` decides when present; `If-Modified-Since` only otherwise.

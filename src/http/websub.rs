@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -41,7 +41,7 @@ fn plain(status: StatusCode, text: String) -> Response {
 async fn subscription_request(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let form = headers
         .get(header::CONTENT_TYPE)
@@ -57,6 +57,15 @@ async fn subscription_request(
             "send the request as application/x-www-form-urlencoded\n".into(),
         );
     }
+    // The form holds a few URLs and a secret: read no more than that, whatever the length
+    // announced, so that the public door cannot be made to hold megabytes per request.
+    let limit = state.service.config.websub.max_request_bytes;
+    let Ok(body) = axum::body::to_bytes(body, limit).await else {
+        return plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a subscription request is at most {limit} bytes\n"),
+        );
+    };
     match state.service.hub.request(&body).await {
         Ok(()) => plain(
             StatusCode::ACCEPTED,

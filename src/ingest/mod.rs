@@ -5,6 +5,7 @@
 //! that the rest of tidings can trust, with the hash that decides whether it changed.
 
 pub mod sanitize;
+pub mod shape;
 mod time;
 
 use std::fmt;
@@ -154,11 +155,17 @@ impl Normalizer<'_> {
                 Err(_) => fields.fail("language", "is not a BCP 47 language tag such as zh-CN"),
             }
         });
-        let content_html = fields.optional_str("content_html").map(|raw| {
-            url.as_ref()
-                .map(|base| sanitize_html(raw, base))
-                .unwrap_or_default()
-        });
+        let content_html = fields
+            .optional_str("content_html")
+            .and_then(|raw| match self.html_bounds(raw) {
+                Ok(()) => Some(raw),
+                Err(reason) => fields.fail("content_html", reason),
+            })
+            .map(|raw| {
+                url.as_ref()
+                    .map(|base| sanitize_html(raw, base))
+                    .unwrap_or_default()
+            });
         if let Some(html) = &content_html
             && html.len() > self.limits.max_content_bytes
         {
@@ -205,6 +212,31 @@ impl Normalizer<'_> {
         })
     }
 
+    /// Refuses a body whose shape would make the sanitiser's work grow faster than its size
+    /// (see [`shape`]): checked in one linear pass before it is parsed.
+    fn html_bounds(&self, raw: &str) -> Result<(), String> {
+        let found = shape::shape(raw);
+        let limits = self.limits;
+        if found.depth > limits.max_html_depth {
+            Err(format!(
+                "nests elements {} deep (counting formatting elements left open); at most {} \
+                 are accepted",
+                found.depth, limits.max_html_depth
+            ))
+        } else if found.attributes > limits.max_html_attributes {
+            Err(format!(
+                "has an element with {} attributes; at most {} are accepted",
+                found.attributes, limits.max_html_attributes
+            ))
+        } else if found.elements > limits.max_html_elements {
+            Err(format!(
+                "has {} elements; at most {} are accepted",
+                found.elements, limits.max_html_elements
+            ))
+        } else {
+            Ok(())
+        }
+    }
     fn section(&self, fields: &mut Fields<'_>) -> Option<SectionPath> {
         let by_path = fields.optional_str("section").map(str::trim);
         let titles = fields.string_list("section_titles", 20, MAX_NAME_CHARS);

@@ -310,19 +310,45 @@ async fn limit_is_checked_and_newest_come_first() {
         doc["published"] = format!("2024-03-0{day}").into();
         app.publish(&doc).await;
     }
+    for day in 6..=7 {
+        let mut doc = article(&format!("l-{day}"), "zwgk/zcwj/zcjd", &format!("解读{day}"));
+        doc["published"] = format!("2024-03-0{day}").into();
+        app.publish(&doc).await;
+    }
+    let titles = |feed: &Value| -> Vec<String> {
+        feed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // A limit is rounded up to a step (1, 5, 10, …): 3, 4 and 5 are one cached document.
     let feed: Value = app
         .get("/feeds/zwgk.json?limit=3")
         .await
         .json()
         .await
         .unwrap();
-    let titles: Vec<&str> = feed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["title"].as_str().unwrap())
-        .collect();
-    assert_eq!(titles, ["解读5", "解读4", "解读3"]);
+    assert_eq!(titles(&feed), ["解读7", "解读6", "解读5", "解读4", "解读3"]);
+    let renders = metric(&app, "tidings_feed_renders_total").await;
+    for limit in [4, 5] {
+        let again: Value = app
+            .get(&format!("/feeds/zwgk.json?limit={limit}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again, feed, "limit={limit}");
+    }
+    assert_eq!(metric(&app, "tidings_feed_renders_total").await, renders);
+    let newest: Value = app
+        .get("/feeds/zwgk.json?limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&newest), ["解读7"]);
     for bad in ["0", "-1", "abc", "100000"] {
         let response = app.get(&format!("/feeds/zwgk.json?limit={bad}")).await;
         assert_eq!(response.status(), 400, "limit={bad}");

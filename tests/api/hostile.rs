@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, article, spawn_app};
+use crate::helpers::{TestApp, article, spawn_app, spawn_app_with};
 
 enum Expect {
     /// 422 naming this field.
@@ -258,4 +258,159 @@ async fn hostile_inputs_get_a_precise_422_or_a_valid_feed() {
             }
         }
     }
+}
+
+/// Bodies whose parse would cost the square of their size (unclosed or deeply nested elements,
+/// thousands of attributes) are refused from one linear pass, before the sanitiser sees them;
+/// a large but ordinary body (a long table with its optional end tags left out) is not.
+#[tokio::test]
+async fn bodies_that_would_make_the_sanitiser_quadratic_are_refused_before_parsing() {
+    let app = spawn_app().await;
+    let many_attributes: String = (0..1000).map(|i| format!(" data-a{i}=\"{i}\"")).collect();
+    let cases = [
+        ("unclosed <b>", "<b id=i>".repeat(20_000), "deep"),
+        ("1 MB of nested <div>", "<div>".repeat(200_000), "deep"),
+        (
+            "formatting reopened by each paragraph",
+            "<p><b id=1>x</p>".repeat(5_000),
+            "deep",
+        ),
+        ("nested tables", "<table><tr><td>".repeat(1_000), "deep"),
+        (
+            "1,000 attributes on one element",
+            format!("<p{many_attributes}>x</p>"),
+            "attributes",
+        ),
+        ("120,000 line breaks", "<br>".repeat(120_000), "elements"),
+    ];
+    for (label, html, reason) in cases {
+        let doc = case("h-shape", |d| d["content_html"] = json!(html));
+        let response = app.post_article(&doc).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 422, "{label}: {body}");
+        let errors = body["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{label}: {body}");
+        assert_eq!(errors[0]["field"], "content_html", "{label}");
+        let message = errors[0]["reason"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(reason) && message.contains("at most"),
+            "{label}: {body}"
+        );
+    }
+    assert!(app.events().await.is_empty(), "nothing refused was stored");
+
+    let mut table = String::from("<table>");
+    for row in 0..3_000 {
+        table.push_str(&format!(
+            "<tr><td>{row}<td><b>黄南</b><td>州<td><font size=2>会议</font><td>x"
+        ));
+    }
+    table.push_str("</table>");
+    let doc = case("h-table", |d| d["content_html"] = json!(table));
+    let response = app.post_article(&doc).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let stored: Value = response.json().await.unwrap();
+    let html = stored["article"]["content_html"].as_str().unwrap();
+    assert_eq!(html.matches("<tr>").count(), 3_000);
+    assert_feeds_valid(&app, "a long table").await;
+}
+
+/// A batch past `ingest.max_batch_items` is refused whole with a small 413, whether it is a
+/// JSON array (counted without being built) or NDJSON; a batch at the limit is stored.
+#[tokio::test]
+async fn an_oversized_batch_is_refused_whole_with_a_small_answer() {
+    let app = spawn_app_with(|c| c.ingest.max_batch_items = 20).await;
+    let send = |body: String, media_type: &'static str| {
+        app.client
+            .post(app.url("/api/v1/articles/batch"))
+            .bearer_auth(crate::helpers::TOKEN)
+            .header("content-type", media_type)
+            .body(body)
+            .send()
+    };
+    // Megabytes of `1`: once answered with millions of rejections.
+    let ones = format!("[{}1]", "1,".repeat(2 * 1024 * 1024));
+    let docs: Vec<String> = (0..21)
+        .map(|i| article(&format!("big-{i}"), "hnyw", "批量").to_string())
+        .collect();
+    for (label, body, media_type, count) in [
+        (
+            "an array of ones",
+            ones,
+            "application/json",
+            2 * 1024 * 1024 + 1,
+        ),
+        (
+            "21 articles",
+            format!("[{}]", docs.join(",")),
+            "application/json",
+            21,
+        ),
+        (
+            "21 NDJSON lines",
+            docs.join("\n\n"),
+            "application/x-ndjson",
+            21,
+        ),
+    ] {
+        let response = send(body, media_type).await.unwrap();
+        assert_eq!(response.status(), 413, "{label}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{label}"
+        );
+        let text = response.text().await.unwrap();
+        assert!(text.len() < 1024, "{label}: {text}");
+        let problem: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(problem["type"], "/problems/too-many-items", "{label}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&count.to_string()) && detail.contains("at most 20"),
+            "{label}: {detail}"
+        );
+    }
+    assert!(
+        app.events().await.is_empty(),
+        "nothing of a refused batch is stored"
+    );
+
+    let response = send(format!("[{}]", docs[..20].join(",")), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["created"], 20);
+    let response = send("{\"id\":1}".into(), "application/json").await.unwrap();
+    assert_eq!(response.status(), 400, "an object is not a batch");
+}
+
+/// The hub's public form is read only as far as a form needs: a larger one is refused with a
+/// plain-text 413 (the hub's protocol answers in text) before it is held in memory.
+#[tokio::test]
+async fn a_subscription_request_larger_than_a_form_needs_is_refused() {
+    let app = spawn_app().await;
+    let padded = format!(
+        "hub.mode=subscribe&hub.topic={}&hub.callback=http%3A%2F%2Fexample.com%2Fcb&pad={}",
+        app.url("/feeds/all.atom"),
+        "a".repeat(64 * 1024)
+    );
+    let response = app
+        .client
+        .post(app.url("/websub"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(padded)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.contains("at most 16384 bytes"), "{text}");
 }
