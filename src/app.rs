@@ -63,8 +63,7 @@ impl Application {
                  set TIDINGS_API_TOKEN or add [[tokens]] to the configuration"
             );
         }
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        let served = crate::http::server::serve(self.listener, app, &config.http, shutdown.clone())
             .await
             .context("the HTTP server failed");
         shutdown.cancel();

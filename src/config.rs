@@ -89,6 +89,12 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Time allowed for one request, in seconds.
     pub request_timeout_secs: u64,
+    /// Time allowed for a request's headers to arrive, and for an idle connection to send its
+    /// next request, in seconds; the connection is closed after it.
+    pub header_read_timeout_secs: u64,
+    /// Connections open at once; past it, new ones wait to be accepted. Kept below the
+    /// process's descriptor limit.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -245,6 +251,8 @@ impl Default for HttpConfig {
         Self {
             max_body_bytes: 5 * 1024 * 1024,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 15,
+            max_connections: 8192,
         }
     }
 }
@@ -363,6 +371,11 @@ impl Config {
                 "database_url {:?}: use sqlite://path, postgres:// or postgresql://",
                 redacted_database_url(&self.database_url)
             )));
+        }
+        if self.http.header_read_timeout_secs == 0 || self.http.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "http.header_read_timeout_secs and http.max_connections must be at least 1".into(),
+            ));
         }
         if self.database.max_connections == 0 || self.database.acquire_timeout_secs == 0 {
             return Err(ConfigError::Invalid(

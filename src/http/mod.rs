@@ -6,6 +6,7 @@ pub mod error;
 mod events;
 mod extract;
 mod feeds;
+pub mod server;
 mod site;
 mod webhooks;
 mod websub;

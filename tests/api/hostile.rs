@@ -414,3 +414,61 @@ async fn a_subscription_request_larger_than_a_form_needs_is_refused() {
     let text = response.text().await.unwrap();
     assert!(text.contains("at most 16384 bytes"), "{text}");
 }
+
+/// Connections that send nothing, or half a header, or sit idle after an answer are closed after
+/// `http.header_read_timeout_secs`; with more of them than `http.max_connections`, `/healthz`
+/// and the feeds still answer once the silent ones have been closed.
+#[tokio::test]
+async fn silent_and_half_sent_connections_are_closed_and_never_stop_the_service() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app_with(|c| {
+        c.http.header_read_timeout_secs = 1;
+        c.http.max_connections = 64;
+    })
+    .await;
+    let address = app.config.listen.clone();
+    let mut held = Vec::new();
+    for i in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        match i % 3 {
+            0 => {}
+            1 => stream
+                .write_all(b"GET /feeds/all.atom HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .unwrap(),
+            _ => stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap(),
+        }
+        held.push(stream);
+    }
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(app.get("/feeds/all.atom").await.status(), 200);
+
+    // The server ends every one of them: a read reaches the end (or a reset), after the answer
+    // for those that sent a whole request.
+    for (i, mut stream) in held.into_iter().enumerate() {
+        let mut answer = Vec::new();
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "connection {i} is still open");
+        if i % 3 == 2 {
+            assert!(
+                answer.starts_with(b"HTTP/1.1 200"),
+                "connection {i}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+    }
+}
