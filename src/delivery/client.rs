@@ -84,7 +84,9 @@ fn is_local_name(host: &str) -> bool {
 /// Whether an address is globally routable: not loopback, private, link-local, multicast,
 /// unspecified, broadcast, shared (CGNAT), benchmarking, reserved, documentation,
 /// unique-local or site-local. IPv6 forms that embed an IPv4 address (mapped, compatible,
-/// NAT64, 6to4) are judged by that address; Teredo and the discard prefix are refused.
+/// NAT64's well-known prefix, 6to4) are judged by that address; Teredo, the discard prefix and
+/// NAT64's local-use prefix (RFC 8215, whose embedded address can sit anywhere after the
+/// prefix, and which only a local translator answers) are refused.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -116,6 +118,7 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
                 || (s[0] == 0x2001 && s[1] == 0) // Teredo
+                || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 1) // NAT64 local use
                 || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0)) // discard
         }
     }
@@ -136,8 +139,8 @@ fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
     if s[..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0 {
         return Some(tail(s[6], s[7])); // ::ffff:0:a.b.c.d (IPv4-translated)
     }
-    if s[0] == 0x0064 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1) {
-        return Some(tail(s[6], s[7])); // 64:ff9b::/96 and 64:ff9b:1::/48 (NAT64)
+    if s[0] == 0x0064 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+        return Some(tail(s[6], s[7])); // 64:ff9b::/96 (NAT64, well-known prefix)
     }
     if s[0] == 0x2002 {
         return Some(tail(s[1], s[2])); // 2002:a.b.c.d::/48 (6to4)
@@ -402,6 +405,8 @@ mod tests {
             "::7f00:1",
             "64:ff9b::a9fe:a9fe",
             "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:7f00:0:100:5db8:d822",
+            "64:ff9b:1::5db8:d822",
             "2002:7f00:1::",
             "::ffff:0:7f00:1",
             "fec0::1",

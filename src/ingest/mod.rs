@@ -142,7 +142,7 @@ impl Normalizer<'_> {
         let editor = fields.optional_text("editor", MAX_NAME_CHARS);
         let authors = fields.string_list("authors", 50, MAX_NAME_CHARS);
         let tags = fields.string_list("tags", 100, MAX_TAG_CHARS);
-        let summary = fields.optional_text("summary", MAX_SUMMARY_CHARS);
+        let summary = fields.summary();
         let published = fields
             .required_str("published")
             .and_then(|raw| self.time(&mut fields, "published", raw));
@@ -461,6 +461,30 @@ impl<'a> Fields<'a> {
             return self.fail(name, format!("must be at most {max_chars} characters"));
         }
         Some(text)
+    }
+
+    /// The summary: a long one is cut (with an ellipsis) rather than refused, since it only
+    /// introduces the body, and the cut is logged.
+    fn summary(&mut self) -> Option<String> {
+        let text = self
+            .optional_str("summary")
+            .map(clean_text)
+            .filter(|t| !t.is_empty())?;
+        match text.char_indices().nth(MAX_SUMMARY_CHARS - 1) {
+            None => Some(text),
+            Some((cut, _)) => {
+                tracing::warn!(
+                    article = self
+                        .obj
+                        .get("id")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or(""),
+                    chars = text.chars().count(),
+                    "summary cut to {MAX_SUMMARY_CHARS} characters"
+                );
+                Some(format!("{}…", text[..cut].trim_end()))
+            }
+        }
     }
 
     /// An array of strings, cleaned, empty ones and duplicates dropped, order kept.

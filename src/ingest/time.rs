@@ -1,6 +1,6 @@
 //! Publication times: RFC 3339, or a local date and time in the site's zone.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 
 /// Parses a publication time, keeping its UTC offset.
@@ -9,7 +9,19 @@ use chrono_tz::Tz;
 /// with no offset, `2021-06-01 09:30[:00]` or a bare date `2021-06-01`. A time without an offset
 /// is local time in `zone`; a date without a time is midnight there. This is the only place
 /// that rule lives.
+///
+/// A leap second (`23:59:60`) becomes the second before it: feed readers cannot read `:60`,
+/// and chrono would write it.
 pub fn parse_time(raw: &str, zone: Tz) -> Result<DateTime<FixedOffset>, String> {
+    let t = parse_any(raw, zone)?;
+    Ok(if t.nanosecond() >= 1_000_000_000 {
+        t.with_nanosecond(0).unwrap_or(t)
+    } else {
+        t
+    })
+}
+
+fn parse_any(raw: &str, zone: Tz) -> Result<DateTime<FixedOffset>, String> {
     let raw = raw.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Ok(t);
@@ -63,6 +75,17 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2021-06-01T09:30:00-05:00");
         let t = parse_time("2021-06-01 09:30", chrono_tz::Asia::Shanghai).unwrap();
         assert_eq!(t.to_rfc3339(), "2021-06-01T09:30:00+08:00");
+    }
+
+    #[test]
+    fn a_leap_second_becomes_the_second_before() {
+        for raw in ["2016-12-31T23:59:60Z", "2016-12-31 23:59:60"] {
+            let t = parse_time(raw, chrono_tz::Asia::Shanghai).unwrap();
+            assert_eq!(t.second(), 59, "{raw}");
+            assert_eq!(t.nanosecond(), 0, "{raw}");
+        }
+        let t = parse_time("2016-12-31T23:59:60.5Z", chrono_tz::Asia::Shanghai).unwrap();
+        assert_eq!(t.to_rfc3339(), "2016-12-31T23:59:59+00:00");
     }
 
     #[test]

@@ -56,7 +56,17 @@ pub fn event_body(event: &Event, catalog: &Catalog) -> String {
     // them in `omitted`; the whole article stays readable through the API.
     let mut data = data;
     let mut omitted = Vec::new();
-    for field in ["content_html", "images", "summary", "tags", "authors"] {
+    let mut fields: Vec<(usize, &str)> = ["content_html", "images", "summary", "tags", "authors"]
+        .into_iter()
+        .map(|field| {
+            let size = data["article"]
+                .get(field)
+                .map_or(0, |value| value.to_string().len());
+            (size, field)
+        })
+        .collect();
+    fields.sort_by_key(|&(size, _)| std::cmp::Reverse(size));
+    for (_, field) in fields {
         if let Some(article) = data.get_mut("article").and_then(Value::as_object_mut) {
             let empty = match field {
                 "content_html" => json!(""),

@@ -680,6 +680,27 @@ async fn an_article_too_large_for_one_body_is_sent_without_its_largest_fields() 
     assert_eq!(body["data"]["article"]["omitted"], json!(["content_html"]));
     assert_eq!(body["data"]["article"]["title"], "很长的文章");
     validate_against_published_schema(&app, "article.published", &[body]).await;
+
+    // The largest field goes first: here the images, and the body stays.
+    let mut doc = article("big-2", "hnyw", "图片很多的文章");
+    doc["content_html"] = json!(format!("<p>{}</p>", "黄南".repeat(5_000)));
+    doc["images"] = json!(
+        (0..200)
+            .map(|i| json!({"url": format!("p{i}.jpg"), "caption": "图片说明".repeat(250)}))
+            .collect::<Vec<_>>()
+    );
+    app.publish(&doc).await;
+    let got = receiver.wait_for(2).await;
+    let body = got[1].json();
+    assert!(got[1].body.len() <= 256 * 1024);
+    assert_eq!(body["data"]["article"]["omitted"], json!(["images"]));
+    assert!(
+        body["data"]["article"]["content_html"]
+            .as_str()
+            .unwrap()
+            .contains("黄南")
+    );
+    validate_against_published_schema(&app, "article.published", &[body]).await;
 }
 
 #[tokio::test]
