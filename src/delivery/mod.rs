@@ -219,10 +219,16 @@ impl DeliveryEngine {
         while !shutdown.is_cancelled() {
             let woken = std::mem::take(&mut dispatch);
             if woken {
-                again_at = self.dispatch_pending().await.unwrap_or_else(|err| {
-                    tracing::error!(error = %err, "cannot dispatch events");
-                    None
-                });
+                again_at = match self.dispatch_pending().await {
+                    Ok(again_at) => {
+                        crate::store::report_working();
+                        again_at
+                    }
+                    Err(err) => {
+                        crate::store::report_fault("cannot dispatch events", &err);
+                        None
+                    }
+                };
             }
             // Free workers take what is already claimed before the engine claims more.
             self.start_ready(&mut ready, &mut inflight, &recorder, &follow_ups);
@@ -232,7 +238,7 @@ impl DeliveryEngine {
                 && (room >= claim_batch || (inflight.is_empty() && ready.is_empty()) || woken)
             {
                 let claimed = self.claim(room).await.unwrap_or_else(|err| {
-                    tracing::error!(error = %err, "cannot claim deliveries");
+                    crate::store::report_fault("cannot claim deliveries", &err);
                     Vec::new()
                 });
                 ready.extend(claimed);

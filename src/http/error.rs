@@ -45,8 +45,8 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(reason) => {
-                tracing::warn!(%reason, "the database is unavailable");
+            StoreError::Unavailable(_) => {
+                crate::store::report_fault("the database is unavailable", &err);
                 ApiError::Unavailable {
                     reason: "the database is unavailable; nothing was changed, try again shortly"
                         .into(),

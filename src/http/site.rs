@@ -130,9 +130,11 @@ async fn get_sections(State(state): State<AppState>) -> Json<SiteTree> {
     })
 }
 
-/// `GET /healthz`: 200 when the store answers.
+/// `GET /healthz`: 200 when the store can write (one row written and committed); 503
+/// problem+json otherwise.
 async fn get_health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     state.service.ping().await?;
+    crate::store::report_working();
     Ok(Json(serde_json::json!({ "status": "ok" })))
 }
 

@@ -109,11 +109,38 @@ impl From<sqlx::Error> for StoreError {
     /// Connection trouble becomes [`StoreError::Unavailable`], whichever the backend; anything
     /// else stays a database error. (sqlx's messages never carry the connection URL.)
     fn from(err: sqlx::Error) -> Self {
-        if postgres::is_unavailable(&err) || sqlite::is_busy(&err) {
+        if let Some(reason) = sqlite::storage_fault(&err) {
+            StoreError::Unavailable(format!("{reason}: {err}"))
+        } else if postgres::is_unavailable(&err) || sqlite::is_busy(&err) {
             StoreError::Unavailable(err.to_string())
         } else {
             StoreError::Database(err)
         }
+    }
+}
+
+/// Whether the last use of a store in this process met a storage fault: such faults are logged
+/// once per change of state, not once per request or engine turn.
+static FAILING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Reports a failed use of the store: a storage fault ([`StoreError::Unavailable`]) is logged
+/// at warn the first time after a success, at debug while it lasts; any other error at error.
+pub fn report_fault(what: &str, err: &StoreError) {
+    use std::sync::atomic::Ordering;
+    if !matches!(err, StoreError::Unavailable(_)) {
+        tracing::error!(error = %err, "{what}");
+    } else if FAILING.swap(true, Ordering::Relaxed) {
+        tracing::debug!(error = %err, "{what}");
+    } else {
+        tracing::warn!(error = %err, "{what}; logged again when it changes");
+    }
+}
+
+/// Reports a successful use of the store: the end of a storage fault is logged once.
+pub fn report_working() {
+    use std::sync::atomic::Ordering;
+    if FAILING.swap(false, Ordering::Relaxed) {
+        tracing::info!("the database answers again");
     }
 }
 

@@ -475,3 +475,43 @@ async fn silent_and_half_sent_connections_are_closed_and_never_stop_the_service(
         }
     }
 }
+
+/// A data folder deleted while the service runs: writes answer 503 problem+json instead of
+/// 201 into a file nobody will open again, health says so, and cached feeds are still served.
+/// A database missing beside its leftover write-ahead log is not silently replaced at start.
+#[tokio::test]
+async fn a_deleted_database_is_a_storage_fault_not_a_silent_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut config = crate::helpers::test_config(dir.path());
+    config.database_url = format!("sqlite://{}", data.join("tidings.db").display());
+    let app = crate::helpers::spawn_in(dir, config).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    app.publish(&article("before", "hnyw", "之前")).await;
+    let feed = app.get_text("/feeds/all.atom").await;
+
+    std::fs::remove_dir_all(&data).unwrap();
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 503);
+    assert_eq!(health.headers()["content-type"], "application/problem+json");
+    let response = app.post_article(&article("after", "hnyw", "之后")).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/unavailable");
+    assert_eq!(
+        app.get_text("/feeds/all.atom").await,
+        feed,
+        "the cache still serves"
+    );
+
+    // At start: the database is gone but its write-ahead log is there.
+    let lost = tempfile::tempdir().unwrap();
+    std::fs::write(lost.path().join("tidings.db-wal"), b"").unwrap();
+    let url = format!("sqlite://{}", lost.path().join("tidings.db").display());
+    let err = tidings::store::Store::connect(&url, &app.config.database)
+        .await
+        .expect_err("no new database in place of a lost one");
+    assert!(err.to_string().contains("is missing but"), "{err}");
+    assert!(!lost.path().join("tidings.db").exists());
+}

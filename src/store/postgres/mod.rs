@@ -114,8 +114,14 @@ impl PgStore {
     }
 
     /// Whether the database answers.
+    /// Whether the store can write: one row written and committed.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO health (id, checked_at) VALUES (1, now())
+             ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -158,11 +164,16 @@ pub(super) fn is_unavailable(err: &sqlx::Error) -> bool {
             let code = pg.code();
             // 08: connection exception; 53: insufficient resources (too many connections);
             // 57014: statement timeout; 57P01-57P05: shutdown, cannot connect now, idle
-            // timeout; 40001, 40P01: serialisation failure, deadlock; 55P03: lock timeout.
+            // timeout; 40001, 40P01: serialisation failure, deadlock; 55P03: lock timeout;
+            // 25006: read-only transaction (a standby, or default_transaction_read_only);
+            // 58030: I/O error.
             code.starts_with("08")
                 || code.starts_with("53")
                 || code.starts_with("57P")
-                || matches!(code, "57014" | "40001" | "40P01" | "55P03")
+                || matches!(
+                    code,
+                    "57014" | "40001" | "40P01" | "55P03" | "25006" | "58030"
+                )
         }
         _ => false,
     }

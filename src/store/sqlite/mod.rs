@@ -30,6 +30,40 @@ use crate::domain::{Article, ArticleId, Event, EventType, Scope, SectionPath, St
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    /// The database file as opened, to notice it removed or replaced while open (writes
+    /// would go on into a file nobody will open again).
+    file: Option<std::sync::Arc<OpenedFile>>,
+}
+
+/// A database file and its identity when it was opened.
+#[derive(Debug)]
+struct OpenedFile {
+    path: std::path::PathBuf,
+    identity: (u64, u64),
+}
+
+impl OpenedFile {
+    fn identity(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path)?;
+        Ok((meta.dev(), meta.ino()))
+    }
+
+    /// An error unless the path still names the file that was opened.
+    fn check(&self) -> Result<(), StoreError> {
+        match Self::identity(&self.path) {
+            Ok(identity) if identity == self.identity => Ok(()),
+            Ok(_) => Err(StoreError::Unavailable(format!(
+                "the database file {} was replaced while tidings ran; restart it to use the \
+                 new file",
+                self.path.display()
+            ))),
+            Err(err) => Err(StoreError::Unavailable(format!(
+                "the database file {} is gone ({err}); restore it, then restart tidings",
+                self.path.display()
+            ))),
+        }
+    }
 }
 
 /// How long a write waits for another writer (another process, the CLI) to finish.
@@ -47,10 +81,19 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        if let Some(parent) = options.get_filename().parent()
+        let path = options.get_filename().to_path_buf();
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
             std::fs::create_dir_all(parent)?;
+        }
+        if !in_memory && !path.exists() {
+            refuse_lost_database(&path)?;
+            tracing::warn!(
+                path = %path.display(),
+                "no database here: creating a new, empty one"
+            );
         }
         let write = SqlitePoolOptions::new()
             .max_connections(1)
@@ -69,7 +112,13 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { write, read })
+        let file = if in_memory {
+            None
+        } else {
+            let identity = OpenedFile::identity(&path)?;
+            Some(std::sync::Arc::new(OpenedFile { path, identity }))
+        };
+        Ok(Self { write, read, file })
     }
 
     /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`): with a
@@ -79,6 +128,9 @@ impl SqliteStore {
     pub(super) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        if let Some(file) = &self.file {
+            file.check()?;
+        }
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 
@@ -307,8 +359,18 @@ impl SqliteStore {
     }
 
     /// Whether the database answers.
+    /// Whether the store can write: its file is the one opened, and one row is written and
+    /// committed.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO health (id, checked_at) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+        )
+        .bind(time_key(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -512,6 +574,48 @@ async fn write_one(
     )
     .await?;
     Ok(write.into_upserted())
+}
+
+/// Refuses to create a database where one evidently was: its write-ahead log or shared-memory
+/// file is there without it. A new empty database would silently take the place of the lost
+/// one (and of its undelivered events).
+fn refuse_lost_database(path: &std::path::Path) -> Result<(), StoreError> {
+    for suffix in ["-wal", "-shm"] {
+        let mut leftover = path.as_os_str().to_owned();
+        leftover.push(suffix);
+        let leftover = std::path::PathBuf::from(leftover);
+        if leftover.exists() {
+            return Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "the database {} is missing but {} is there: it was removed or moved. \
+                     Restore it, or remove {} to start with an empty database",
+                    path.display(),
+                    leftover.display(),
+                    leftover.display()
+                ),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Why SQLite cannot store anything now, for the faults that are the storage's rather than
+/// the request's: a read-only or full database, or a file that cannot be read or written.
+pub(super) fn storage_fault(err: &sqlx::Error) -> Option<&'static str> {
+    let sqlx::Error::Database(db) = err else {
+        return None;
+    };
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    let code = db.code()?.parse::<i32>().ok()?;
+    // The primary code is the low byte of an extended one.
+    match code & 0xff {
+        8 => Some("the database is read-only"),
+        10 => Some("the database file cannot be read or written (I/O error)"),
+        13 => Some("the disk holding the database is full"),
+        14 => Some("the database file cannot be opened"),
+        _ => None,
+    }
 }
 
 /// Whether SQLite gave up waiting for a lock (another process held it past `BUSY_TIMEOUT`):
