@@ -195,6 +195,10 @@ pub struct WebSubConfig {
     pub verification_retry_secs: Vec<f64>,
     /// Largest subscription request (the form posted to the hub), in bytes.
     pub max_request_bytes: usize,
+    /// Verifications of intent pending at once (accepted, not yet verified or given up).
+    pub max_pending_verifications: usize,
+    /// Of those, for callbacks on one host.
+    pub max_pending_per_host: usize,
 }
 
 impl Default for WebSubConfig {
@@ -207,6 +211,8 @@ impl Default for WebSubConfig {
             signature_algorithm: crate::domain::SignatureAlgorithm::Sha256,
             verification_retry_secs: vec![1.0, 5.0, 25.0],
             max_request_bytes: 16 * 1024,
+            max_pending_verifications: 4096,
+            max_pending_per_host: 64,
         }
     }
 }

@@ -24,8 +24,12 @@ use crate::domain::{CallbackUrl, FeedFormat};
 use crate::metrics::{Metrics, OutcomeLabel};
 use crate::store::{Store, StoreError, SubscriptionView};
 
-/// Verifications of intent in progress at once; more requests are asked to retry.
-const MAX_PENDING_VERIFICATIONS: usize = 256;
+/// Verification requests (GETs to callbacks) in flight at once; further attempts wait their
+/// turn. A pending verification holds no such permit while it waits to retry.
+const MAX_VERIFICATION_ATTEMPTS: usize = 256;
+
+/// The longest wait for a callback's name to resolve when a request arrives.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// §5.1: hub.secret MUST be less than 200 bytes.
 const MAX_SECRET_BYTES: usize = 200;
@@ -77,6 +81,32 @@ fn refuse(reason: impl Into<String>) -> Refusal {
     }
 }
 
+/// Pending verifications, counted per callback host.
+#[derive(Debug, Default)]
+struct Pending {
+    per_host: std::collections::HashMap<String, usize>,
+    total: usize,
+}
+
+/// One pending verification's place; given back when dropped.
+struct PendingSlot {
+    hub: Arc<Inner>,
+    host: String,
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut pending = self.hub.pending.lock().expect("never poisoned");
+        pending.total -= 1;
+        if let Some(n) = pending.per_host.get_mut(&self.host) {
+            *n -= 1;
+            if *n == 0 {
+                pending.per_host.remove(&self.host);
+            }
+        }
+    }
+}
+
 /// The hub; cheap to clone. Verifications run as tasks of its own, which [`Hub::shutdown`]
 /// cancels and waits for.
 #[derive(Debug, Clone)]
@@ -93,8 +123,11 @@ struct Inner {
     public_base: String,
     outbound: Outbound,
     metrics: Arc<Metrics>,
-    /// Bounds the verifications running at once (the hub's door is public).
-    permits: Arc<Semaphore>,
+    /// Bounds the verification requests in flight at once.
+    attempts: Arc<Semaphore>,
+    /// Verifications pending (accepted, not yet verified or given up), per callback host and
+    /// in all: the hub's door is public, so one host's callbacks cannot fill it for everyone.
+    pending: std::sync::Mutex<Pending>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -116,7 +149,8 @@ impl Hub {
                 public_base: public_base.to_owned(),
                 outbound,
                 metrics,
-                permits: Arc::new(Semaphore::new(MAX_PENDING_VERIFICATIONS)),
+                attempts: Arc::new(Semaphore::new(MAX_VERIFICATION_ATTEMPTS)),
+                pending: std::sync::Mutex::new(Pending::default()),
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
             }),
@@ -143,14 +177,27 @@ impl Hub {
     /// §5.1: takes a form-encoded subscription request. A valid one is accepted at once and
     /// its intent verified in the background (§5.3); an invalid one is refused with a reason.
     pub async fn request(&self, body: &[u8]) -> Result<(), Refusal> {
-        let request = self.parse_request(body).await?;
-        let Ok(permit) = self.inner.permits.clone().try_acquire_owned() else {
-            return Err(Refusal {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                reason: "too many verifications in progress; retry in a minute".into(),
-                retry_after_secs: Some(60),
-            });
-        };
+        let request = self.parse_request(body)?;
+        // The slot is taken before any name is resolved, so that resolving is bounded too.
+        let slot = self.reserve(&request.callback)?;
+        match tokio::time::timeout(
+            RESOLVE_TIMEOUT,
+            self.inner
+                .outbound
+                .policy()
+                .check_destination(&request.callback),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => return Err(refuse(format!("hub.callback {reason}"))),
+            Err(_) => {
+                return Err(refuse(format!(
+                    "hub.callback's host did not resolve within {} s",
+                    RESOLVE_TIMEOUT.as_secs()
+                )));
+            }
+        }
         let hub = self.clone();
         let shutdown = self.inner.shutdown.clone();
         self.inner.tasks.spawn(async move {
@@ -158,9 +205,40 @@ impl Hub {
                 _ = hub.verify_and_apply(request) => {}
                 _ = shutdown.cancelled() => {}
             }
-            drop(permit);
+            drop(slot);
         });
         Ok(())
+    }
+
+    /// A place among the pending verifications for this callback's host, or a 429.
+    fn reserve(&self, callback: &CallbackUrl) -> Result<PendingSlot, Refusal> {
+        let host = callback.host_str().unwrap_or("").to_ascii_lowercase();
+        let config = &self.inner.config;
+        let mut pending = self.inner.pending.lock().expect("never poisoned");
+        let busy = |reason: String| Refusal {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            reason,
+            retry_after_secs: Some(60),
+        };
+        if pending.total >= config.max_pending_verifications {
+            return Err(busy(
+                "too many verifications in progress; retry in a minute".into(),
+            ));
+        }
+        let of_host = pending.per_host.entry(host.clone()).or_default();
+        if *of_host >= config.max_pending_per_host {
+            return Err(busy(format!(
+                "{} verifications for callbacks on {host} are in progress already; retry in a \
+                 minute",
+                config.max_pending_per_host
+            )));
+        }
+        *of_host += 1;
+        pending.total += 1;
+        Ok(PendingSlot {
+            hub: self.inner.clone(),
+            host,
+        })
     }
 
     /// Subscriptions (of one topic, if given), each with its latest delivery.
@@ -197,7 +275,7 @@ impl Hub {
     /// Parses a form-encoded subscription request (§5.1). Unknown parameters are ignored (§5.1:
     /// hubs MUST ignore parameters they do not understand) and, for a repeated one, the first
     /// value counts.
-    async fn parse_request(&self, body: &[u8]) -> Result<Request, Refusal> {
+    fn parse_request(&self, body: &[u8]) -> Result<Request, Refusal> {
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
         let param = |name: &str| {
             pairs
@@ -226,12 +304,6 @@ impl Hub {
         let callback = CallbackUrl::new(
             Url::parse(raw_callback).map_err(|_| refuse("hub.callback is not an absolute URL"))?,
         );
-        self.inner
-            .outbound
-            .policy()
-            .check_destination(&callback)
-            .await
-            .map_err(|reason| refuse(format!("hub.callback {reason}")))?;
         let secret = match param("hub.secret") {
             Some(s) if s.len() >= MAX_SECRET_BYTES => {
                 return Err(refuse(format!(
@@ -305,10 +377,18 @@ impl Hub {
             rand::thread_rng().fill_bytes(&mut bytes);
             let challenge = URL_SAFE_NO_PAD.encode(bytes);
             let url = verification_url(&request, &challenge, lease);
-            let exchange = inner
-                .outbound
-                .send(Method::GET, &url, HeaderMap::new(), None)
-                .await;
+            let exchange = {
+                // Held for the request only, never across the waits between attempts.
+                let _attempt = inner
+                    .attempts
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed");
+                inner
+                    .outbound
+                    .send(Method::GET, &url, HeaderMap::new(), None)
+                    .await
+            };
             // §5.3.1: the subscriber MUST answer 2xx with a body equal to hub.challenge; anything
             // else (a 404, a wrong body, a redirect, which is never followed) is not a confirmation.
             if exchange.is_success() && exchange.body == challenge {

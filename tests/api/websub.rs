@@ -712,7 +712,7 @@ async fn flask_websub_receives_a_notification_without_a_secret() {
 #[tokio::test]
 async fn a_notification_queued_in_parts_reaches_every_subscriber_once() {
     const SUBSCRIBERS: usize = 120;
-    let app = hub_app(|_| {}).await;
+    let app = hub_app(|c| c.websub.max_pending_per_host = SUBSCRIBERS).await;
     let sub = Receiver::start().await;
     let topic = topic(&app, "hnyw.atom");
     for i in 0..SUBSCRIBERS {
@@ -747,4 +747,53 @@ async fn a_notification_queued_in_parts_reaches_every_subscriber_once() {
             assert_eq!(titles, &expected, "{callback}");
         }
     }
+}
+
+/// Callbacks that accept a connection and never answer hold only their own host's places: past
+/// `websub.max_pending_per_host` that host gets 429 with `Retry-After`, while a subscriber on
+/// another host is verified at once (no verification holds a slot while it waits to retry).
+#[tokio::test]
+async fn hung_callbacks_on_one_host_cannot_lock_other_subscribers_out() {
+    let app = hub_app(|c| c.websub.max_pending_per_host = 4).await;
+    // Accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let feed = topic(&app, "all.atom");
+    for i in 0..4 {
+        let callback = format!("http://127.0.0.1:{port}/cb{i}");
+        let response = hub_post(
+            &app,
+            &[
+                ("hub.mode", "subscribe"),
+                ("hub.topic", &feed),
+                ("hub.callback", &callback),
+            ],
+        )
+        .await;
+        assert_eq!(response.status(), 202, "callback {i}");
+    }
+    let callback = format!("http://127.0.0.1:{port}/cb-more");
+    let refused = hub_post(
+        &app,
+        &[
+            ("hub.mode", "subscribe"),
+            ("hub.topic", &feed),
+            ("hub.callback", &callback),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "60");
+    assert!(refused.text().await.unwrap().contains("127.0.0.1"));
+
+    // Another host (the same machine by another name) is not held up.
+    let receiver = Receiver::start().await;
+    let elsewhere = receiver.url.replace("127.0.0.1", "localhost");
+    subscribe(&app, &feed, &elsewhere, &[]).await;
 }
