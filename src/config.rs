@@ -199,6 +199,10 @@ pub struct WebSubConfig {
     pub max_pending_verifications: usize,
     /// Of those, for callbacks on one host.
     pub max_pending_per_host: usize,
+    /// Active subscriptions with callbacks on one host (any scheme or port).
+    pub max_subscriptions_per_host: u64,
+    /// Active subscriptions to one feed (any spelling of its topic).
+    pub max_subscriptions_per_feed: u64,
 }
 
 impl Default for WebSubConfig {
@@ -213,6 +217,8 @@ impl Default for WebSubConfig {
             max_request_bytes: 16 * 1024,
             max_pending_verifications: 4096,
             max_pending_per_host: 64,
+            max_subscriptions_per_host: 1000,
+            max_subscriptions_per_feed: 10_000,
         }
     }
 }

@@ -106,9 +106,69 @@ async fn list_subscriptions(
     RawQuery(query): RawQuery,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(Scope::Admin, "list WebSub subscriptions")?;
-    let topic = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "topic")
-        .map(|(_, v)| v.into_owned());
-    let subscriptions = state.service.hub.subscriptions(topic.as_deref()).await?;
-    Ok(Json(json!({ "subscriptions": subscriptions })))
+    let query = query.unwrap_or_default();
+    let param = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let topic = param("topic");
+    let limit = match param("limit") {
+        None => DEFAULT_PAGE,
+        Some(raw) => match raw.trim().parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_field(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_PAGE}, not {raw:?}"),
+                ));
+            }
+        },
+    };
+    let after = match param("after") {
+        None => None,
+        Some(cursor) if cursor.is_empty() => None,
+        Some(cursor) => Some(decode_cursor(&cursor).ok_or_else(|| {
+            ApiError::bad_field("after", "is not a cursor this list gave (its `next`)")
+        })?),
+    };
+    let page = state
+        .service
+        .hub
+        .subscriptions(
+            topic.as_deref(),
+            after.as_ref().map(|(t, c)| (t.as_str(), c.as_str())),
+            limit,
+        )
+        .await?;
+    let next = (page.len() == limit as usize)
+        .then(|| page.last())
+        .flatten()
+        .map(|last| {
+            encode_cursor(
+                &last.subscription.topic,
+                last.subscription.callback.as_str(),
+            )
+        });
+    Ok(Json(json!({ "subscriptions": page, "next": next })))
+}
+
+/// Subscriptions in one page of the admin list, unless `?limit=` says otherwise.
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+/// A page's cursor: the last (topic, callback), base64url-encoded.
+fn encode_cursor(topic: &str, callback: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{topic}\n{callback}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (topic, callback) = text.split_once('\n')?;
+    Some((topic.to_owned(), callback.to_owned()))
 }

@@ -119,6 +119,33 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// Active subscriptions to one feed and on one callback host (see
+/// [`Store::subscription_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriptionCounts {
+    pub feed: u64,
+    pub host: u64,
+    /// The (topic, callback) asked about is active already: a request would renew it.
+    pub renewal: bool,
+}
+
+/// `LIKE` patterns (escape `\`) matching the callbacks on `host` with any scheme and port.
+/// Stored callbacks are serialised by the URL parser (lowercase scheme and host, a path of at
+/// least `/`, no credentials), so a prefix names the host exactly.
+pub(crate) fn callback_host_patterns(host: &str) -> [String; 4] {
+    let escaped = host
+        .to_ascii_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    [
+        format!("http://{escaped}/%"),
+        format!("http://{escaped}:%"),
+        format!("https://{escaped}/%"),
+        format!("https://{escaped}:%"),
+    ]
+}
+
 /// Whether the last use of a store in this process met a storage fault: such faults are logged
 /// once per change of state, not once per request or engine turn.
 static FAILING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -306,13 +306,34 @@ impl Store {
         .await
     }
 
-    /// Subscriptions (of one topic, if given), each with its latest delivery.
+    /// Subscriptions (of one topic, if given), each with its latest delivery: at most `limit`,
+    /// in (topic, callback) order, after the (topic, callback) given.
     pub async fn subscriptions(
         &self,
         topic: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<SubscriptionView>, StoreError> {
-        on_backend!(&self.backend, s => s.subscriptions(topic, now).await)
+        on_backend!(&self.backend, s => s.subscriptions(topic, after, limit, now).await)
+    }
+
+    /// Active subscriptions to one feed (any spelling of its topic), and with callbacks on the
+    /// callback's host (any scheme or port): what the hub's caps are checked against; and
+    /// whether (topic, callback) is active already.
+    pub async fn subscription_counts(
+        &self,
+        topic: &str,
+        scope: &crate::domain::Scope,
+        format: crate::domain::FeedFormat,
+        callback: &crate::domain::CallbackUrl,
+        now: DateTime<Utc>,
+    ) -> Result<super::SubscriptionCounts, StoreError> {
+        let patterns = super::callback_host_patterns(callback.host_str().unwrap_or(""));
+        let subscription = (topic, callback.as_str());
+        on_backend!(&self.backend, s => s.subscription_counts(
+            scope.as_str(), format.extension(), &patterns, subscription, now
+        ).await)
     }
 
     /// Active subscribers per topic: (scope, format extension) → count.

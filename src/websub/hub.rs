@@ -198,6 +198,9 @@ impl Hub {
                 )));
             }
         }
+        if request.mode == Mode::Subscribe {
+            self.check_caps(&request).await?;
+        }
         let hub = self.clone();
         let shutdown = self.inner.shutdown.clone();
         self.inner.tasks.spawn(async move {
@@ -208,6 +211,53 @@ impl Hub {
             drop(slot);
         });
         Ok(())
+    }
+
+    /// Refuses a new subscription past the caps per callback host and per feed (a renewal of
+    /// an active one always passes). Requests pending together may pass a cap by at most
+    /// `max_pending_per_host`.
+    async fn check_caps(&self, request: &Request) -> Result<(), Refusal> {
+        let config = &self.inner.config;
+        let counts = self
+            .inner
+            .store
+            .subscription_counts(
+                &request.topic,
+                &request.scope,
+                request.format,
+                &request.callback,
+                Utc::now(),
+            )
+            .await
+            .map_err(|err| {
+                tracing::warn!(error = %err, "cannot count subscriptions");
+                Refusal {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    reason: "the hub cannot take subscriptions now; retry shortly".into(),
+                    retry_after_secs: Some(5),
+                }
+            })?;
+        let full = |reason: String| Refusal {
+            status: StatusCode::FORBIDDEN,
+            reason,
+            retry_after_secs: None,
+        };
+        if counts.renewal {
+            Ok(())
+        } else if counts.host >= config.max_subscriptions_per_host {
+            Err(full(format!(
+                "callbacks on {} hold {} subscriptions, the most this hub allows",
+                request.callback.host_str().unwrap_or(""),
+                counts.host
+            )))
+        } else if counts.feed >= config.max_subscriptions_per_feed {
+            Err(full(format!(
+                "this feed has {} subscribers, the most this hub allows",
+                counts.feed
+            )))
+        } else {
+            Ok(())
+        }
     }
 
     /// A place among the pending verifications for this callback's host, or a 429.
@@ -241,12 +291,18 @@ impl Hub {
         })
     }
 
-    /// Subscriptions (of one topic, if given), each with its latest delivery.
+    /// Subscriptions (of one topic, if given), each with its latest delivery: a page of at
+    /// most `limit`, in (topic, callback) order, after the (topic, callback) given.
     pub async fn subscriptions(
         &self,
         topic: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: u32,
     ) -> Result<Vec<SubscriptionView>, StoreError> {
-        self.inner.store.subscriptions(topic, Utc::now()).await
+        self.inner
+            .store
+            .subscriptions(topic, after, limit, Utc::now())
+            .await
     }
 
     /// Active subscribers per topic: (scope, format extension) → count.

@@ -39,7 +39,7 @@ async fn hub_post(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
 async fn subscriptions(app: &TestApp) -> Vec<Value> {
     let body: Value = app
         .client
-        .get(app.url("/api/v1/websub/subscriptions"))
+        .get(app.url("/api/v1/websub/subscriptions?limit=1000"))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -796,4 +796,104 @@ async fn hung_callbacks_on_one_host_cannot_lock_other_subscribers_out() {
     let receiver = Receiver::start().await;
     let elsewhere = receiver.url.replace("127.0.0.1", "localhost");
     subscribe(&app, &feed, &elsewhere, &[]).await;
+}
+
+/// Caps per callback host and per feed: past them a new subscription is refused with 403 and a
+/// reason, a renewal still passes, and other hosts are not affected.
+#[tokio::test]
+async fn subscriptions_are_capped_per_callback_host_and_per_feed() {
+    let app = hub_app(|c| {
+        c.websub.max_subscriptions_per_host = 2;
+        c.websub.max_subscriptions_per_feed = 3;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let feed = topic(&app, "hnyw.atom");
+    let local = receiver.url.replace("127.0.0.1", "localhost");
+    subscribe(&app, &feed, &format!("{local}/1"), &[]).await;
+    subscribe(&app, &feed, &format!("{local}/2"), &[]).await;
+    let third = format!("{local}/3");
+    let refused = hub_post(
+        &app,
+        &[
+            ("hub.mode", "subscribe"),
+            ("hub.topic", &feed),
+            ("hub.callback", &third),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("localhost"));
+    // A renewal passes; another host does, until the feed is full.
+    subscribe(
+        &app,
+        &feed,
+        &format!("{local}/1"),
+        &[("hub.lease_seconds", "7200")],
+    )
+    .await;
+    subscribe(&app, &feed, &format!("{}/1", receiver.url), &[]).await;
+    let full = hub_post(
+        &app,
+        &[
+            ("hub.mode", "subscribe"),
+            ("hub.topic", &format!("{feed}?limit=5")),
+            ("hub.callback", &format!("{}/2", receiver.url)),
+        ],
+    )
+    .await;
+    assert_eq!(full.status(), 403);
+    assert!(
+        full.text()
+            .await
+            .unwrap()
+            .contains("this feed has 3 subscribers")
+    );
+    assert_eq!(subscriptions(&app).await.len(), 3);
+}
+
+/// The admin list comes in pages, in (topic, callback) order, each with the cursor of the next.
+#[tokio::test]
+async fn the_subscription_list_is_paginated() {
+    let app = hub_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let feed = topic(&app, "hnyw.atom");
+    for i in 0..5 {
+        subscribe(&app, &feed, &format!("{}/{i}", receiver.url), &[]).await;
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/websub/subscriptions?limit=2".to_owned();
+    loop {
+        let page: Value = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = page["subscriptions"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(
+            items
+                .iter()
+                .map(|s| s["callback"].as_str().unwrap().to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/v1/websub/subscriptions?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..5).map(|i| format!("{}/{i}", receiver.url)).collect();
+    assert_eq!(seen, want);
+    let bad = app
+        .client
+        .get(app.url("/api/v1/websub/subscriptions?after=%%%"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
 }

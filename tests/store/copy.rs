@@ -394,7 +394,7 @@ async fn snapshot(store: &Store, catalog: &Catalog, t: DateTime<Utc>) -> Snapsho
             })
         })
         .collect();
-    let views = store.subscriptions(None, t).await.unwrap();
+    let views = store.subscriptions(None, None, 1000, t).await.unwrap();
     let subscriptions = views
         .iter()
         .map(|v| serde_json::json!({"view": v, "secret": v.subscription.secret}))

@@ -1,6 +1,6 @@
 //! WebSub subscriptions: upsert and renewal, removal, purge, active ones, counts, views.
 
-use tidings::domain::FeedFormat;
+use tidings::domain::{EndpointUrl, FeedFormat};
 use tidings::store::{AttemptOutcome, NewDelivery, Store, TargetKind};
 
 use crate::fixtures::*;
@@ -11,6 +11,7 @@ conformance!(
     removal_drops_the_queue,
     purge_removes_expired_ones_with_their_queues,
     active_ones_counts_and_views,
+    counts_per_feed_and_callback_host,
 );
 
 /// Queues one notification to a subscription; its delivery id.
@@ -154,7 +155,7 @@ async fn purge_removes_expired_ones_with_their_queues(db: Ctx) {
             .unwrap(),
         0
     );
-    let views = store.subscriptions(None, t).await.unwrap();
+    let views = store.subscriptions(None, None, 1000, t).await.unwrap();
     assert_eq!(views.len(), 1);
     assert_eq!(views[0].subscription.id, long.id);
 }
@@ -209,7 +210,7 @@ async fn active_ones_counts_and_views(db: Ctx) {
     notify(&store, "ntf_1", &a.id, "hnyw.atom", t).await;
     let last = notify(&store, "ntf_2", &a.id, "hnyw.atom", t + secs(1)).await;
     let views = store
-        .subscriptions(Some(&a.topic), t + secs(60))
+        .subscriptions(Some(&a.topic), None, 1000, t + secs(60))
         .await
         .unwrap();
     let order: Vec<&str> = views
@@ -230,9 +231,16 @@ async fn active_ones_counts_and_views(db: Ctx) {
     assert_eq!(latest.created_at, t + secs(1));
     assert_eq!(views[1].state, "expired");
     assert!(views[1].last_delivery.is_none());
-    assert_eq!(store.subscriptions(None, t).await.unwrap().len(), 4);
+    assert_eq!(
+        store
+            .subscriptions(None, None, 1000, t)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
     let topics: Vec<String> = store
-        .subscriptions(None, t)
+        .subscriptions(None, None, 1000, t)
         .await
         .unwrap()
         .into_iter()
@@ -249,4 +257,105 @@ async fn active_ones_counts_and_views(db: Ctx) {
     );
     assert!(!views.iter().any(|v| v.subscription.id == rss.id));
     assert!(rss.secret.is_none());
+}
+
+async fn counts_per_feed_and_callback_host(db: Ctx) {
+    let store = db.store().await;
+    let t = now();
+    let on = |url: &str| EndpointUrl::new(url::Url::parse(url).unwrap());
+    let topic = "https://feeds.example/feeds/hnyw.atom";
+    for (i, callback) in [
+        "https://reader.example/a",
+        "http://reader.example:8080/b",
+        "https://reader.example/c?x=1",
+        "https://other.example/reader.example/d",
+        "https://reader_example.net/e",
+        "https://readerxexample/f",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let topic = if i == 1 {
+            "https://feeds.example/feeds/hnyw.atom?limit=5"
+        } else {
+            topic
+        };
+        store
+            .upsert_subscription(
+                topic,
+                &scope("hnyw"),
+                FeedFormat::Atom,
+                &on(callback),
+                None,
+                3600,
+                t,
+            )
+            .await
+            .unwrap();
+    }
+    // An expired one, and one to another feed, on the same host.
+    store
+        .upsert_subscription(
+            topic,
+            &scope("hnyw"),
+            FeedFormat::Atom,
+            &on("https://reader.example/old"),
+            None,
+            60,
+            t,
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_subscription(
+            "https://feeds.example/feeds/zwgk.json",
+            &scope("zwgk"),
+            FeedFormat::Json,
+            &on("https://reader.example/z"),
+            None,
+            3600,
+            t,
+        )
+        .await
+        .unwrap();
+
+    let later = t + secs(120);
+    let counts = store
+        .subscription_counts(
+            topic,
+            &scope("hnyw"),
+            FeedFormat::Atom,
+            &on("https://reader.example/new"),
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (counts.feed, counts.host, counts.renewal),
+        (6, 4, false),
+        "the feed's six live ones; reader.example's a, b, c and z (not other.example's path, \
+         and `_` and `.` are not wildcards)"
+    );
+    let renewal = store
+        .subscription_counts(
+            topic,
+            &scope("hnyw"),
+            FeedFormat::Atom,
+            &on("https://reader.example/a"),
+            later,
+        )
+        .await
+        .unwrap();
+    assert!(renewal.renewal);
+    let odd = store
+        .subscription_counts(
+            topic,
+            &scope("hnyw"),
+            FeedFormat::Atom,
+            &on("https://reader_example.net/x"),
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(odd.host, 1);
 }

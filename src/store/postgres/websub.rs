@@ -144,6 +144,8 @@ impl PgStore {
     pub async fn subscriptions(
         &self,
         topic: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<SubscriptionView>, StoreError> {
         let rows = sqlx::query(&format!(
@@ -155,10 +157,14 @@ impl PgStore {
                  WHERE target_id = s.id ORDER BY seq DESC LIMIT 1
              ) l ON true
              WHERE ($1::text IS NULL OR s.topic = $1)
-             ORDER BY s.topic, s.callback",
+               AND ($2::text IS NULL OR (s.topic, s.callback) > ($2, $3::text))
+             ORDER BY s.topic, s.callback LIMIT $4",
             subscription_select("s", "")
         ))
         .bind(topic)
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -179,6 +185,39 @@ impl PgStore {
                 Ok(SubscriptionView::new(subscription, last_delivery, now))
             })
             .collect()
+    }
+
+    /// Active subscriptions to a feed, and with callbacks matching `host_patterns`; whether
+    /// `subscription` (topic, callback) is one of them.
+    pub async fn subscription_counts(
+        &self,
+        scope: &str,
+        format: &str,
+        host_patterns: &[String; 4],
+        subscription: (&str, &str),
+        now: DateTime<Utc>,
+    ) -> Result<super::super::SubscriptionCounts, StoreError> {
+        let mut query = sqlx::query("SELECT
+               (SELECT count(*) FROM websub_subscriptions
+                 WHERE expires_at > $1 AND scope = $2 AND format = $3) AS feed,
+               (SELECT count(*) FROM websub_subscriptions
+                 WHERE expires_at > $1 AND (callback LIKE $4 ESCAPE '\\' OR callback LIKE $5 ESCAPE '\\'
+                    OR callback LIKE $6 ESCAPE '\\' OR callback LIKE $7 ESCAPE '\\')) AS host,
+               EXISTS (SELECT 1 FROM websub_subscriptions
+                 WHERE topic = $8 AND callback = $9 AND expires_at > $1) AS renewal")
+        .bind(db_time(now))
+        .bind(scope)
+        .bind(format);
+        for pattern in host_patterns {
+            query = query.bind(pattern);
+        }
+        query = query.bind(subscription.0).bind(subscription.1);
+        let row = query.fetch_one(&self.pool).await?;
+        Ok(super::super::SubscriptionCounts {
+            feed: row.try_get::<i64, _>("feed")? as u64,
+            host: row.try_get::<i64, _>("host")? as u64,
+            renewal: row.try_get("renewal")?,
+        })
     }
 
     /// Active subscribers per topic: (scope, format extension) → count.

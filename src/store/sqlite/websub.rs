@@ -123,13 +123,19 @@ impl SqliteStore {
     pub async fn subscriptions(
         &self,
         topic: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<SubscriptionView>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM websub_subscriptions WHERE (?1 IS NULL OR topic = ?1)
-             ORDER BY topic, callback"
+               AND (?2 IS NULL OR (topic, callback) > (?2, ?3))
+             ORDER BY topic, callback LIMIT ?4"
         ))
         .bind(topic)
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(i64::from(limit))
         .fetch_all(&self.read)
         .await?;
         let mut views = Vec::with_capacity(rows.len());
@@ -157,6 +163,39 @@ impl SqliteStore {
             views.push(SubscriptionView::new(subscription, last_delivery, now));
         }
         Ok(views)
+    }
+
+    /// Active subscriptions to a feed, and with callbacks matching `host_patterns`; whether
+    /// `subscription` (topic, callback) is one of them.
+    pub async fn subscription_counts(
+        &self,
+        scope: &str,
+        format: &str,
+        host_patterns: &[String; 4],
+        subscription: (&str, &str),
+        now: DateTime<Utc>,
+    ) -> Result<super::super::SubscriptionCounts, StoreError> {
+        let mut query = sqlx::query("SELECT
+               (SELECT count(*) FROM websub_subscriptions
+                 WHERE expires_at > ?1 AND scope = ?2 AND format = ?3) AS feed,
+               (SELECT count(*) FROM websub_subscriptions
+                 WHERE expires_at > ?1 AND (callback LIKE ?4 ESCAPE '\\' OR callback LIKE ?5 ESCAPE '\\'
+                    OR callback LIKE ?6 ESCAPE '\\' OR callback LIKE ?7 ESCAPE '\\')) AS host,
+               EXISTS (SELECT 1 FROM websub_subscriptions
+                 WHERE topic = ?8 AND callback = ?9 AND expires_at > ?1) AS renewal")
+        .bind(time_key(now))
+        .bind(scope)
+        .bind(format);
+        for pattern in host_patterns {
+            query = query.bind(pattern);
+        }
+        query = query.bind(subscription.0).bind(subscription.1);
+        let row = query.fetch_one(&self.read).await?;
+        Ok(super::super::SubscriptionCounts {
+            feed: row.try_get::<i64, _>("feed")? as u64,
+            host: row.try_get::<i64, _>("host")? as u64,
+            renewal: row.try_get("renewal")?,
+        })
     }
 
     /// Active subscribers per topic: (scope, format extension) → count.
