@@ -159,6 +159,9 @@ pub struct DeliveryConfig {
     pub jitter: f64,
     /// Deliveries in flight at once.
     pub concurrency: usize,
+    /// The most of those that WebSub deliveries may hold (a fraction): the rest is kept for
+    /// webhooks, which subscribers whose callbacks hang can then never starve.
+    pub websub_max_share: f64,
     pub connect_timeout_secs: f64,
     /// Total time allowed for one request.
     pub request_timeout_secs: f64,
@@ -245,6 +248,7 @@ impl Default for DeliveryConfig {
             ],
             jitter: 0.2,
             concurrency: 32,
+            websub_max_share: 0.75,
             connect_timeout_secs: 5.0,
             request_timeout_secs: 15.0,
             lease_secs: 60.0,
@@ -383,6 +387,11 @@ impl Config {
                 "database_url {:?}: use sqlite://path, postgres:// or postgresql://",
                 redacted_database_url(&self.database_url)
             )));
+        }
+        if !(self.delivery.websub_max_share > 0.0 && self.delivery.websub_max_share <= 1.0) {
+            return Err(ConfigError::Invalid(
+                "delivery.websub_max_share must be above 0 and at most 1".into(),
+            ));
         }
         if self.http.header_read_timeout_secs == 0 || self.http.max_connections == 0 {
             return Err(ConfigError::Invalid(

@@ -15,6 +15,7 @@ pub mod retry;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -129,6 +130,25 @@ struct Inner {
     /// The channels in the order given: the order they dispatch in.
     dispatch_order: Vec<Arc<dyn Channel>>,
     waker: Waker,
+    /// WebSub deliveries being sent: they may hold at most `websub_workers` of the workers, so
+    /// that anonymous subscribers whose callbacks hang never starve the operator's webhooks.
+    websub_inflight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// One WebSub delivery counted as in flight until dropped.
+struct WebSubSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl WebSubSlot {
+    fn take(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for WebSubSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl DeliveryEngine {
@@ -156,6 +176,7 @@ impl DeliveryEngine {
                 channels: channels.iter().map(|c| (c.kind(), c.clone())).collect(),
                 dispatch_order: channels,
                 waker,
+                websub_inflight: Arc::default(),
             }),
         }
     }
@@ -178,13 +199,44 @@ impl DeliveryEngine {
         Ok(again_at)
     }
 
-    async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, StoreError> {
+    async fn claim(
+        &self,
+        limit: usize,
+        kind: Option<TargetKind>,
+    ) -> Result<Vec<Claimed>, StoreError> {
         let now = Utc::now();
         let lease = chrono::Duration::milliseconds((self.inner.config.lease_secs * 1000.0) as i64);
         self.inner
             .store
-            .claim_due_deliveries(now, now + lease, limit as u32)
+            .claim_due_deliveries(now, now + lease, limit as u32, kind)
             .await
+    }
+
+    /// How many workers WebSub deliveries may hold at once (at least one).
+    fn websub_workers(&self) -> usize {
+        let config = &self.inner.config;
+        ((config.concurrency as f64 * config.websub_max_share).ceil() as usize)
+            .clamp(1, config.concurrency.max(1))
+    }
+
+    /// Claims up to `room` deliveries, WebSub ones only within `websub_room`: past it, the rest
+    /// of the room goes to webhooks alone.
+    async fn claim_fairly(
+        &self,
+        room: usize,
+        websub_room: usize,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let any = room.min(websub_room);
+        let mut claimed = if any > 0 {
+            self.claim(any, None).await?
+        } else {
+            Vec::new()
+        };
+        // A short answer means nothing more is due, of either kind.
+        if room > any && claimed.len() == any {
+            claimed.extend(self.claim(room - any, Some(TargetKind::Webhook)).await?);
+        }
+        Ok(claimed)
     }
 
     /// Runs until `shutdown`; deliveries in flight then finish (each is bounded by the request
@@ -212,6 +264,9 @@ impl DeliveryEngine {
         // Claims are made for a quarter of the workers at a time at least, not for each one
         // that finishes. New work is claimed at once whatever the number of free workers.
         let claim_batch = (concurrency / 4).max(1);
+        // WebSub's share of the workers, and of the claims made ahead.
+        let websub_workers = self.websub_workers();
+        let websub_ahead = if ahead > 0 { websub_workers } else { 0 };
         // Dispatch only when there may be new events: at the start, when woken, when another
         // instance signals a change, and at each poll. A finished delivery makes none.
         let mut dispatch = true;
@@ -234,16 +289,26 @@ impl DeliveryEngine {
             self.start_ready(&mut ready, &mut inflight, &recorder, &follow_ups);
             let free = concurrency.saturating_sub(inflight.len());
             let room = (free + ahead).saturating_sub(ready.len());
+            let mut got_work = false;
             if room > 0
                 && (room >= claim_batch || (inflight.is_empty() && ready.is_empty()) || woken)
             {
-                let claimed = self.claim(room).await.unwrap_or_else(|err| {
-                    crate::store::report_fault("cannot claim deliveries", &err);
-                    Vec::new()
-                });
+                let websub_held = self.inner.websub_inflight.load(Ordering::Relaxed)
+                    + ready
+                        .iter()
+                        .filter(|c| c.target.kind() == TargetKind::WebSub)
+                        .count();
+                let websub_room = (websub_workers + websub_ahead).saturating_sub(websub_held);
+                let claimed = self
+                    .claim_fairly(room, websub_room)
+                    .await
+                    .unwrap_or_else(|err| {
+                        crate::store::report_fault("cannot claim deliveries", &err);
+                        Vec::new()
+                    });
+                got_work = !claimed.is_empty();
                 ready.extend(claimed);
             }
-            let got_work = !ready.is_empty();
             self.start_ready(&mut ready, &mut inflight, &recorder, &follow_ups);
             if got_work && inflight.len() < concurrency {
                 continue;
@@ -299,10 +364,18 @@ impl DeliveryEngine {
         recorder: &mpsc::Sender<PendingRecord>,
         follow_ups: &TaskTracker,
     ) {
+        let websub_workers = self.websub_workers();
+        // WebSub deliveries waiting for their share of the workers, in order.
+        let mut waiting: Vec<Claimed> = Vec::new();
         while inflight.len() < self.inner.config.concurrency {
             let Some(claimed) = ready.pop_front() else {
                 break;
             };
+            let websub = claimed.target.kind() == TargetKind::WebSub;
+            if websub && self.inner.websub_inflight.load(Ordering::Relaxed) >= websub_workers {
+                waiting.push(claimed);
+                continue;
+            }
             if !self.startable(&claimed) {
                 // Its lease could run out during the request: leave it to a later claim once
                 // the lease has expired, rather than risk two workers sending it.
@@ -312,7 +385,14 @@ impl DeliveryEngine {
             let engine = self.clone();
             let recorder = recorder.clone();
             let follow_ups = follow_ups.clone();
-            inflight.spawn(async move { engine.deliver(claimed, recorder, follow_ups).await });
+            let websub_slot = websub.then(|| WebSubSlot::take(&self.inner.websub_inflight));
+            inflight.spawn(async move {
+                engine.deliver(claimed, recorder, follow_ups).await;
+                drop(websub_slot);
+            });
+        }
+        for claimed in waiting.into_iter().rev() {
+            ready.push_front(claimed);
         }
     }
 

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::domain::{
     ArticleId, CallbackUrl, Endpoint, EndpointRoute, Event, FeedFormat, QueueStats, Scope, Secret,
-    StoredArticle, Subscription,
+    StoredArticle, Subscription, TargetKind,
 };
 
 impl Store {
@@ -60,15 +60,16 @@ impl Store {
 
     /// Leases up to `limit` due deliveries until `lease_until`: pending, due, not leased, to
     /// a live target, and not behind an earlier pending delivery with the same order key to
-    /// the same target.
+    /// the same target; of one kind of target only, when `kind` is given.
     pub async fn claim_due_deliveries(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        kind: Option<TargetKind>,
     ) -> Result<Vec<Claimed>, StoreError> {
         self.detached(move |b| async move {
-            on_backend!(b, s => s.claim_due_deliveries(now, lease_until, limit).await)
+            on_backend!(b, s => s.claim_due_deliveries(now, lease_until, limit, kind).await)
         })
         .await
     }

@@ -897,3 +897,42 @@ async fn the_subscription_list_is_paginated() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+/// Subscribers whose callbacks accept a notification and never answer hold at most
+/// `delivery.websub_max_share` of the workers: a webhook published while they hang still
+/// goes out at once.
+#[tokio::test]
+async fn hanging_subscribers_never_starve_webhooks() {
+    let app = hub_app(|c| {
+        c.delivery.concurrency = 4;
+        c.delivery.websub_max_share = 0.5;
+        // Longer than the receivers' guard: a webhook stuck behind them would fail the test.
+        c.delivery.request_timeout_secs = 120.0;
+        c.delivery.lease_secs = 400.0;
+        c.websub.coalesce_window_ms = 0;
+    })
+    .await;
+    let hanging = Receiver::start().await;
+    let feed = topic(&app, "hnyw.atom");
+    for i in 0..6 {
+        subscribe(&app, &feed, &format!("{}/{i}", hanging.url), &[]).await;
+    }
+    hanging.slow_down(Duration::from_secs(3600));
+    let hook = Receiver::start().await;
+    let created = app
+        .client
+        .post(app.url("/api/v1/webhooks"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"url": hook.url, "sections": ["zwgk"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    app.publish(&article("hang-1", "hnyw/ldhd", "挂起")).await;
+    // Two of the four workers take notifications, and hang.
+    hanging.wait_for_begun(2).await;
+    app.publish(&article("hook-1", "zwgk", "政务公开")).await;
+    let got = hook.wait_for_posts(1).await;
+    assert_eq!(got[0].json()["data"]["article"]["id"], "hook-1");
+}

@@ -28,7 +28,7 @@ async fn attempt_outcomes_and_failing_since(db: Ctx) {
     )
     .await;
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 10)
+        .claim_due_deliveries(t, t + secs(60), 10, None)
         .await
         .unwrap();
     let (one, two) = (&claimed[0], &claimed[1]);
@@ -71,7 +71,7 @@ async fn attempt_outcomes_and_failing_since(db: Ctx) {
     );
 
     let retry = store
-        .claim_due_deliveries(t + secs(5), t + secs(60), 10)
+        .claim_due_deliveries(t + secs(5), t + secs(60), 10, None)
         .await
         .unwrap();
     assert_eq!(retry.len(), 1);
@@ -109,7 +109,7 @@ async fn attempts_keep_the_answer(db: Ctx) {
     });
     let ids = enqueue(&store, vec![message], t).await;
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 1)
+        .claim_due_deliveries(t, t + secs(60), 1, None)
         .await
         .unwrap();
     let mut tried = attempt(t + secs(1), Some(400), "bad\0 request: \u{1F4A5}\0");
@@ -148,7 +148,7 @@ async fn resend_queued_in_flight_not_found(db: Ctx) {
     let ep = endpoint(&store, "resend", t).await;
     let ids = enqueue(&store, vec![webhook_message("m", "k", &[ep.as_str()])], t).await;
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 10)
+        .claim_due_deliveries(t, t + secs(60), 10, None)
         .await
         .unwrap();
     assert_eq!(
@@ -174,7 +174,7 @@ async fn resend_queued_in_flight_not_found(db: Ctx) {
     assert_eq!(v.finished_at, None);
     assert_eq!(v.attempt_log.len(), 1, "the log keeps the earlier attempt");
     let again = store
-        .claim_due_deliveries(t + secs(3), t + secs(60), 10)
+        .claim_due_deliveries(t + secs(3), t + secs(60), 10, None)
         .await
         .unwrap();
     assert_eq!(
@@ -202,7 +202,7 @@ async fn recover_requeues_failed_since(db: Ctx) {
     )
     .await;
     for c in store
-        .claim_due_deliveries(t + secs(10), t + secs(60), 10)
+        .claim_due_deliveries(t + secs(10), t + secs(60), 10, None)
         .await
         .unwrap()
     {
@@ -264,7 +264,7 @@ async fn delivery_log_pages_and_filters(db: Ctx) {
     assert_eq!(page[0].created_at, t);
 
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 100)
+        .claim_due_deliveries(t, t + secs(60), 100, None)
         .await
         .unwrap();
     let first = claimed.iter().find(|c| c.id == log[0].id).unwrap();
@@ -307,14 +307,14 @@ async fn a_batch_of_records_answers_each_in_order(db: Ctx) {
     )
     .await;
     let claimed = store
-        .claim_due_deliveries(t, t + secs(1), 10)
+        .claim_due_deliveries(t, t + secs(1), 10, None)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 4);
     // The first claim's lease runs out and another worker takes that delivery over.
     let late = claimed[0].clone();
     let taken_over = store
-        .claim_due_deliveries(t + secs(2), t + secs(60), 1)
+        .claim_due_deliveries(t + secs(2), t + secs(60), 1, None)
         .await
         .unwrap();
     assert_eq!(taken_over[0].seq, late.seq);

@@ -29,7 +29,7 @@ async fn claims_lease_until_the_lease_ends(db: Ctx) {
     .await;
 
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 10)
+        .claim_due_deliveries(t, t + secs(60), 10, None)
         .await
         .unwrap();
     let got: Vec<&str> = claimed.iter().map(|c| c.id.as_str()).collect();
@@ -49,14 +49,14 @@ async fn claims_lease_until_the_lease_ends(db: Ctx) {
 
     assert!(
         store
-            .claim_due_deliveries(t + secs(59), t + secs(120), 10)
+            .claim_due_deliveries(t + secs(59), t + secs(120), 10, None)
             .await
             .unwrap()
             .is_empty(),
         "leased deliveries are not claimable"
     );
     let again = store
-        .claim_due_deliveries(t + secs(60), t + secs(120), 10)
+        .claim_due_deliveries(t + secs(60), t + secs(120), 10, None)
         .await
         .unwrap();
     assert_eq!(again.len(), 2, "an ended lease makes them claimable again");
@@ -68,13 +68,13 @@ async fn claims_lease_until_the_lease_ends(db: Ctx) {
         .unwrap();
     assert!(
         store
-            .claim_due_deliveries(t + secs(89), t + secs(200), 10)
+            .claim_due_deliveries(t + secs(89), t + secs(200), 10, None)
             .await
             .unwrap()
             .is_empty()
     );
     let released = store
-        .claim_due_deliveries(t + secs(90), t + secs(200), 10)
+        .claim_due_deliveries(t + secs(90), t + secs(200), 10, None)
         .await
         .unwrap();
     assert_eq!(released.len(), 1);
@@ -88,12 +88,12 @@ async fn a_worker_whose_lease_ran_out_records_nothing(db: Ctx) {
     let ep = endpoint(&store, "fenced", t).await;
     let ids = enqueue(&store, vec![webhook_message("m1", "k1", &[ep.as_str()])], t).await;
     let slow = store
-        .claim_due_deliveries(t, t + secs(60), 10)
+        .claim_due_deliveries(t, t + secs(60), 10, None)
         .await
         .unwrap();
     // The slow worker's lease ends; another worker takes the delivery over and delivers it.
     let quick = store
-        .claim_due_deliveries(t + secs(61), t + secs(120), 10)
+        .claim_due_deliveries(t + secs(61), t + secs(120), 10, None)
         .await
         .unwrap();
     assert_eq!((slow.len(), quick.len()), (1, 1));
@@ -122,7 +122,7 @@ async fn a_worker_whose_lease_ran_out_records_nothing(db: Ctx) {
     assert_eq!(endpoint.failing_since, None);
     assert!(
         store
-            .claim_due_deliveries(t + secs(200), t + secs(260), 10)
+            .claim_due_deliveries(t + secs(200), t + secs(260), 10, None)
             .await
             .unwrap()
             .is_empty(),
@@ -140,19 +140,19 @@ async fn claims_wait_for_their_time_and_take_at_most_limit(db: Ctx) {
     enqueue(&store, messages, t).await;
     assert!(
         store
-            .claim_due_deliveries(t - secs(1), t + secs(60), 10)
+            .claim_due_deliveries(t - secs(1), t + secs(60), 10, None)
             .await
             .unwrap()
             .is_empty(),
         "nothing is due before its time"
     );
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 3)
+        .claim_due_deliveries(t, t + secs(60), 3, None)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 3);
     let rest = store
-        .claim_due_deliveries(t, t + secs(60), 3)
+        .claim_due_deliveries(t, t + secs(60), 3, None)
         .await
         .unwrap();
     assert_eq!(rest.len(), 2);
@@ -177,7 +177,7 @@ async fn versions_of_one_key_go_out_in_order(db: Ctx) {
     let (v1, v1_other, v2, x1) = (&ids[0], &ids[1], &ids[2], &ids[3]);
 
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 10)
+        .claim_due_deliveries(t, t + secs(60), 10, None)
         .await
         .unwrap();
     let mut got: Vec<&str> = claimed.iter().map(|c| c.id.as_str()).collect();
@@ -199,20 +199,20 @@ async fn versions_of_one_key_go_out_in_order(db: Ctx) {
         .await
         .unwrap();
     let later = store
-        .claim_due_deliveries(t + secs(10), t + secs(70), 10)
+        .claim_due_deliveries(t + secs(10), t + secs(70), 10, None)
         .await
         .unwrap();
     assert!(later.is_empty(), "{later:?}");
 
     let again = store
-        .claim_due_deliveries(retry, retry + secs(60), 10)
+        .claim_due_deliveries(retry, retry + secs(60), 10, None)
         .await
         .unwrap();
     let got: Vec<&str> = again.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(got, [v1.as_str()]);
     deliver(&store, &again[0], retry).await;
     let next = store
-        .claim_due_deliveries(retry, retry + secs(60), 10)
+        .claim_due_deliveries(retry, retry + secs(60), 10, None)
         .await
         .unwrap();
     let got: Vec<&str> = next.iter().map(|c| c.id.as_str()).collect();
@@ -244,13 +244,13 @@ async fn only_live_targets_are_claimed(db: Ctx) {
     // Past the subscription's lease: nothing is live.
     assert!(
         store
-            .claim_due_deliveries(t + secs(61), t + secs(120), 10)
+            .claim_due_deliveries(t + secs(61), t + secs(120), 10, None)
             .await
             .unwrap()
             .is_empty()
     );
     let claimed = store
-        .claim_due_deliveries(t, t + secs(30), 10)
+        .claim_due_deliveries(t, t + secs(30), 10, None)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1, "the subscription, within its lease");
@@ -268,7 +268,7 @@ async fn only_live_targets_are_claimed(db: Ctx) {
     };
     store.update_endpoint(&ep, patch, t).await.unwrap().unwrap();
     let claimed = store
-        .claim_due_deliveries(t, t + secs(30), 10)
+        .claim_due_deliveries(t, t + secs(30), 10, None)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -298,12 +298,12 @@ async fn next_due_and_queue_stats(db: Ctx) {
     assert_eq!(store.next_due().await.unwrap(), Some(t));
 
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 1)
+        .claim_due_deliveries(t, t + secs(60), 1, None)
         .await
         .unwrap();
     deliver(&store, &claimed[0], t).await;
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 1)
+        .claim_due_deliveries(t, t + secs(60), 1, None)
         .await
         .unwrap();
     assert_eq!(claimed[0].id, ids[1]);

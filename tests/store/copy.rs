@@ -284,7 +284,7 @@ async fn fill(store: &Store, t: DateTime<Utc>) -> Filled {
 
     // Attempts: claim everything due, then record different outcomes.
     let claimed = store
-        .claim_due_deliveries(t + secs(10), t + secs(70), 100)
+        .claim_due_deliveries(t + secs(10), t + secs(70), 100, None)
         .await
         .unwrap();
     assert!(claimed.len() >= 5, "{} claimed", claimed.len());
@@ -564,7 +564,7 @@ async fn writes_continue_after_the_copied_ids(target: &Store, filled: &Filled, t
     let pending = view(target, &filled.pending).await;
     assert_eq!(pending.status, "pending");
     let claimed = target
-        .claim_due_deliveries(t + secs(3_000), t + secs(3_060), 100)
+        .claim_due_deliveries(t + secs(3_000), t + secs(3_060), 100, None)
         .await
         .unwrap();
     let claim = claimed

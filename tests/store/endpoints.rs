@@ -110,7 +110,7 @@ async fn patches_apply_and_reenabling_clears_failures(db: Ctx) {
     // A worker finds it failing and disables it.
     let ids = enqueue(&store, vec![webhook_message("m", "k", &[id.as_str()])], t).await;
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 1)
+        .claim_due_deliveries(t, t + secs(60), 1, None)
         .await
         .unwrap();
     store
@@ -184,7 +184,7 @@ async fn delete_removes_the_queue(db: Ctx) {
     )
     .await;
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 10)
+        .claim_due_deliveries(t, t + secs(60), 10, None)
         .await
         .unwrap();
     for c in &claimed {

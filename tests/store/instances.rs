@@ -34,7 +34,7 @@ async fn two_instances_never_claim_the_same_delivery(db: Ctx) {
         let mut mine = Vec::new();
         loop {
             let batch = store
-                .claim_due_deliveries(t, t + secs(3600), 7)
+                .claim_due_deliveries(t, t + secs(3600), 7, None)
                 .await
                 .expect("a claim");
             if batch.is_empty() {

@@ -181,7 +181,7 @@ async fn messages_are_shared_and_kept_byte_for_byte(db: Ctx) {
     message.content_type = "application/atom+xml; charset=utf-8".into();
     enqueue(&store, vec![message.clone()], t).await;
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 10)
+        .claim_due_deliveries(t, t + secs(60), 10, None)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);

@@ -70,7 +70,7 @@ async fn renewal_replaces_lease_and_secret(db: Ctx) {
 
     // What is queued for it now lives as long as the new lease.
     let claimed = store
-        .claim_due_deliveries(t + secs(3700), t + secs(3760), 10)
+        .claim_due_deliveries(t + secs(3700), t + secs(3760), 10, None)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1, "still live past the first lease");
@@ -88,7 +88,7 @@ async fn removal_drops_the_queue(db: Ctx) {
     let ids = notify(&store, "ntf_1", &sub.id, "zwgk.atom", t).await;
     notify(&store, "ntf_2", &kept.id, "zwgk.atom", t).await;
     let claimed = store
-        .claim_due_deliveries(t, t + secs(60), 10)
+        .claim_due_deliveries(t, t + secs(60), 10, None)
         .await
         .unwrap();
     for c in &claimed {

@@ -19,7 +19,7 @@ use sqlx::{PgConnection, Row};
 use super::webhooks::{endpoint_from_row, endpoint_select};
 use super::websub::{subscription_from_row, subscription_select};
 use super::{PgStore, db_time, no_nul, notify};
-use crate::domain::{QueueStats, Target};
+use crate::domain::{QueueStats, Target, TargetKind};
 use crate::store::types::FailingRuns;
 use crate::store::{Attempt, AttemptRecord, Claimed, DeliveryView, Recorded, Resend, StoreError};
 
@@ -43,6 +43,7 @@ impl PgStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        kind: Option<TargetKind>,
     ) -> Result<Vec<Claimed>, StoreError> {
         let sql = format!(
             "WITH due AS ({}), leased AS (
@@ -56,7 +57,7 @@ impl PgStore {
              LEFT JOIN webhook_endpoints e ON l.target_kind = 'webhook' AND e.id = l.target_id
              LEFT JOIN websub_subscriptions s ON l.target_kind = 'websub' AND s.id = l.target_id
              ORDER BY l.seq",
-            due_sql(),
+            due_sql(kind.is_some()),
             endpoint_select("e", "e_"),
             subscription_select("s", "s_"),
         );
@@ -65,6 +66,7 @@ impl PgStore {
             .bind(db_time(now))
             .bind(db_time(lease_until))
             .bind(i64::from(limit))
+            .bind(kind.map(TargetKind::as_str))
             .fetch_all(&mut *tx)
             .await?;
         let claimed = rows
@@ -435,13 +437,18 @@ async fn insert_attempts(
 
 /// The `$3` deliveries due at `$1`, in claim order, locked (see
 /// [`PgStore::claim_due_deliveries`]).
-fn due_sql() -> String {
+fn due_sql(only_kind: bool) -> String {
+    let kind = if only_kind {
+        "\n           AND d.target_kind = $4"
+    } else {
+        ""
+    };
     format!(
         "SELECT d.seq FROM deliveries d
          WHERE d.status = 'pending' AND d.next_attempt_at <= $1
            AND (d.lease_until IS NULL OR d.lease_until <= $1)
            AND {LIVE_TARGET}
-           AND NOT {BLOCKED}
+           AND NOT {BLOCKED}{kind}
          ORDER BY d.next_attempt_at, d.seq
          LIMIT $3
          FOR UPDATE OF d SKIP LOCKED"
@@ -570,13 +577,23 @@ mod tests {
         let now = db_time(Utc::now());
         let due = plan(
             pool,
-            sqlx::query(&format!("EXPLAIN {}", due_sql()))
+            sqlx::query(&format!("EXPLAIN {}", due_sql(false)))
                 .bind(now)
                 .bind(now)
                 .bind(32_i64),
         )
         .await;
         assert_bounded("due deliveries", &due);
+        let due = plan(
+            pool,
+            sqlx::query(&format!("EXPLAIN {}", due_sql(true)))
+                .bind(now)
+                .bind(now)
+                .bind(32_i64)
+                .bind("webhook"),
+        )
+        .await;
+        assert_bounded("due deliveries of one kind", &due);
         let next = plan(
             pool,
             sqlx::query(&format!("EXPLAIN {}", next_due_sql())).bind(now),

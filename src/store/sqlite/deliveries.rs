@@ -13,7 +13,7 @@ use sqlx::sqlite::SqliteRow;
 use super::webhooks::endpoint_from_row;
 use super::websub::subscription_from_row;
 use super::{SqliteStore, placeholders, rows_of};
-use crate::domain::{QueueStats, Target};
+use crate::domain::{QueueStats, Target, TargetKind};
 use crate::store::types::FailingRuns;
 use crate::store::{
     Attempt, AttemptRecord, Claimed, CursorMove, DeliveryView, Enqueued, NewDelivery, NewMessage,
@@ -89,6 +89,7 @@ impl SqliteStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        kind: Option<TargetKind>,
     ) -> Result<Vec<Claimed>, StoreError> {
         let now_key = time_key(now);
         let mut tx = self.begin_write().await?;
@@ -98,11 +99,12 @@ impl SqliteStore {
         let rows = sqlx::query(&format!(
             "UPDATE deliveries SET lease_until = ?2 WHERE seq IN ({})
              RETURNING seq, id, message_id, attempts, target_kind, target_id, expires_at",
-            due_sql()
+            due_sql(kind.is_some())
         ))
         .bind(&now_key)
         .bind(time_key(lease_until))
         .bind(limit)
+        .bind(kind.map(TargetKind::as_str))
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
@@ -434,13 +436,18 @@ impl SqliteStore {
 
 /// The `?3` deliveries due at `?1`, in claim order (see
 /// [`SqliteStore::claim_due_deliveries`]).
-fn due_sql() -> String {
+fn due_sql(only_kind: bool) -> String {
+    let kind = if only_kind {
+        "\n           AND d.target_kind = ?4"
+    } else {
+        ""
+    };
     format!(
         "SELECT d.seq FROM deliveries d
          WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
            AND (d.lease_until IS NULL OR d.lease_until <= ?1)
            AND {LIVE_TARGET}
-           AND NOT {BLOCKED}
+           AND NOT {BLOCKED}{kind}
          ORDER BY d.next_attempt_at, d.seq
          LIMIT ?3"
     )
@@ -659,7 +666,11 @@ mod tests {
     #[tokio::test]
     async fn claims_and_next_due_walk_indexes_and_sort_nothing() {
         let (_dir, store) = store().await;
-        for (name, sql) in [("due deliveries", due_sql()), ("next due", next_due_sql())] {
+        for (name, sql) in [
+            ("due deliveries", due_sql(false)),
+            ("due deliveries of one kind", due_sql(true)),
+            ("next due", next_due_sql()),
+        ] {
             assert_bounded(name, &plan(&store.read, &sql).await);
         }
     }
