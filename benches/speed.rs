@@ -723,6 +723,11 @@ async fn start_server(database_url: &str) -> Server {
         ..Config::default()
     };
     config.delivery.allow_private_destinations = true;
+    // One local receiver stands for thousands of subscribers on as many hosts: the caps per
+    // callback host would refuse it.
+    config.websub.max_subscriptions_per_host = u64::MAX;
+    config.websub.max_subscriptions_per_feed = u64::MAX;
+    config.websub.max_pending_per_host = usize::MAX;
     let app = Application::build_with_listener(config, catalog, listener)
         .await
         .expect("the app");
@@ -1968,17 +1973,30 @@ async fn fan_out(options: &Options, corpus: &Corpus, work: &Path, report: &mut R
         .await;
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let listed: Value = client
-            .get(format!("{base}/api/v1/websub/subscriptions"))
-            .query(&[("topic", &topic)])
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("an answer")
-            .json()
-            .await
-            .expect("JSON");
-        let count = listed["subscriptions"].as_array().map_or(0, Vec::len);
+        // The admin list comes in pages of at most 1000.
+        let mut count = 0;
+        let mut after = String::new();
+        loop {
+            let listed: Value = client
+                .get(format!("{base}/api/v1/websub/subscriptions"))
+                .query(&[
+                    ("topic", topic.as_str()),
+                    ("limit", "1000"),
+                    ("after", &after),
+                ])
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .expect("an answer")
+                .json()
+                .await
+                .expect("JSON");
+            count += listed["subscriptions"].as_array().map_or(0, Vec::len);
+            match listed["next"].as_str() {
+                Some(next) => after = next.to_owned(),
+                None => break,
+            }
+        }
         if count >= n {
             break;
         }

@@ -220,11 +220,13 @@ impl DeliveryEngine {
     }
 
     /// Claims up to `room` deliveries, WebSub ones only within `websub_room`: past it, the rest
-    /// of the room goes to webhooks alone.
+    /// of the room goes to webhooks alone, unless a claim of webhooks alone came back short
+    /// (`webhooks_drained`) since the last dispatch and within the last poll interval.
     async fn claim_fairly(
         &self,
         room: usize,
         websub_room: usize,
+        webhooks_drained: &mut Option<std::time::Instant>,
     ) -> Result<Vec<Claimed>, StoreError> {
         let any = room.min(websub_room);
         let mut claimed = if any > 0 {
@@ -233,8 +235,12 @@ impl DeliveryEngine {
             Vec::new()
         };
         // A short answer means nothing more is due, of either kind.
-        if room > any && claimed.len() == any {
-            claimed.extend(self.claim(room - any, Some(TargetKind::Webhook)).await?);
+        let poll = Duration::from_millis(self.inner.config.poll_interval_ms.max(10));
+        let drained = webhooks_drained.is_some_and(|at| at.elapsed() < poll);
+        if room > any && claimed.len() == any && !drained {
+            let webhooks = self.claim(room - any, Some(TargetKind::Webhook)).await?;
+            *webhooks_drained = (webhooks.len() < room - any).then(std::time::Instant::now);
+            claimed.extend(webhooks);
         }
         Ok(claimed)
     }
@@ -271,8 +277,15 @@ impl DeliveryEngine {
         // instance signals a change, and at each poll. A finished delivery makes none.
         let mut dispatch = true;
         let mut again_at = None;
+        // When a claim of webhooks alone last came back short: none is tried again until the
+        // next dispatch or poll interval, so that a WebSub fan-out past its share of the workers
+        // does not make an empty claim per finished delivery.
+        let mut webhooks_drained = None;
         while !shutdown.is_cancelled() {
             let woken = std::mem::take(&mut dispatch);
+            if woken {
+                webhooks_drained = None;
+            }
             if woken {
                 again_at = match self.dispatch_pending().await {
                     Ok(again_at) => {
@@ -300,7 +313,7 @@ impl DeliveryEngine {
                         .count();
                 let websub_room = (websub_workers + websub_ahead).saturating_sub(websub_held);
                 let claimed = self
-                    .claim_fairly(room, websub_room)
+                    .claim_fairly(room, websub_room, &mut webhooks_drained)
                     .await
                     .unwrap_or_else(|err| {
                         crate::store::report_fault("cannot claim deliveries", &err);
