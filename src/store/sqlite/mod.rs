@@ -600,16 +600,19 @@ fn refuse_lost_database(path: &std::path::Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Why SQLite cannot store anything now, for the faults that are the storage's rather than
-/// the request's: a read-only or full database, or a file that cannot be read or written.
-pub(super) fn storage_fault(err: &sqlx::Error) -> Option<&'static str> {
+/// SQLite's primary result code of a database error (the low byte of an extended one).
+fn primary_code(err: &sqlx::Error) -> Option<i32> {
     let sqlx::Error::Database(db) = err else {
         return None;
     };
     db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
-    let code = db.code()?.parse::<i32>().ok()?;
-    // The primary code is the low byte of an extended one.
-    match code & 0xff {
+    Some(db.code()?.parse::<i32>().ok()? & 0xff)
+}
+
+/// Why SQLite cannot store anything now, for the faults that are the storage's rather than
+/// the request's: a read-only or full database, or a file that cannot be read or written.
+pub(super) fn storage_fault(err: &sqlx::Error) -> Option<&'static str> {
+    match primary_code(err)? {
         8 => Some("the database is read-only"),
         10 => Some("the database file cannot be read or written (I/O error)"),
         13 => Some("the disk holding the database is full"),
@@ -621,15 +624,8 @@ pub(super) fn storage_fault(err: &sqlx::Error) -> Option<&'static str> {
 /// Whether SQLite gave up waiting for a lock (another process held it past `BUSY_TIMEOUT`):
 /// the database is busy, not broken, and the write may be tried again.
 pub(super) fn is_busy(err: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = err else {
-        return false;
-    };
-    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
-        && db
-            .code()
-            .and_then(|code| code.parse::<i32>().ok())
-            // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes (the low byte).
-            .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+    // SQLITE_BUSY and SQLITE_LOCKED.
+    matches!(primary_code(err), Some(5 | 6))
 }
 
 /// Whether a connection coming back to the pool is outside any transaction. One that is not
@@ -786,5 +782,30 @@ mod plans {
                 "{name} uses no index: {plan:?}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod faults {
+    use super::*;
+
+    /// A write refused by the storage itself (here, a database opened read-only) is a storage
+    /// fault, answered 503, not a database error answered 500.
+    #[tokio::test]
+    async fn a_read_only_database_is_unavailable_not_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let err = sqlx::query("INSERT INTO health (id, checked_at) VALUES (1, 'x')")
+            .execute(&store.read)
+            .await
+            .expect_err("the read pool is read-only");
+        assert_eq!(storage_fault(&err), Some("the database is read-only"));
+        assert!(!is_busy(&err));
+        match StoreError::from(err) {
+            StoreError::Unavailable(reason) => assert!(reason.contains("read-only"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        store.close().await;
     }
 }
