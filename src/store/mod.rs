@@ -129,6 +129,31 @@ pub struct SubscriptionCounts {
     pub renewal: bool,
 }
 
+impl From<CountsRow> for SubscriptionCounts {
+    fn from((feed, host, renewal): CountsRow) -> Self {
+        Self {
+            feed: feed as u64,
+            host: host as u64,
+            renewal,
+        }
+    }
+}
+
+/// See [`Store::subscription_counts`]; the same SQL on both engines. `$1` is now; `$2` and
+/// `$3` the feed's scope and format; `$4` to `$7` the callback host's patterns
+/// ([`callback_host_patterns`]); `$8` and `$9` the topic and callback asked about.
+const SUBSCRIPTION_COUNTS_SQL: &str = "SELECT
+       (SELECT count(*) FROM websub_subscriptions
+         WHERE expires_at > $1 AND scope = $2 AND format = $3) AS feed,
+       (SELECT count(*) FROM websub_subscriptions
+         WHERE expires_at > $1 AND (callback LIKE $4 ESCAPE '\\' OR callback LIKE $5 ESCAPE '\\'
+            OR callback LIKE $6 ESCAPE '\\' OR callback LIKE $7 ESCAPE '\\')) AS host,
+       EXISTS (SELECT 1 FROM websub_subscriptions
+         WHERE topic = $8 AND callback = $9 AND expires_at > $1) AS renewal";
+
+/// A row of [`SUBSCRIPTION_COUNTS_SQL`], as either engine decodes it.
+type CountsRow = (i64, i64, bool);
+
 /// `LIKE` patterns (escape `\`) matching the callbacks on `host` with any scheme and port.
 /// Stored callbacks are serialised by the URL parser (lowercase scheme and host, a path of at
 /// least `/`, no credentials), so a prefix names the host exactly.
@@ -166,7 +191,8 @@ pub fn report_fault(what: &str, err: &StoreError) {
 /// Reports a successful use of the store: the end of a storage fault is logged once.
 pub fn report_working() {
     use std::sync::atomic::Ordering;
-    if FAILING.swap(false, Ordering::Relaxed) {
+    // Read first: this runs at every engine turn, and a write would bounce the cache line.
+    if FAILING.load(Ordering::Relaxed) && FAILING.swap(false, Ordering::Relaxed) {
         tracing::info!("the database answers again");
     }
 }

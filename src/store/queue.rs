@@ -330,11 +330,18 @@ impl Store {
         callback: &crate::domain::CallbackUrl,
         now: DateTime<Utc>,
     ) -> Result<super::SubscriptionCounts, StoreError> {
-        let patterns = super::callback_host_patterns(callback.host_str().unwrap_or(""));
-        let subscription = (topic, callback.as_str());
-        on_backend!(&self.backend, s => s.subscription_counts(
-            scope.as_str(), format.extension(), &patterns, subscription, now
-        ).await)
+        let [p1, p2, p3, p4] = super::callback_host_patterns(callback.host_str().unwrap_or(""));
+        let params = [
+            scope.as_str(),
+            format.extension(),
+            &p1,
+            &p2,
+            &p3,
+            &p4,
+            topic,
+            callback.as_str(),
+        ];
+        on_backend!(&self.backend, s => s.subscription_counts(params, now).await)
     }
 
     /// Active subscribers per topic: (scope, format extension) → count.

@@ -165,37 +165,19 @@ impl SqliteStore {
         Ok(views)
     }
 
-    /// Active subscriptions to a feed, and with callbacks matching `host_patterns`; whether
-    /// `subscription` (topic, callback) is one of them.
+    /// See [`super::super::SUBSCRIPTION_COUNTS_SQL`]: `params` are `$2` to `$9`.
     pub async fn subscription_counts(
         &self,
-        scope: &str,
-        format: &str,
-        host_patterns: &[String; 4],
-        subscription: (&str, &str),
+        params: [&str; 8],
         now: DateTime<Utc>,
     ) -> Result<super::super::SubscriptionCounts, StoreError> {
-        let mut query = sqlx::query("SELECT
-               (SELECT count(*) FROM websub_subscriptions
-                 WHERE expires_at > ?1 AND scope = ?2 AND format = ?3) AS feed,
-               (SELECT count(*) FROM websub_subscriptions
-                 WHERE expires_at > ?1 AND (callback LIKE ?4 ESCAPE '\\' OR callback LIKE ?5 ESCAPE '\\'
-                    OR callback LIKE ?6 ESCAPE '\\' OR callback LIKE ?7 ESCAPE '\\')) AS host,
-               EXISTS (SELECT 1 FROM websub_subscriptions
-                 WHERE topic = ?8 AND callback = ?9 AND expires_at > ?1) AS renewal")
-        .bind(time_key(now))
-        .bind(scope)
-        .bind(format);
-        for pattern in host_patterns {
-            query = query.bind(pattern);
+        let mut query =
+            sqlx::query_as::<_, super::super::CountsRow>(super::super::SUBSCRIPTION_COUNTS_SQL)
+                .bind(time_key(now));
+        for param in params {
+            query = query.bind(param);
         }
-        query = query.bind(subscription.0).bind(subscription.1);
-        let row = query.fetch_one(&self.read).await?;
-        Ok(super::super::SubscriptionCounts {
-            feed: row.try_get::<i64, _>("feed")? as u64,
-            host: row.try_get::<i64, _>("host")? as u64,
-            renewal: row.try_get("renewal")?,
-        })
+        Ok(query.fetch_one(&self.read).await?.into())
     }
 
     /// Active subscribers per topic: (scope, format extension) → count.
