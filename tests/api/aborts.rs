@@ -95,12 +95,8 @@ async fn clients_that_hang_up_mid_request_leave_every_write_working() {
     for event in &events {
         let id = event["article_id"].as_str().unwrap();
         let stored: Value = app
-            .client
-            .get(app.url(&format!("/api/v1/articles/{id}")))
-            .bearer_auth(TOKEN)
-            .send()
+            .get_authorized(&format!("/api/v1/articles/{id}"))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -223,13 +219,7 @@ async fn wait_for_writer(app: &TestApp, id: &str) {
 }
 
 async fn is_stored(app: &TestApp, id: &str) -> bool {
-    let response = app
-        .client
-        .get(app.url(&format!("/api/v1/articles/{id}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_authorized(&format!("/api/v1/articles/{id}")).await;
     response.status() == 200
 }
 

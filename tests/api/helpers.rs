@@ -153,6 +153,16 @@ impl TestApp {
             .expect("the server answers")
     }
 
+    /// A GET with the token that has every scope.
+    pub async fn get_authorized(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
     pub async fn get_text(&self, path: &str) -> String {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");

@@ -120,21 +120,9 @@ async fn create_update_unchanged_and_delete_each_write_one_event() {
         .unwrap();
     assert_eq!(twice["status"], "unchanged");
 
-    let gone = app
-        .client
-        .get(app.url("/api/v1/articles/a-1"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let gone = app.get_authorized("/api/v1/articles/a-1").await;
     problem(gone, 410).await;
-    let missing = app
-        .client
-        .get(app.url("/api/v1/articles/nope"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let missing = app.get_authorized("/api/v1/articles/nope").await;
     problem(missing, 404).await;
 
     let kinds: Vec<(String, i64)> = app
@@ -381,13 +369,7 @@ async fn articles_and_events_survive_a_restart() {
 #[tokio::test]
 async fn a_path_that_is_not_utf8_gets_a_problem_not_a_crash() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.url("/api/v1/articles/%FF%FE"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_authorized("/api/v1/articles/%FF%FE").await;
     let body = problem(response, 400).await;
     assert!(!body["detail"].as_str().unwrap().is_empty());
 }

@@ -37,13 +37,7 @@ async fn create_endpoint(app: &TestApp, body: Value) -> Value {
 }
 
 async fn admin_get(app: &TestApp, path: &str) -> Value {
-    let response = app
-        .client
-        .get(app.url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_authorized(path).await;
     assert_eq!(response.status(), 200, "GET {path}");
     response.json().await.unwrap()
 }
@@ -163,12 +157,8 @@ async fn endpoints_are_created_with_a_secret_and_shown_without_it() {
         .unwrap();
     assert_eq!(gone.status(), 204);
     assert_eq!(
-        app.client
-            .get(app.url(&format!("/api/v1/webhooks/{id}")))
-            .bearer_auth(TOKEN)
-            .send()
+        app.get_authorized(&format!("/api/v1/webhooks/{id}"))
             .await
-            .unwrap()
             .status(),
         404
     );
@@ -610,13 +600,7 @@ async fn the_events_api_pages_through_everything_with_the_webhook_ids() {
     let mut listed = ids.clone();
     listed.sort();
     assert_eq!(delivered, listed);
-    let bad = app
-        .client
-        .get(app.url("/api/v1/events?after=x"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let bad = app.get_authorized("/api/v1/events?after=x").await;
     assert_eq!(bad.status(), 400);
 }
 

@@ -38,12 +38,8 @@ async fn hub_post(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
 
 async fn subscriptions(app: &TestApp) -> Vec<Value> {
     let body: Value = app
-        .client
-        .get(app.url("/api/v1/websub/subscriptions?limit=1000"))
-        .bearer_auth(TOKEN)
-        .send()
+        .get_authorized("/api/v1/websub/subscriptions?limit=1000")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -59,15 +55,29 @@ async fn wait_subscriptions(app: &TestApp, done: impl Fn(&[Value]) -> bool) -> V
     .await
 }
 
-/// Subscribes `callback` to `topic` and waits until the verified subscription is stored.
-async fn subscribe(app: &TestApp, topic: &str, callback: &str, extra: &[(&str, &str)]) {
+/// Asks the hub to subscribe `callback` to `topic`; the hub's answer.
+async fn subscribe_request(app: &TestApp, topic: &str, callback: &str) -> reqwest::Response {
+    subscribe_request_with(app, topic, callback, &[]).await
+}
+
+async fn subscribe_request_with(
+    app: &TestApp,
+    topic: &str,
+    callback: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
     let mut form = vec![
         ("hub.mode", "subscribe"),
         ("hub.topic", topic),
         ("hub.callback", callback),
     ];
     form.extend_from_slice(extra);
-    let response = hub_post(app, &form).await;
+    hub_post(app, &form).await
+}
+
+/// Subscribes `callback` to `topic` and waits until the verified subscription is stored.
+async fn subscribe(app: &TestApp, topic: &str, callback: &str, extra: &[(&str, &str)]) {
+    let response = subscribe_request_with(app, topic, callback, extra).await;
     assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
     let secret_wanted = extra.iter().any(|(k, _)| *k == "hub.secret");
     wait_subscriptions(app, |s| {
@@ -717,12 +727,10 @@ async fn a_notification_queued_in_parts_reaches_every_subscriber_once() {
     let topic = topic(&app, "hnyw.atom");
     for i in 0..SUBSCRIBERS {
         let callback = format!("{}/{i}", sub.url);
-        let form = [
-            ("hub.mode", "subscribe"),
-            ("hub.topic", topic.as_str()),
-            ("hub.callback", callback.as_str()),
-        ];
-        assert_eq!(hub_post(&app, &form).await.status(), 202);
+        assert_eq!(
+            subscribe_request(&app, &topic, &callback).await.status(),
+            202
+        );
     }
     wait_subscriptions(&app, |s| s.len() == SUBSCRIBERS).await;
     for (round, title) in [(1, "第一篇"), (2, "第二篇")] {
@@ -767,27 +775,11 @@ async fn hung_callbacks_on_one_host_cannot_lock_other_subscribers_out() {
     let feed = topic(&app, "all.atom");
     for i in 0..4 {
         let callback = format!("http://127.0.0.1:{port}/cb{i}");
-        let response = hub_post(
-            &app,
-            &[
-                ("hub.mode", "subscribe"),
-                ("hub.topic", &feed),
-                ("hub.callback", &callback),
-            ],
-        )
-        .await;
+        let response = subscribe_request(&app, &feed, &callback).await;
         assert_eq!(response.status(), 202, "callback {i}");
     }
     let callback = format!("http://127.0.0.1:{port}/cb-more");
-    let refused = hub_post(
-        &app,
-        &[
-            ("hub.mode", "subscribe"),
-            ("hub.topic", &feed),
-            ("hub.callback", &callback),
-        ],
-    )
-    .await;
+    let refused = subscribe_request(&app, &feed, &callback).await;
     assert_eq!(refused.status(), 429);
     assert_eq!(refused.headers()["retry-after"], "60");
     assert!(refused.text().await.unwrap().contains("127.0.0.1"));
@@ -813,15 +805,7 @@ async fn subscriptions_are_capped_per_callback_host_and_per_feed() {
     subscribe(&app, &feed, &format!("{local}/1"), &[]).await;
     subscribe(&app, &feed, &format!("{local}/2"), &[]).await;
     let third = format!("{local}/3");
-    let refused = hub_post(
-        &app,
-        &[
-            ("hub.mode", "subscribe"),
-            ("hub.topic", &feed),
-            ("hub.callback", &third),
-        ],
-    )
-    .await;
+    let refused = subscribe_request(&app, &feed, &third).await;
     assert_eq!(refused.status(), 403);
     assert!(refused.text().await.unwrap().contains("localhost"));
     // A renewal passes; another host does, until the feed is full.
@@ -864,16 +848,7 @@ async fn the_subscription_list_is_paginated() {
     let mut seen = Vec::new();
     let mut path = "/api/v1/websub/subscriptions?limit=2".to_owned();
     loop {
-        let page: Value = app
-            .client
-            .get(app.url(&path))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.get_authorized(&path).await.json().await.unwrap();
         let items = page["subscriptions"].as_array().unwrap();
         assert!(items.len() <= 2);
         seen.extend(
@@ -889,12 +864,8 @@ async fn the_subscription_list_is_paginated() {
     let want: Vec<String> = (0..5).map(|i| format!("{}/{i}", receiver.url)).collect();
     assert_eq!(seen, want);
     let bad = app
-        .client
-        .get(app.url("/api/v1/websub/subscriptions?after=%%%"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .get_authorized("/api/v1/websub/subscriptions?after=%%%")
+        .await;
     assert_eq!(bad.status(), 400);
 }
 
