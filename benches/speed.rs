@@ -962,7 +962,8 @@ impl Bare {
     }
 
     /// Inserts articles and their events into tidings' own schema, in one transaction: row by
-    /// row on SQLite, one multi-row statement per table on PostgreSQL.
+    /// row on SQLite, one multi-row statement per table on PostgreSQL. The event of a new
+    /// article holds no copy of it (it reads the article's row), as tidings writes it.
     async fn insert_schema(&self, rows: &[Prepared]) {
         let now = Utc::now();
         match self {
@@ -984,14 +985,13 @@ impl Bare {
                     .await
                     .expect("an article");
                     sqlx::query(
-                        "INSERT INTO events (id, type, article_id, section, version, occurred_at, payload)
-                         VALUES (?1, 'article.published', ?2, ?3, 1, ?4, ?5)",
+                        "INSERT INTO events (id, type, article_id, section, version, occurred_at)
+                         VALUES (?1, 'article.published', ?2, ?3, 1, ?4)",
                     )
                     .bind(&r.event_id)
                     .bind(&r.id)
                     .bind(&r.section)
                     .bind(&now)
-                    .bind(&r.body)
                     .execute(&mut *tx)
                     .await
                     .expect("an event");
@@ -1016,7 +1016,7 @@ impl Bare {
                 });
                 q.build().execute(&mut *tx).await.expect("articles");
                 let mut q = QueryBuilder::<Postgres>::new(
-                    "INSERT INTO events (id, type, article_id, section, version, occurred_at, payload) ",
+                    "INSERT INTO events (id, type, article_id, section, version, occurred_at) ",
                 );
                 q.push_values(rows, |mut b, r| {
                     b.push_bind(&r.event_id)
@@ -1024,9 +1024,7 @@ impl Bare {
                         .push_bind(&r.id)
                         .push_bind(&r.section)
                         .push_bind(1i64)
-                        .push_bind(now)
-                        .push_bind(&r.body)
-                        .push_unseparated("::jsonb");
+                        .push_bind(now);
                 });
                 q.build().execute(&mut *tx).await.expect("events");
                 tx.commit().await.expect("a commit");

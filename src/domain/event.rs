@@ -47,5 +47,8 @@ pub struct Event {
     pub moved_from: Option<SectionPath>,
     pub version: i64,
     pub occurred_at: DateTime<Utc>,
-    pub payload: serde_json::Value,
+    /// The article as `GET /api/v1/articles/{id}` showed it at this version (for a deletion:
+    /// its id, section and version). `None` once a later version replaced it and the webhook
+    /// dispatcher, the one reader that needs it, had read this event.
+    pub payload: Option<serde_json::Value>,
 }

@@ -139,6 +139,20 @@ impl From<CountsRow> for SubscriptionCounts {
     }
 }
 
+/// The consumer of the event log that reads the events' article snapshots: the webhook
+/// dispatcher. An event whose version a later write replaced keeps a snapshot of its own only
+/// while this consumer has not read it (see `versions::snapshot`).
+pub const SNAPSHOT_READER: &str = "webhooks";
+
+/// The events after `$1`, oldest first, at most `$2`; the same SQL on both engines. An event
+/// without a snapshot of its own comes with its article's row, which holds the event's
+/// version unless a later write replaced it.
+const EVENTS_SQL: &str = "SELECT e.seq, e.id, e.type, e.article_id, e.section, e.moved_from,
+       e.version AS event_version, e.occurred_at, e.payload,
+       a.body, a.version, a.created_at, a.modified_at, a.deleted_at
+  FROM events e LEFT JOIN articles a ON e.payload IS NULL AND a.id = e.article_id
+ WHERE e.seq > $1 ORDER BY e.seq LIMIT $2";
+
 /// See [`Store::subscription_counts`]; the same SQL on both engines. `$1` is now; `$2` and
 /// `$3` the feed's scope and format; `$4` to `$7` the callback host's patterns
 /// ([`callback_host_patterns`]); `$8` and `$9` the topic and callback asked about.

@@ -25,6 +25,9 @@ pub(super) struct Write {
     pub stored: StoredArticle,
     /// The section the article leaves, when the update moves it.
     pub moved_from: Option<SectionPath>,
+    /// The version this write replaces (`None` for a new row): its event may need to keep a
+    /// snapshot of it (see [`snapshot`]).
+    pub superseded: Option<StoredArticle>,
 }
 
 impl Write {
@@ -61,6 +64,7 @@ pub(super) fn upsert(
                 deleted_at: None,
             },
             moved_from: None,
+            superseded: None,
         });
     };
     let was_deleted = before.deleted_at.is_some();
@@ -75,7 +79,8 @@ pub(super) fn upsert(
     if !was_deleted && next.updated.is_none() {
         next.updated = Some(now);
     }
-    let moved_from = (before.article.section != article.section).then_some(before.article.section);
+    let moved_from =
+        (before.article.section != article.section).then(|| before.article.section.clone());
     let (outcome, event) = if was_deleted {
         (UpsertOutcome::Created, EventType::Published)
     } else {
@@ -93,6 +98,7 @@ pub(super) fn upsert(
             deleted_at: None,
         },
         moved_from,
+        superseded: Some(before),
     })
 }
 
@@ -175,20 +181,36 @@ pub(super) fn tombstone(before: StoredArticle, now: DateTime<Utc>) -> StoredArti
     }
 }
 
-/// The payload of an event: the article as `GET /api/v1/articles/{id}` shows it at this
-/// version, or, for a deletion, its id, section and version.
-pub(super) fn event_payload(
-    event: EventType,
-    stored: &StoredArticle,
-) -> Result<serde_json::Value, StoreError> {
-    Ok(match event {
-        EventType::Deleted => serde_json::json!({
+/// What an event's `payload` holds: the article as `GET /api/v1/articles/{id}` shows it at
+/// the event's version, or, for a deletion (a tombstone), its id, section and version.
+///
+/// The events table stores it only for a version the article's row no longer holds: the
+/// event of the current version reads it from the row. When a write replaces a version whose
+/// event the webhook dispatcher has not read yet ([`super::SNAPSHOT_READER`]), that event
+/// keeps this snapshot, in the same transaction; past that reader, nothing needs it.
+pub(super) fn snapshot(stored: &StoredArticle) -> Result<serde_json::Value, StoreError> {
+    Ok(if stored.deleted_at.is_some() {
+        serde_json::json!({
             "id": stored.article.id,
             "section": stored.article.section,
             "version": stored.version,
-        }),
-        EventType::Published | EventType::Updated => {
-            serde_json::to_value(stored).map_err(|e| StoreError::Corrupt(e.to_string()))?
-        }
+        })
+    } else {
+        serde_json::to_value(stored).map_err(|e| StoreError::Corrupt(e.to_string()))?
     })
+}
+
+/// An event's payload as read with [`super::EVENTS_SQL`]: its own snapshot if it has one, or
+/// else the snapshot of its article's row when that row still holds the event's version.
+/// `None` when a later version replaced it after the snapshot's reader had passed the event.
+pub(super) fn event_payload(
+    own: Option<serde_json::Value>,
+    event_version: i64,
+    row: Option<StoredArticle>,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    match (own, row) {
+        (Some(own), _) => Ok(Some(own)),
+        (None, Some(row)) if row.version == event_version => snapshot(&row).map(Some),
+        (None, _) => Ok(None),
+    }
 }

@@ -17,14 +17,14 @@ use crate::config::DeliveryConfig;
 use crate::delivery::limiter::RateLimiter;
 use crate::delivery::parts::{Dispatching, InProgress};
 use crate::delivery::{AttemptReport, Channel};
-use crate::domain::{Endpoint, EndpointRoute, Target, TargetKind};
+use crate::domain::{Endpoint, EndpointRoute, EventType, Target, TargetKind};
 use crate::metrics::{AttemptLabel, Metrics, OutcomeLabel};
 use crate::store::{
     AttemptOutcome, Claimed, CursorMove, Enqueued, NewDelivery, NewMessage, Store, StoreError,
 };
 
-/// The event-log consumer name of the webhook dispatcher.
-const CURSOR: &str = "webhooks";
+/// The event-log consumer name of the webhook dispatcher. The store keeps each event's article snapshot until this consumer has read it.
+const CURSOR: &str = crate::store::SNAPSHOT_READER;
 
 /// Events read from the log per dispatch.
 const DISPATCH_BATCH: u32 = 500;
@@ -74,6 +74,16 @@ impl WebhookChannel {
             return Ok(None);
         };
         let endpoints = self.routes().await?;
+        // The store keeps each event's article until this dispatcher has read it.
+        if let Some(lost) = events
+            .iter()
+            .find(|e| e.kind != EventType::Deleted && e.payload.is_none())
+        {
+            return Err(StoreError::Corrupt(format!(
+                "event {} has lost its article snapshot",
+                lost.id
+            )));
+        }
         let messages = events
             .iter()
             .filter_map(|event| {

@@ -1,7 +1,7 @@
 //! Articles and their outbox: upserts, versions, deletions, events, batches.
 
 use tidings::domain::EventType;
-use tidings::store::{DeleteOutcome, StoreError, UpsertOutcome};
+use tidings::store::{CursorMove, DeleteOutcome, SNAPSHOT_READER, StoreError, UpsertOutcome};
 use tokio_util::sync::CancellationToken;
 
 use crate::fixtures::*;
@@ -12,6 +12,7 @@ conformance!(
     updated_is_set_on_change_only,
     delete_outcomes,
     one_event_per_change_in_order,
+    snapshots_last_until_the_dispatcher_read_them,
     events_page_by_cursor,
     batch_is_one_transaction_with_results_in_order,
     abandoned_batch_commits_nothing,
@@ -182,16 +183,88 @@ async fn one_event_per_change_in_order(db: Ctx) {
     let sections: Vec<&str> = events.iter().map(|e| e.section.as_str()).collect();
     assert_eq!(sections, ["hnyw", "hnyw/ldhd", "hnyw/ldhd", "hnyw"]);
     assert_eq!(events[0].occurred_at, at("2024-05-01T01:00:00Z"));
-    assert_eq!(events[0].payload["id"], "hn-4");
-    assert_eq!(events[0].payload["version"], 1);
-    assert_eq!(events[0].payload["title"], a.title.as_str());
+    let first = events[0]
+        .payload
+        .as_ref()
+        .expect("kept for the webhook dispatcher");
+    assert_eq!(first["id"], "hn-4");
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["title"], a.title.as_str());
+    assert_eq!(first["section"], "hnyw");
+    assert_eq!(events[1].payload.as_ref().unwrap()["section"], "hnyw/ldhd");
     assert_eq!(
         events[2].payload,
-        serde_json::json!({"id": "hn-4", "section": "hnyw/ldhd", "version": 3})
+        Some(serde_json::json!({"id": "hn-4", "section": "hnyw/ldhd", "version": 3}))
     );
+    assert_eq!(events[3].payload.as_ref().unwrap()["version"], 4);
     assert_eq!(
         store.last_event_seq().await.unwrap(),
         events.last().unwrap().seq
+    );
+}
+
+/// Each event reads its article as it was at its version, whether the article's row still
+/// holds that version or a later write replaced it (in another batch, or in the same one), as
+/// long as the webhook dispatcher has not read it; past that, a replaced version's snapshot is
+/// not kept, and the current one still reads the row.
+async fn snapshots_last_until_the_dispatcher_read_them(db: Ctx) {
+    let store = db.store().await;
+    let titled = |title: &str| {
+        let mut a = article("hn-5", "hnyw", "2024-05-01T08:00:00+08:00");
+        a.title = title.into();
+        a
+    };
+    upsert(&store, &titled("一"), "2024-05-01T09:00:00+08:00").await;
+    upsert(&store, &titled("二"), "2024-05-01T09:01:00+08:00").await;
+    upsert_all(
+        &store,
+        &[titled("三"), titled("四")],
+        "2024-05-01T09:02:00+08:00",
+    )
+    .await;
+    let titles = |events: &[tidings::domain::Event]| -> Vec<Option<String>> {
+        events
+            .iter()
+            .map(|e| {
+                let p = e.payload.as_ref()?;
+                assert_eq!(p["version"], e.version, "{p}");
+                Some(p["title"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    };
+    let events = store.events_after(0, 10).await.unwrap();
+    let some =
+        |t: &[&str]| -> Vec<Option<String>> { t.iter().map(|t| Some(t.to_string())).collect() };
+    assert_eq!(titles(&events), some(&["一", "二", "三", "四"]));
+
+    // The dispatcher reads all four; then version 5 replaces 4, and a deletion 5.
+    let moved = CursorMove {
+        consumer: SNAPSHOT_READER,
+        from: 0,
+        to: events[3].seq,
+    };
+    store.enqueue(Some(moved), Vec::new(), now()).await.unwrap();
+    upsert(&store, &titled("五"), "2024-05-01T09:03:00+08:00").await;
+    store
+        .delete_article(&titled("五").id, at("2024-05-01T01:04:00Z"))
+        .await
+        .unwrap();
+    let events = store.events_after(0, 10).await.unwrap();
+    let kept = titles(&events[..5]);
+    assert_eq!(
+        kept,
+        [
+            Some("一".into()),
+            Some("二".into()),
+            Some("三".into()),
+            None,
+            Some("五".into())
+        ],
+        "only version 4 was read before it was replaced"
+    );
+    assert_eq!(
+        events[5].payload,
+        Some(serde_json::json!({"id": "hn-5", "section": "hnyw", "version": 6}))
     );
 }
 

@@ -18,6 +18,7 @@ mod copy;
 mod endpoints;
 mod feeds;
 mod instances;
+mod migrations;
 mod queue;
 mod subscriptions;
 

@@ -107,6 +107,7 @@ impl PgStore {
             tx.rollback().await?;
             return Ok(DeleteOutcome::AlreadyDeleted(before));
         }
+        keep_snapshots(&mut tx, &[&before]).await?;
         let stored = versions::tombstone(before, now);
         sqlx::query(
             "UPDATE articles SET version = $2, modified_at = $3, deleted_at = $3 WHERE id = $1",
@@ -117,8 +118,7 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         touch_section(&mut tx, &stored.article.section, -1, now).await?;
-        let payload = versions::event_payload(EventType::Deleted, &stored)?;
-        insert_event(&mut tx, EventType::Deleted, &stored, None, payload, now).await?;
+        insert_event(&mut tx, EventType::Deleted, &stored, None, now).await?;
         notify(&mut tx).await?;
         tx.commit().await?;
         Ok(DeleteOutcome::Deleted(stored))
@@ -321,17 +321,14 @@ pub(super) async fn events_since(
     after: i64,
     limit: u32,
 ) -> Result<Vec<Event>, StoreError> {
-    sqlx::query(
-        "SELECT seq, id, type, article_id, section, moved_from, version, occurred_at, payload
-         FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-    )
-    .bind(after)
-    .bind(i64::from(limit))
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(event_from_row)
-    .collect()
+    sqlx::query(super::super::EVENTS_SQL)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect()
 }
 
 /// The statements of a feed page (see [`PgStore::feed_page`]).
@@ -457,7 +454,9 @@ async fn write_all(
         return Ok(());
     }
     // Each article's final write, and whether the batch created it, in order of first sight.
+    // Each article's first write, too.
     let mut last: Vec<(usize, bool)> = Vec::new();
+    let mut first: Vec<usize> = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, (write, _)) in writes.iter().enumerate() {
         let id = write.stored.article.id.as_str();
@@ -466,6 +465,7 @@ async fn write_all(
             None => {
                 seen.insert(id, last.len());
                 last.push((i, write.is_new));
+                first.push(i);
             }
         }
     }
@@ -503,8 +503,22 @@ async fn write_all(
             .execute(&mut *tx)
             .await?;
     }
+    // The versions stored before the batch that it replaces: each article's first write says
+    // which. A version the batch itself replaces gets its snapshot with its event below.
+    let superseded: Vec<&StoredArticle> = first
+        .iter()
+        .filter_map(|&i| writes[i].0.superseded.as_ref())
+        .collect();
+    keep_snapshots(tx, &superseded).await?;
+    let is_last: Vec<bool> = {
+        let mut flags = vec![false; writes.len()];
+        for (i, _) in &last {
+            flags[*i] = true;
+        }
+        flags
+    };
     let mut events = EventColumns::default();
-    for (write, _) in writes {
+    for (i, (write, _)) in writes.iter().enumerate() {
         let stored = &write.stored;
         events
             .id
@@ -517,9 +531,12 @@ async fn write_all(
             .push(write.moved_from.as_ref().map(SectionPath::as_str));
         events.version.push(stored.version);
         events.at.push(db_time(stored.modified_at));
-        events
-            .payload
-            .push(Json(versions::event_payload(write.event, stored)?));
+        // The last version of the batch is the article's row; an earlier one is replaced.
+        events.payload.push(if is_last[i] {
+            None
+        } else {
+            Some(Json(versions::snapshot(stored)?))
+        });
     }
     // In the batch's order: the events' seqs follow the rows as the ordered SELECT gives them.
     sqlx::query(
@@ -586,21 +603,22 @@ struct EventColumns<'a> {
     moved_from: Vec<Option<&'a str>>,
     version: Vec<i64>,
     at: Vec<DateTime<Utc>>,
-    payload: Vec<Json<serde_json::Value>>,
+    payload: Vec<Option<Json<serde_json::Value>>>,
 }
 
 /// Writes an event; the transaction must hold [`EVENTS_LOCK`].
+/// The event reads its payload from the article's row, which holds `stored` now (see
+/// [`versions::snapshot`]).
 async fn insert_event(
     tx: &mut PgConnection,
     kind: EventType,
     stored: &StoredArticle,
     moved_from: Option<&SectionPath>,
-    payload: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at, payload)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
     .bind(kind.as_str())
@@ -609,7 +627,57 @@ async fn insert_event(
     .bind(moved_from.map(SectionPath::as_str))
     .bind(stored.version)
     .bind(db_time(now))
-    .bind(Json(payload))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives the events of `superseded`, versions a write is about to replace in their articles'
+/// rows, a snapshot of their own, where the snapshot's reader has not passed them yet.
+async fn keep_snapshots(
+    tx: &mut PgConnection,
+    superseded: &[&StoredArticle],
+) -> Result<(), StoreError> {
+    if superseded.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = superseded.iter().map(|s| s.article.id.as_str()).collect();
+    let versions: Vec<i64> = superseded.iter().map(|s| s.version).collect();
+    // Which of them still need one, before building any: usually none.
+    let needed: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT e.article_id, e.version
+           FROM events e JOIN unnest($1::text[], $2::bigint[]) AS v (article_id, version)
+                ON e.article_id = v.article_id AND e.version = v.version
+          WHERE e.payload IS NULL
+            AND e.seq > coalesce((SELECT seq FROM cursors WHERE name = $3), 0)",
+    )
+    .bind(&ids)
+    .bind(&versions)
+    .bind(super::super::SNAPSHOT_READER)
+    .fetch_all(&mut *tx)
+    .await?;
+    if needed.is_empty() {
+        return Ok(());
+    }
+    let mut rows = (Vec::new(), Vec::new(), Vec::new());
+    for stored in superseded {
+        if needed
+            .iter()
+            .any(|(id, v)| id == stored.article.id.as_str() && *v == stored.version)
+        {
+            rows.0.push(stored.article.id.as_str());
+            rows.1.push(stored.version);
+            rows.2.push(Json(versions::snapshot(stored)?));
+        }
+    }
+    sqlx::query(
+        "UPDATE events e SET payload = v.payload
+           FROM unnest($1::text[], $2::bigint[], $3::jsonb[]) AS v (article_id, version, payload)
+          WHERE e.article_id = v.article_id AND e.version = v.version AND e.payload IS NULL",
+    )
+    .bind(&rows.0)
+    .bind(&rows.1)
+    .bind(&rows.2)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -633,7 +701,13 @@ fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
     let article_id: String = row.try_get("article_id")?;
     let section: String = row.try_get("section")?;
     let moved_from: Option<String> = row.try_get("moved_from")?;
-    let Json(payload): Json<serde_json::Value> = row.try_get("payload")?;
+    let own: Option<Json<serde_json::Value>> = row.try_get("payload")?;
+    let article_row = if sqlx::ValueRef::is_null(&row.try_get_raw("body")?) {
+        None
+    } else {
+        Some(stored_from_row(row)?)
+    };
+    let version: i64 = row.try_get("event_version")?;
     let section_path =
         |raw: &str| SectionPath::parse(raw).map_err(|e| StoreError::Corrupt(e.to_string()));
     Ok(Event {
@@ -645,9 +719,9 @@ fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         section: section_path(&section)?,
         moved_from: moved_from.as_deref().map(section_path).transpose()?,
-        version: row.try_get("version")?,
+        version,
         occurred_at: row.try_get("occurred_at")?,
-        payload,
+        payload: versions::event_payload(own.map(|Json(p)| p), version, article_row)?,
     })
 }
 

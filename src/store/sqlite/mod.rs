@@ -193,6 +193,7 @@ impl SqliteStore {
         if before.deleted_at.is_some() {
             return Ok(DeleteOutcome::AlreadyDeleted(before));
         }
+        keep_snapshot(&mut tx, &before).await?;
         let stored = versions::tombstone(before, now);
         sqlx::query(
             "UPDATE articles SET version = ?2, modified_at = ?3, deleted_at = ?3 WHERE id = ?1",
@@ -203,8 +204,7 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         touch_section(&mut tx, &stored.article.section, -1, now).await?;
-        let payload = versions::event_payload(EventType::Deleted, &stored)?;
-        insert_event(&mut tx, EventType::Deleted, &stored, None, payload, now).await?;
+        insert_event(&mut tx, EventType::Deleted, &stored, None, now).await?;
         tx.commit().await?;
         Ok(DeleteOutcome::Deleted(stored))
     }
@@ -386,17 +386,14 @@ pub(super) async fn events_since(
     after: i64,
     limit: u32,
 ) -> Result<Vec<Event>, StoreError> {
-    sqlx::query(
-        "SELECT seq, id, type, article_id, section, moved_from, version, occurred_at, payload
-         FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(event_from_row)
-    .collect()
+    sqlx::query(super::EVENTS_SQL)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect()
 }
 
 /// The articles (live or tombstones) with these ids, in no order; unknown ids are left out.
@@ -563,13 +560,14 @@ async fn write_one(
         .bind(time_key(stored.modified_at))
         .execute(&mut *tx)
         .await?;
-    let payload = versions::event_payload(write.event, stored)?;
+    if let Some(superseded) = &write.superseded {
+        keep_snapshot(tx, superseded).await?;
+    }
     insert_event(
         tx,
         write.event,
         stored,
         write.moved_from.as_ref(),
-        payload,
         stored.modified_at,
     )
     .await?;
@@ -643,17 +641,18 @@ fn is_idle(conn: &mut sqlx::SqliteConnection) -> bool {
     depth == 0
 }
 
+/// Writes the event of the version `stored`, which the article's row now holds: the event
+/// reads its payload from there (see [`versions::snapshot`]).
 async fn insert_event(
     tx: &mut sqlx::SqliteConnection,
     kind: EventType,
     stored: &StoredArticle,
     moved_from: Option<&SectionPath>,
-    payload: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at, payload)
-         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7)",
+        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at)
+         VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6)",
     )
     .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
     .bind(kind.as_str())
@@ -661,8 +660,28 @@ async fn insert_event(
     .bind(stored.article.section.as_str())
     .bind(stored.version)
     .bind(time_key(now))
-    .bind(payload.to_string())
     .bind(moved_from.map(SectionPath::as_str))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives the event of `superseded`, the version a write is about to replace in the article's
+/// row, a snapshot of its own, if the snapshot's reader has not passed it yet.
+async fn keep_snapshot(
+    tx: &mut sqlx::SqliteConnection,
+    superseded: &StoredArticle,
+) -> Result<(), StoreError> {
+    let snapshot = versions::snapshot(superseded)?;
+    sqlx::query(
+        "UPDATE events SET payload = ?3
+         WHERE article_id = ?1 AND version = ?2 AND payload IS NULL
+           AND seq > coalesce((SELECT seq FROM cursors WHERE name = ?4), 0)",
+    )
+    .bind(superseded.article.id.as_str())
+    .bind(superseded.version)
+    .bind(snapshot.to_string())
+    .bind(super::SNAPSHOT_READER)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -690,7 +709,17 @@ fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
     let kind: String = row.try_get("type")?;
     let article_id: String = row.try_get("article_id")?;
     let section: String = row.try_get("section")?;
-    let payload: String = row.try_get("payload")?;
+    let own: Option<String> = row.try_get("payload")?;
+    let own = own
+        .map(|p| serde_json::from_str(&p))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))?;
+    let article_row = if sqlx::ValueRef::is_null(&row.try_get_raw("body")?) {
+        None
+    } else {
+        Some(stored_from_row(row)?)
+    };
+    let version: i64 = row.try_get("event_version")?;
     let moved_from: Option<String> = row.try_get("moved_from")?;
     let section_path =
         |raw: &str| SectionPath::parse(raw).map_err(|e| StoreError::Corrupt(e.to_string()));
@@ -703,10 +732,9 @@ fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         section: section_path(&section)?,
         moved_from: moved_from.as_deref().map(section_path).transpose()?,
-        version: row.try_get("version")?,
+        version,
         occurred_at: parse_time_key(&row.try_get::<String, _>("occurred_at")?)?,
-        payload: serde_json::from_str(&payload)
-            .map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))?,
+        payload: versions::event_payload(own, version, article_row)?,
     })
 }
 
