@@ -27,7 +27,7 @@ pub(super) struct Write {
     pub moved_from: Option<SectionPath>,
     /// The version this write replaces (`None` for a new row): its event may need to keep a
     /// snapshot of it (see [`snapshot`]).
-    pub superseded: Option<StoredArticle>,
+    pub superseded: Option<Box<StoredArticle>>,
 }
 
 impl Write {
@@ -98,7 +98,7 @@ pub(super) fn upsert(
             deleted_at: None,
         },
         moved_from,
-        superseded: Some(before),
+        superseded: Some(Box::new(before)),
     })
 }
 

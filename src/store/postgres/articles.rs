@@ -507,7 +507,7 @@ async fn write_all(
     // which. A version the batch itself replaces gets its snapshot with its event below.
     let superseded: Vec<&StoredArticle> = first
         .iter()
-        .filter_map(|&i| writes[i].0.superseded.as_ref())
+        .filter_map(|&i| writes[i].0.superseded.as_deref())
         .collect();
     keep_snapshots(tx, &superseded).await?;
     let is_last: Vec<bool> = {
