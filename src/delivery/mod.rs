@@ -487,9 +487,18 @@ impl DeliveryEngine {
                 .schedule
                 .next(claimed.attempts + 1, Utc::now(), retry_after, random)
             {
-                // A target with an end (a WebSub lease) gets no retry past it.
+                // A target with an end (a WebSub lease) gets no retry past it: past the end
+                // as it stands now, since the subscriber may have renewed its lease while
+                // this attempt ran.
                 Next::RetryAt(at) if claimed.expires_at.is_some_and(|end| at > end) => {
-                    AttemptOutcome::GaveUp
+                    match inner.store.delivery_end(claimed.seq).await {
+                        Ok(Some(end)) if at <= end => AttemptOutcome::RetryAt(at),
+                        Ok(_) => AttemptOutcome::GaveUp,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "cannot read the lease's end; giving up");
+                            AttemptOutcome::GaveUp
+                        }
+                    }
                 }
                 Next::RetryAt(at) => AttemptOutcome::RetryAt(at),
                 Next::GiveUp => AttemptOutcome::GaveUp,

@@ -74,6 +74,12 @@ impl Store {
         .await
     }
 
+    /// Past when a delivery is no longer tried (its WebSub lease's end, moved by a renewal),
+    /// if ever.
+    pub async fn delivery_end(&self, seq: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+        on_backend!(&self.backend, s => s.delivery_end(seq).await)
+    }
+
     /// Gives a claimed delivery back without an attempt (rate limit, shutdown), unless its
     /// lease already passed to another worker.
     pub async fn release_delivery(

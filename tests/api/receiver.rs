@@ -89,6 +89,9 @@ struct Shared {
     /// POSTs whose answer has begun, delayed or not.
     begun: Mutex<usize>,
     began: Notify,
+    /// While set, POSTs wait (after `begun`) until it is cleared.
+    held: Mutex<bool>,
+    released: Notify,
 }
 
 /// The receiver; dropping it leaves the server running until the test's runtime ends.
@@ -173,6 +176,16 @@ impl Receiver {
         *self.shared.fallback.lock().unwrap() = Some(reply);
     }
 
+    /// Holds every POST, once begun, until [`Receiver::release_posts`].
+    pub fn hold_posts(&self) {
+        *self.shared.held.lock().unwrap() = true;
+    }
+
+    pub fn release_posts(&self) {
+        *self.shared.held.lock().unwrap() = false;
+        self.shared.released.notify_waiters();
+    }
+
     /// Answers each request only after this long.
     pub fn slow_down(&self, delay: Duration) {
         *self.shared.delay.lock().unwrap() = delay;
@@ -232,6 +245,13 @@ async fn receive(
     }
     *shared.begun.lock().unwrap() += 1;
     shared.began.notify_waiters();
+    loop {
+        let released = shared.released.notified();
+        if !*shared.held.lock().unwrap() {
+            break;
+        }
+        released.await;
+    }
     let delay = *shared.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

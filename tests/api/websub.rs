@@ -404,6 +404,50 @@ async fn leases_are_clamped_and_expired_subscriptions_get_nothing() {
     assert!(short.posts().is_empty());
 }
 
+/// A subscriber that renews its lease while a notification is on its way keeps that
+/// notification's retries: an attempt gives up at the lease's end as it stands when the attempt
+/// ends, not as it stood when it began.
+#[tokio::test]
+async fn a_lease_renewed_during_an_attempt_extends_its_retries() {
+    let app = hub_app(|c| {
+        c.websub.lease_min_secs = 1;
+        c.websub.coalesce_window_ms = 0;
+        // The retry falls after the first lease's end and well before the renewed one's.
+        c.delivery.retry_schedule_secs = vec![0.0, 60.0];
+    })
+    .await;
+    let callback = Receiver::start().await;
+    callback.script([Reply::status(503)]);
+    let topic = topic(&app, "zwgk.atom");
+    subscribe(&app, &topic, &callback.url, &[("hub.lease_seconds", "30")]).await;
+    callback.hold_posts();
+    app.publish(&article("renew-1", "zwgk", "续订")).await;
+    callback.wait_for_begun(1).await;
+    // While the notification waits for its answer, the subscriber renews for an hour.
+    let renewal = subscribe_request_with(
+        &app,
+        &topic,
+        &callback.url,
+        &[("hub.lease_seconds", "3600")],
+    )
+    .await;
+    assert_eq!(renewal.status(), 202);
+    wait_subscriptions(&app, |s| s.iter().any(|x| x["lease_seconds"] == 3600)).await;
+    callback.release_posts();
+    callback.wait_for_posts(1).await;
+    let outcome = eventually("the attempt to be recorded", || async {
+        let metrics = app.client.get(app.url("/metrics")).send().await.ok()?;
+        let text = metrics.text().await.ok()?;
+        ["retrying", "failed"].into_iter().find(|outcome| {
+            text.contains(&format!(
+                "tidings_websub_deliveries_total{{outcome=\"{outcome}\"}} 1"
+            ))
+        })
+    })
+    .await;
+    assert_eq!(outcome, "retrying");
+}
+
 #[tokio::test]
 async fn server_errors_are_retried_redirects_are_not_followed_and_gone_unsubscribes() {
     let app = hub_app(|_| {}).await;

@@ -78,6 +78,15 @@ impl PgStore {
         Ok(claimed)
     }
 
+    pub async fn delivery_end(&self, seq: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let end: Option<Option<DateTime<Utc>>> =
+            sqlx::query_scalar("SELECT expires_at FROM deliveries WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(end.flatten())
+    }
+
     /// Gives a claimed delivery back without an attempt (rate limit, shutdown).
     pub async fn release_delivery(
         &self,

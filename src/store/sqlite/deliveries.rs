@@ -200,6 +200,15 @@ impl SqliteStore {
     }
 
     /// Gives a claimed delivery back without an attempt (rate limit, shutdown).
+    pub async fn delivery_end(&self, seq: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let end: Option<Option<String>> =
+            sqlx::query_scalar("SELECT expires_at FROM deliveries WHERE seq = ?1")
+                .bind(seq)
+                .fetch_optional(&self.read)
+                .await?;
+        end.flatten().as_deref().map(parse_time_key).transpose()
+    }
+
     pub async fn release_delivery(
         &self,
         seq: i64,
