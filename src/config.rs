@@ -95,6 +95,12 @@ pub struct HttpConfig {
     /// Connections open at once; past it, new ones wait to be accepted. Kept below the
     /// process's descriptor limit.
     pub max_connections: usize,
+    /// Longest request target (path and query), in bytes (414 beyond).
+    pub max_uri_bytes: usize,
+    /// Most bytes of header fields in one request, names and values (431 beyond).
+    pub max_header_bytes: usize,
+    /// Most header fields in one request (431 beyond).
+    pub max_headers: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -262,6 +268,19 @@ impl Default for DeliveryConfig {
     }
 }
 
+impl HttpConfig {
+    /// The HTTP/1 parser's own ceiling on a request target (it answers a bare 414 past it).
+    pub const URI_CEILING: usize = 65_534;
+    /// The largest `max_header_bytes` accepted: the connection's read buffer is sized from it.
+    pub const HEADER_CEILING: usize = 1024 * 1024;
+
+    /// The connection's read buffer: room for a request line and header fields well past the
+    /// limits, so that the service, not the parser, answers a request that passes them.
+    pub fn read_buffer_bytes(&self) -> usize {
+        (2 * (self.max_uri_bytes + self.max_header_bytes)).max(64 * 1024)
+    }
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
@@ -269,6 +288,9 @@ impl Default for HttpConfig {
             request_timeout_secs: 30,
             header_read_timeout_secs: 15,
             max_connections: 8192,
+            max_uri_bytes: 8192,
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
         }
     }
 }
@@ -397,6 +419,18 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "http.header_read_timeout_secs and http.max_connections must be at least 1".into(),
             ));
+        }
+        let http = &self.http;
+        if !(256..=HttpConfig::URI_CEILING).contains(&http.max_uri_bytes)
+            || !(1024..=HttpConfig::HEADER_CEILING).contains(&http.max_header_bytes)
+            || !(16..=1000).contains(&http.max_headers)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "http.max_uri_bytes must be from 256 to {}, http.max_header_bytes from 1024 to {}, \
+                 http.max_headers from 16 to 1000",
+                HttpConfig::URI_CEILING,
+                HttpConfig::HEADER_CEILING
+            )));
         }
         if self.database.max_connections == 0 || self.database.acquire_timeout_secs == 0 {
             return Err(ConfigError::Invalid(

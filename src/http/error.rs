@@ -30,6 +30,10 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the batch has {count} items; at most {limit} are accepted in one request")]
     TooManyItems { count: usize, limit: usize },
+    #[error("the request target is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    #[error("{reason}")]
+    HeadersTooLarge { reason: String },
     #[error("method not allowed")]
     MethodNotAllowed,
     /// The service cannot do it now; the client may try again after `retry_after_secs`.
@@ -84,6 +88,8 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } | ApiError::TooManyItems { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -103,6 +109,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => "/problems/unsupported-media-type",
             ApiError::PayloadTooLarge { .. } => "/problems/payload-too-large",
             ApiError::TooManyItems { .. } => "/problems/too-many-items",
+            ApiError::UriTooLong { .. } => "/problems/uri-too-long",
+            ApiError::HeadersTooLarge { .. } => "/problems/headers-too-large",
             ApiError::MethodNotAllowed => "/problems/method-not-allowed",
             ApiError::Unavailable { .. } => "/problems/unavailable",
             ApiError::Internal(_) => "/problems/internal",
@@ -121,6 +129,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => "Unsupported media type",
             ApiError::PayloadTooLarge { .. } => "Request body too large",
             ApiError::TooManyItems { .. } => "Too many items in one batch",
+            ApiError::UriTooLong { .. } => "Request target too long",
+            ApiError::HeadersTooLarge { .. } => "Request header fields too large",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Unavailable { .. } => "Unavailable; try again later",
             ApiError::Internal(_) => "Internal error",
@@ -148,6 +158,14 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(errors) => errors,
             ApiError::BadRequest { field, reason } => {
                 single = [FieldError::new(field.clone(), reason.clone())];
+                &single
+            }
+            ApiError::UriTooLong { .. } => {
+                single = [FieldError::new("uri", self.to_string())];
+                &single
+            }
+            ApiError::HeadersTooLarge { reason } => {
+                single = [FieldError::new("headers", reason.clone())];
                 &single
             }
             _ => &[],

@@ -59,6 +59,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_limits,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
@@ -112,6 +116,51 @@ async fn problems_only(State(state): State<AppState>, response: Response) -> Res
     .into_response();
     *problem.status_mut() = status;
     problem
+}
+
+/// Refuses a request whose target or header fields pass the configured sizes, before any
+/// handler reads them.
+async fn request_limits(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let http = &state.service.config.http;
+    let uri = request.uri();
+    let target = uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if target > http.max_uri_bytes {
+        return ApiError::UriTooLong {
+            limit: http.max_uri_bytes,
+        }
+        .into_response();
+    }
+    let headers = request.headers();
+    if headers.len() > http.max_headers {
+        return ApiError::HeadersTooLarge {
+            reason: format!(
+                "the request has {} header fields; at most {} are accepted",
+                headers.len(),
+                http.max_headers
+            ),
+        }
+        .into_response();
+    }
+    // As sent: "name: value" and a line end per field.
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if bytes > http.max_header_bytes {
+        return ApiError::HeadersTooLarge {
+            reason: format!(
+                "the request's header fields take {bytes} bytes; at most {} are accepted",
+                http.max_header_bytes
+            ),
+        }
+        .into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -57,10 +57,17 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(connection_capacity(config.max_connections)));
     let header_read_timeout = Duration::from_secs(config.header_read_timeout_secs);
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The parser's limits lie well past the configured ones, which the router answers with a
+    // problem: only a request beyond both gets the parser's bare 414 or 431.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(config.read_buffer_bytes())
+        .max_headers(config.max_headers * 4);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(config.read_buffer_bytes()).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
     loop {
         let slot = tokio::select! {

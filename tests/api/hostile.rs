@@ -418,6 +418,67 @@ async fn a_subscription_request_larger_than_a_form_needs_is_refused() {
     assert!(text.contains("at most 16384 bytes"), "{text}");
 }
 
+/// A request target or header fields past their limits get a problem naming what was too
+/// large, as every other refusal does; the service goes on answering.
+#[tokio::test]
+async fn long_targets_and_large_headers_get_a_problem() {
+    let app = spawn_app().await;
+    let problem = |response: reqwest::Response, status: u16, kind: &'static str| async move {
+        assert_eq!(response.status(), status);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["type"], kind, "{body}");
+        body
+    };
+    let long = format!("/feeds/all.atom?pad={}", "a".repeat(9000));
+    let body = problem(
+        app.client.get(app.url(&long)).send().await.unwrap(),
+        414,
+        "/problems/uri-too-long",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "uri");
+    assert!(body["detail"].as_str().unwrap().contains("8192"), "{body}");
+
+    let big = app
+        .client
+        .get(app.url("/feeds/all.atom"))
+        .header("x-padding", "b".repeat(40 * 1024))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(big, 431, "/problems/headers-too-large").await;
+    assert_eq!(body["errors"][0]["field"], "headers");
+
+    let mut many = app.client.get(app.url("/feeds/all.atom"));
+    for n in 0..150 {
+        many = many.header(format!("x-field-{n}"), "1");
+    }
+    let body = problem(
+        many.send().await.unwrap(),
+        431,
+        "/problems/headers-too-large",
+    )
+    .await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("at most 100"),
+        "{body}"
+    );
+
+    // Within the limits all is as usual.
+    let fine = app
+        .client
+        .get(app.url(&format!("/feeds/all.atom?pad={}", "a".repeat(4000))))
+        .header("x-padding", "b".repeat(16 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), 200);
+}
+
 /// Connections that send nothing, or half a header, or sit idle after an answer are closed after
 /// `http.header_read_timeout_secs`; with more of them than `http.max_connections`, `/healthz`
 /// and the feeds still answer once the silent ones have been closed.
