@@ -724,10 +724,12 @@ async fn start_server(database_url: &str) -> Server {
     };
     config.delivery.allow_private_destinations = true;
     // One local receiver stands for thousands of subscribers on as many hosts: the caps per
-    // callback host would refuse it.
+    // callback host would refuse it, and the cap of deliveries in flight per host would send
+    // to it with half the workers.
     config.websub.max_subscriptions_per_host = u64::MAX;
     config.websub.max_subscriptions_per_feed = u64::MAX;
     config.websub.max_pending_per_host = usize::MAX;
+    config.delivery.max_per_host = config.delivery.concurrency;
     let app = Application::build_with_listener(config, catalog, listener)
         .await
         .expect("the app");

@@ -80,13 +80,19 @@ impl Application {
     }
 }
 
+/// How often the store is searched for pending WebSub verifications that no instance runs.
+const VERIFICATION_SWEEP: Duration = Duration::from_secs(30);
+
 /// Applies changes written by other processes (the CLI, other instances) to the feed cache:
 /// at once when the store signals a change (PostgreSQL's NOTIFY), and every
 /// `feeds.poll_interval_ms` in any case (SQLite, or a signal lost with a dropped connection).
+/// On the polls it also purges expired subscriptions and takes up pending verifications.
 async fn watch_changes(service: Service, shutdown: CancellationToken) {
     let period = Duration::from_millis(service.config.feeds.poll_interval_ms.max(50));
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // When pending WebSub verifications were last looked for: at the start, then now and then.
+    let mut swept: Option<std::time::Instant> = None;
     loop {
         let polled = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -103,6 +109,14 @@ async fn watch_changes(service: Service, shutdown: CancellationToken) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "expired WebSub subscriptions removed"),
                 Err(err) => tracing::warn!(error = %err, "cannot purge expired subscriptions"),
+            }
+            // Accepted subscription requests whose verification no instance is running: left
+            // by a stop, or by an instance that died (once its hold has run out).
+            if swept.is_none_or(|at| at.elapsed() >= VERIFICATION_SWEEP) {
+                swept = Some(std::time::Instant::now());
+                if let Err(err) = service.hub.resume_pending().await {
+                    tracing::warn!(error = %err, "cannot take up pending verifications");
+                }
             }
         }
     }

@@ -168,6 +168,16 @@ pub struct DeliveryConfig {
     /// The most of those that WebSub deliveries may hold (a fraction): the rest is kept for
     /// webhooks, which subscribers whose callbacks hang can then never starve.
     pub websub_max_share: f64,
+    /// The most deliveries in flight to one host at once (one server must not hold every
+    /// worker).
+    pub max_per_host: usize,
+    /// A host whose requests timed out this many times in a row is slow: it gets at most
+    /// `slow_host_concurrency` deliveries at once and `slow_host_timeout_secs` for each,
+    /// until one is answered in time.
+    pub slow_host_after_timeouts: u32,
+    pub slow_host_concurrency: usize,
+    /// (At most `request_timeout_secs`.)
+    pub slow_host_timeout_secs: f64,
     pub connect_timeout_secs: f64,
     /// Total time allowed for one request.
     pub request_timeout_secs: f64,
@@ -255,6 +265,10 @@ impl Default for DeliveryConfig {
             jitter: 0.2,
             concurrency: 32,
             websub_max_share: 0.75,
+            max_per_host: 16,
+            slow_host_after_timeouts: 2,
+            slow_host_concurrency: 2,
+            slow_host_timeout_secs: 5.0,
             connect_timeout_secs: 5.0,
             request_timeout_secs: 15.0,
             lease_secs: 60.0,
@@ -413,6 +427,19 @@ impl Config {
         if !(self.delivery.websub_max_share > 0.0 && self.delivery.websub_max_share <= 1.0) {
             return Err(ConfigError::Invalid(
                 "delivery.websub_max_share must be above 0 and at most 1".into(),
+            ));
+        }
+        let d = &self.delivery;
+        if d.max_per_host == 0
+            || d.slow_host_after_timeouts == 0
+            || d.slow_host_concurrency == 0
+            || d.slow_host_timeout_secs.is_nan()
+            || d.slow_host_timeout_secs <= 0.0
+        {
+            return Err(ConfigError::Invalid(
+                "delivery.max_per_host, slow_host_after_timeouts and slow_host_concurrency must be \
+                 at least 1, and slow_host_timeout_secs above 0"
+                    .into(),
             ));
         }
         if self.http.header_read_timeout_secs == 0 || self.http.max_connections == 0 {

@@ -283,6 +283,18 @@ impl Outbound {
         headers: HeaderMap,
         body: Option<Bytes>,
     ) -> Exchange {
+        self.send_within(method, url, headers, body, None).await
+    }
+
+    /// [`Outbound::send`], with a total time-out other than the configured one.
+    pub async fn send_within(
+        &self,
+        method: Method,
+        url: &Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        timeout: Option<Duration>,
+    ) -> Exchange {
         let started = Instant::now();
         if let Err(reason) = self.settings.policy.check_url(url) {
             return failed(started, ErrorClass::Refused, reason);
@@ -290,6 +302,9 @@ impl Outbound {
         let mut request = self.client.request(method, url.clone()).headers(headers);
         if let Some(body) = body {
             request = request.body(body);
+        }
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
         }
         let mut response = match request.send().await {
             Ok(response) => response,

@@ -8,6 +8,7 @@
 //! [`Channel`] per kind of target, supplied by `webhooks` and `websub`.
 
 pub mod client;
+mod hosts;
 pub mod limiter;
 pub mod parts;
 pub mod retry;
@@ -32,7 +33,8 @@ use tracing::Instrument;
 use crate::config::DeliveryConfig;
 use crate::domain::TargetKind;
 use crate::store::{Attempt, AttemptOutcome, AttemptRecord, Claimed, Recorded, Store, StoreError};
-use client::Outbound;
+use client::{ErrorClass, Outbound};
+use hosts::{Busy, HostSlot, Hosts};
 use retry::{Next, Schedule};
 
 /// An attempt as recorded, for the channel to draw its consequences from.
@@ -89,6 +91,9 @@ type PendingRecord = (AttemptRecord, oneshot::Sender<Recorded>);
 /// At most this many attempts are recorded in one transaction.
 const RECORD_BATCH: usize = 64;
 
+/// When a delivery given back because its host had all it may have at once is tried again.
+const HOST_FULL_WAIT: Duration = Duration::from_millis(100);
+
 /// Records finished attempts, as many as are waiting in one transaction: while one batch is
 /// written the next gathers, so that a busy engine commits once per batch rather than once
 /// per delivery, and an idle one records each attempt at once. Ends when every sender is gone.
@@ -133,6 +138,8 @@ struct Inner {
     /// WebSub deliveries being sent: they may hold at most `websub_workers` of the workers, so
     /// that anonymous subscribers whose callbacks hang never starve the operator's webhooks.
     websub_inflight: Arc<std::sync::atomic::AtomicUsize>,
+    /// Deliveries in flight per destination host, and the hosts that keep timing out.
+    hosts: Arc<Hosts>,
 }
 
 /// One WebSub delivery counted as in flight until dropped.
@@ -177,6 +184,7 @@ impl DeliveryEngine {
                 dispatch_order: channels,
                 waker,
                 websub_inflight: Arc::default(),
+                hosts: Arc::new(Hosts::new(config)),
             }),
         }
     }
@@ -380,6 +388,8 @@ impl DeliveryEngine {
         let websub_workers = self.websub_workers();
         // WebSub deliveries waiting for their share of the workers, in order.
         let mut waiting: Vec<Claimed> = Vec::new();
+        // Deliveries to hosts that have all they may have at once, and when to try them again.
+        let mut held_back: Vec<(Claimed, Duration)> = Vec::new();
         while inflight.len() < self.inner.config.concurrency {
             let Some(claimed) = ready.pop_front() else {
                 break;
@@ -395,17 +405,46 @@ impl DeliveryEngine {
                 tracing::info!(delivery = %claimed.id, "a claimed delivery waited too long for a worker; left to a later claim");
                 continue;
             }
+            let host = claimed.target.url().host_str().unwrap_or_default();
+            let host_slot = match self.inner.hosts.try_take(host) {
+                Ok(slot) => slot,
+                Err(busy) => {
+                    // Given back rather than kept: kept, deliveries to one host could fill the
+                    // claimed-ahead room and keep the others' from being claimed.
+                    let wait = match busy {
+                        Busy::Full => HOST_FULL_WAIT,
+                        Busy::Slow(wait) => wait,
+                    };
+                    tracing::debug!(delivery = %claimed.id, ?busy, "the host has all the deliveries it may have at once; given back");
+                    held_back.push((claimed, wait));
+                    continue;
+                }
+            };
             let engine = self.clone();
             let recorder = recorder.clone();
             let follow_ups = follow_ups.clone();
             let websub_slot = websub.then(|| WebSubSlot::take(&self.inner.websub_inflight));
             inflight.spawn(async move {
-                engine.deliver(claimed, recorder, follow_ups).await;
+                engine
+                    .deliver(claimed, host_slot, recorder, follow_ups)
+                    .await;
                 drop(websub_slot);
             });
         }
         for claimed in waiting.into_iter().rev() {
             ready.push_front(claimed);
+        }
+        if !held_back.is_empty() {
+            let store = self.inner.store.clone();
+            follow_ups.spawn(async move {
+                let now = Utc::now();
+                for (claimed, wait) in held_back {
+                    let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                    if let Err(err) = store.release_delivery(&claimed, at).await {
+                        tracing::warn!(error = %err, "cannot give a claimed delivery back; its lease will run out");
+                    }
+                }
+            });
         }
     }
 
@@ -441,6 +480,7 @@ impl DeliveryEngine {
     async fn deliver(
         &self,
         claimed: Claimed,
+        host_slot: HostSlot,
         recorder: mpsc::Sender<PendingRecord>,
         follow_ups: TaskTracker,
     ) {
@@ -465,13 +505,16 @@ impl DeliveryEngine {
         };
         let exchange = inner
             .outbound
-            .send(
+            .send_within(
                 Method::POST,
                 claimed.target.url(),
                 headers,
                 Some(claimed.body.clone().into()),
+                host_slot.timeout,
             )
             .await;
+        host_slot.record(matches!(exchange.error, Some((ErrorClass::Timeout, _))));
+        drop(host_slot);
 
         let status = exchange.status.map(|s| s.as_u16());
         let outcome = if exchange.is_success() {

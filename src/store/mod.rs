@@ -44,8 +44,8 @@ use postgres::PgStore;
 use sqlite::SqliteStore;
 pub use types::{
     Attempt, AttemptOutcome, AttemptRecord, Claimed, CursorMove, DeliveryView, EndpointPatch,
-    Enqueued, LastDelivery, NewDelivery, NewEndpoint, NewMessage, Recorded, Resend, SectionChange,
-    SubscriptionView, Upserted,
+    Enqueued, LastDelivery, NewDelivery, NewEndpoint, NewMessage, PendingVerification, Recorded,
+    Resend, SectionChange, SubscriptionView, Upserted,
 };
 
 /// What an upsert did.
@@ -231,6 +231,7 @@ macro_rules! on_backend {
 // After the macro, which they use.
 mod copy;
 mod queue;
+mod verifications;
 pub use copy::{CopyProgress, CopyReport, TableCopy, is_database_url, same_database, sqlite_file};
 
 /// The store; cheap to clone.

@@ -401,3 +401,21 @@ pub enum Enqueued {
     /// Another dispatcher moved the cursor first; nothing was queued.
     Raced,
 }
+
+/// A WebSub subscription request accepted and not yet verified or given up (see
+/// [`super::Store::add_verification`]). Its feed is found again from `topic` when it is taken
+/// up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingVerification {
+    pub id: String,
+    /// `subscribe` or `unsubscribe`.
+    pub mode: String,
+    pub topic: String,
+    pub callback: String,
+    pub secret: Option<String>,
+    /// As requested.
+    pub lease_seconds: Option<i64>,
+    pub verify_token: Option<String>,
+    /// Verification GETs made so far.
+    pub attempts: u32,
+}

@@ -22,7 +22,7 @@ use crate::config::WebSubConfig;
 use crate::delivery::client::{ErrorClass, Outbound};
 use crate::domain::{CallbackUrl, FeedFormat};
 use crate::metrics::{Metrics, OutcomeLabel};
-use crate::store::{Store, StoreError, SubscriptionView};
+use crate::store::{PendingVerification, Store, StoreError, SubscriptionView};
 
 /// Verification requests (GETs to callbacks) in flight at once; further attempts wait their
 /// turn. A pending verification holds no such permit while it waits to retry.
@@ -33,6 +33,14 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// §5.1: hub.secret MUST be less than 200 bytes.
 const MAX_SECRET_BYTES: usize = 200;
+
+/// The longest one verification GET is counted to take (its connect and total time-outs are
+/// the delivery engine's, 5 and 15 s by default), for how long an instance holds a pending
+/// verification.
+const ATTEMPT_BOUND_SECS: f64 = 60.0;
+
+/// Pending verifications taken up per sweep at most.
+const TAKE_BATCH: usize = 100;
 
 /// What the subscriber asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,16 +209,133 @@ impl Hub {
         if request.mode == Mode::Subscribe {
             self.check_caps(&request).await?;
         }
+        // Stored before the 202: a restart or a stop loses no accepted request.
+        let pending = PendingVerification {
+            id: String::new(),
+            mode: request.mode.as_str().to_owned(),
+            topic: request.topic.clone(),
+            callback: request.callback.as_str().to_owned(),
+            secret: request.secret.clone(),
+            lease_seconds: request.lease_seconds,
+            verify_token: request.verify_token.clone(),
+            attempts: 0,
+        };
+        let now = Utc::now();
+        let id = self
+            .inner
+            .store
+            .add_verification(&pending, now, now + self.hold())
+            .await
+            .map_err(|err| {
+                tracing::warn!(error = %err, "cannot store a subscription request");
+                Refusal {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    reason: "the hub cannot take subscriptions now; retry shortly".into(),
+                    retry_after_secs: Some(5),
+                }
+            })?;
+        self.spawn_verification(id, request, 0, slot);
+        Ok(())
+    }
+
+    /// Verifies a stored request in a task of the hub's: once it is done (applied, or given
+    /// up) the request is forgotten; if the hub stops first, it is released for the next start
+    /// or another instance.
+    fn spawn_verification(&self, id: String, request: Request, attempts: u32, slot: PendingSlot) {
         let hub = self.clone();
         let shutdown = self.inner.shutdown.clone();
         self.inner.tasks.spawn(async move {
-            tokio::select! {
-                _ = hub.verify_and_apply(request) => {}
-                _ = shutdown.cancelled() => {}
+            let store = &hub.inner.store;
+            let done = tokio::select! {
+                done = hub.verify_and_apply(&id, request, attempts) => done,
+                _ = shutdown.cancelled() => false,
+            };
+            let kept = if done {
+                store.finish_verification(&id).await
+            } else {
+                store.release_verification(&id).await
+            };
+            if let Err(err) = kept {
+                tracing::warn!(error = %err, verification = %id, "cannot update a pending verification; it is taken up again later");
             }
             drop(slot);
         });
-        Ok(())
+    }
+
+    /// How long an instance holds a pending verification it works on: longer than all its
+    /// attempts and the waits between them can take. Past it, another instance may take it up.
+    fn hold(&self) -> chrono::Duration {
+        let retries = &self.inner.config.verification_retry_secs;
+        let secs = retries.iter().sum::<f64>()
+            + (retries.len() + 1) as f64 * ATTEMPT_BOUND_SECS
+            + ATTEMPT_BOUND_SECS;
+        chrono::Duration::milliseconds((secs * 1000.0) as i64)
+    }
+
+    /// Takes up the stored requests no instance is verifying (left by a stop, or by an
+    /// instance that died, once its hold has run out), within the room for pending ones;
+    /// returns how many.
+    pub async fn resume_pending(&self) -> Result<usize, StoreError> {
+        if self.inner.shutdown.is_cancelled() {
+            return Ok(0);
+        }
+        let room = {
+            let pending = self.inner.pending.lock().expect("never poisoned");
+            self.inner
+                .config
+                .max_pending_verifications
+                .saturating_sub(pending.total)
+                .min(TAKE_BATCH)
+        };
+        if room == 0 {
+            return Ok(0);
+        }
+        let now = Utc::now();
+        let taken = self
+            .inner
+            .store
+            .take_verifications(now, now + self.hold(), room as u32)
+            .await?;
+        let count = taken.len();
+        for pending in taken {
+            match self.request_of(&pending) {
+                Ok(request) => {
+                    tracing::info!(verification = %pending.id, topic = %request.topic, "a pending verification is taken up again");
+                    let slot = self.reserve_taken(&request.callback);
+                    self.spawn_verification(pending.id, request, pending.attempts, slot);
+                }
+                Err(reason) => {
+                    // The catalogue changed since: the topic names no feed any more.
+                    tracing::warn!(verification = %pending.id, reason, "a pending verification cannot be taken up; dropped");
+                    self.inner.store.finish_verification(&pending.id).await?;
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// The request a stored one stands for, its feed found again from its topic.
+    fn request_of(&self, pending: &PendingVerification) -> Result<Request, String> {
+        let mode = match pending.mode.as_str() {
+            "subscribe" => Mode::Subscribe,
+            "unsubscribe" => Mode::Unsubscribe,
+            other => return Err(format!("unknown mode {other:?}")),
+        };
+        let (scope, format) =
+            feed_of_topic(&pending.topic, &self.inner.public_base, &self.inner.catalog)?;
+        let callback = CallbackUrl::new(
+            Url::parse(&pending.callback).map_err(|e| format!("bad callback: {e}"))?,
+        );
+        Ok(Request {
+            mode,
+            topic: pending.topic.clone(),
+            scope,
+            format,
+            callback,
+            secret: pending.secret.clone(),
+            lease_seconds: pending.lease_seconds,
+            verify_token: pending.verify_token.clone(),
+        })
     }
 
     /// Refuses a new subscription past the caps per callback host and per feed (a renewal of
@@ -257,6 +382,19 @@ impl Hub {
             )))
         } else {
             Ok(())
+        }
+    }
+
+    /// A place among the pending verifications for a request accepted before (taken up from
+    /// the store): counted, never refused.
+    fn reserve_taken(&self, callback: &CallbackUrl) -> PendingSlot {
+        let host = callback.host_str().unwrap_or("").to_ascii_lowercase();
+        let mut pending = self.inner.pending.lock().expect("never poisoned");
+        *pending.per_host.entry(host.clone()).or_default() += 1;
+        pending.total += 1;
+        PendingSlot {
+            hub: self.inner.clone(),
+            host,
         }
     }
 
@@ -417,8 +555,10 @@ pub fn verification_url(request: &Request, challenge: &str, lease: Option<i64>) 
 impl Hub {
     /// Verifies the subscriber's intent (§5.3) and, once verified, applies the request. A failed
     /// verification changes nothing: an existing subscription stays as it was.
+    /// Whether the request is done with (applied, or given up); `false` when it could not be
+    /// applied for now and is to be taken up again.
     #[tracing::instrument(skip_all, fields(mode = request.mode.as_str(), topic = %request.topic, callback = %request.callback))]
-    async fn verify_and_apply(&self, request: Request) {
+    async fn verify_and_apply(&self, id: &str, request: Request, attempts: u32) -> bool {
         let inner = &self.inner;
         let lease = match request.mode {
             Mode::Subscribe => Some(inner.config.grant_lease(request.lease_seconds)),
@@ -426,7 +566,7 @@ impl Hub {
         };
         let metrics = &inner.metrics;
         let retries = &inner.config.verification_retry_secs;
-        let mut attempt = 0;
+        let mut attempt = attempts as usize;
         let verified = loop {
             // §5.3: hub.challenge is a hub-generated random string, fresh for each verification.
             let mut bytes = [0u8; 32];
@@ -464,6 +604,13 @@ impl Hub {
                 .get_or_create(&OutcomeLabel { outcome: "retried" })
                 .inc();
             attempt += 1;
+            if let Err(err) = inner
+                .store
+                .verification_attempted(id, u32::try_from(attempt).unwrap_or(u32::MAX))
+                .await
+            {
+                tracing::warn!(error = %err, "cannot record a verification attempt");
+            }
             tokio::time::sleep(Duration::from_secs_f64(*wait)).await;
         };
         if !verified {
@@ -471,7 +618,7 @@ impl Hub {
                 .websub_verifications
                 .get_or_create(&OutcomeLabel { outcome: "failed" })
                 .inc();
-            return;
+            return true;
         }
         metrics
             .websub_verifications
@@ -502,9 +649,10 @@ impl Hub {
                 .map(|removed| tracing::info!(removed, "unsubscribed")),
         };
         if let Err(err) = applied {
-            tracing::error!(error = %err, "cannot store a verified subscription request");
-            return;
+            tracing::error!(error = %err, "cannot store a verified subscription request; it is verified again later");
+            return false;
         }
+        true
     }
 }
 

@@ -82,8 +82,14 @@ pub async fn fresh_database_url(dir: &Path) -> String {
 }
 
 /// Starts a server on an existing folder and configuration (to restart on the same data).
-pub async fn spawn_in(dir: TempDir, mut config: Config) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+pub async fn spawn_in(dir: TempDir, config: Config) -> TestApp {
+    spawn_at(dir, config, "127.0.0.1:0").await
+}
+
+/// [`spawn_in`], listening on `address` (`host:port`): a restart where the last run listened,
+/// so that its URLs (feeds, topics) stay the same.
+pub async fn spawn_at(dir: TempDir, mut config: Config, address: &str) -> TestApp {
+    let listener = tokio::net::TcpListener::bind(address)
         .await
         .expect("a free port");
     let address = format!("http://{}", listener.local_addr().expect("an address"));

@@ -52,6 +52,8 @@ pub enum Verify {
     Status(u16),
     /// 200 with the wrong body.
     WrongBody,
+    /// No answer for an hour.
+    Hang,
 }
 
 /// One scripted answer.
@@ -103,9 +105,14 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Self {
+        Self::start_on("127.0.0.1").await
+    }
+
+    /// A receiver on another loopback address (`127.0.0.2`…): another host to the service.
+    pub async fn start_on(ip: &str) -> Self {
         let shared = Arc::new(Shared::default());
         let app = Router::new().fallback(receive).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind((ip, 0))
             .await
             .expect("a port");
         let url = format!("http://{}/hook", listener.local_addr().expect("an address"));
@@ -195,6 +202,11 @@ impl Receiver {
         self.shared.received.lock().unwrap().clone()
     }
 
+    /// How many POSTs have begun to be answered (before any delay).
+    pub fn begun(&self) -> usize {
+        *self.shared.begun.lock().unwrap()
+    }
+
     /// Waits until `n` POSTs have begun to be answered (before any delay); the timeout only
     /// guards against a hang.
     pub async fn wait_for_begun(&self, n: usize) {
@@ -241,7 +253,7 @@ async fn receive(
     body: Bytes,
 ) -> Response {
     if method == Method::GET {
-        return verify(&shared, uri, headers);
+        return verify(&shared, uri, headers).await;
     }
     *shared.begun.lock().unwrap() += 1;
     shared.began.notify_waiters();
@@ -275,7 +287,7 @@ async fn receive(
     response
 }
 
-fn verify(shared: &Shared, uri: Uri, headers: HeaderMap) -> Response {
+async fn verify(shared: &Shared, uri: Uri, headers: HeaderMap) -> Response {
     let answer = shared
         .verifications
         .lock()
@@ -296,5 +308,9 @@ fn verify(shared: &Shared, uri: Uri, headers: HeaderMap) -> Response {
         Verify::Echo => (StatusCode::OK, challenge).into_response(),
         Verify::WrongBody => (StatusCode::OK, "not the challenge").into_response(),
         Verify::Status(status) => (StatusCode::from_u16(status).unwrap(), "no").into_response(),
+        Verify::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            (StatusCode::OK, challenge).into_response()
+        }
     }
 }

@@ -805,3 +805,47 @@ async fn a_fan_out_queued_in_parts_reaches_every_endpoint_once_in_order() {
         assert_eq!(versions, &[1, 2], "{path}");
     }
 }
+
+/// A host that keeps timing out holds few workers: once its requests have timed out, it gets
+/// one delivery at a time, with a shorter time-out, and a delivery to another host queued
+/// behind a dozen of its own goes out at once instead of waiting for all of them.
+#[tokio::test]
+async fn a_host_that_keeps_timing_out_holds_few_workers() {
+    let app = spawn_app_with(|c| {
+        c.delivery.allow_private_destinations = true;
+        c.delivery.concurrency = 4;
+        c.delivery.request_timeout_secs = 1.0;
+        c.delivery.connect_timeout_secs = 1.0;
+        c.delivery.lease_secs = 30.0;
+        c.delivery.retry_schedule_secs = vec![0.0, 3600.0];
+        c.delivery.jitter = 0.0;
+        c.delivery.poll_interval_ms = 20;
+        c.delivery.slow_host_after_timeouts = 1;
+        c.delivery.slow_host_concurrency = 1;
+        c.delivery.slow_host_timeout_secs = 0.5;
+    })
+    .await;
+    let hanging = Receiver::start().await;
+    hanging.slow_down(Duration::from_secs(3600));
+    let other = Receiver::start_on("127.0.0.2").await;
+    for i in 0..12 {
+        create_endpoint(
+            &app,
+            json!({"url": format!("{}/{i}", hanging.url), "sections": ["hnyw"]}),
+        )
+        .await;
+    }
+    create_endpoint(&app, json!({"url": other.url, "sections": ["zwgk"]})).await;
+
+    app.publish(&article("slow-1", "hnyw/ldhd", "超时")).await;
+    // Every worker takes a delivery to the hanging host.
+    hanging.wait_for_begun(4).await;
+    app.publish(&article("other-1", "zwgk", "政务公开")).await;
+    let got = other.wait_for_posts(1).await;
+    assert_eq!(got[0].json()["data"]["article"]["id"], "other-1");
+    let begun = hanging.begun();
+    assert!(
+        begun <= 6,
+        "{begun} deliveries to the hanging host began first; its eight others were due earlier"
+    );
+}

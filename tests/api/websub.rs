@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use reqwest::header::{CONTENT_TYPE, LINK};
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN, TestApp, article, eventually, spawn_app_with};
+use crate::helpers::{TOKEN, TestApp, article, eventually, spawn_app_with, spawn_at};
 use crate::receiver::{Receiver, Reply, Verify};
 
 async fn hub_app(adjust: impl FnOnce(&mut tidings::config::Config)) -> TestApp {
@@ -446,6 +446,30 @@ async fn a_lease_renewed_during_an_attempt_extends_its_retries() {
     })
     .await;
     assert_eq!(outcome, "retrying");
+}
+
+/// An accepted request survives a restart: the hub stopped while it was asking the callback,
+/// and the next start asks again and subscribes it.
+#[tokio::test]
+async fn a_pending_verification_survives_a_restart() {
+    let app = hub_app(|_| {}).await;
+    let callback = Receiver::start().await;
+    callback.script_verifications([Verify::Hang]);
+    let topic = topic(&app, "zwgk.atom");
+    let accepted = subscribe_request(&app, &topic, &callback.url).await;
+    assert_eq!(accepted.status(), 202);
+    callback.wait_for_gets(1).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let (dir, config) = app.stop().await;
+
+    let app = spawn_at(dir, config, &address).await;
+    wait_subscriptions(&app, |s| {
+        s.iter().any(|x| x["callback"] == callback.url.as_str())
+    })
+    .await;
+    let gets = callback.gets();
+    assert_eq!(gets.len(), 2, "asked once before the stop and once after");
+    assert_eq!(gets[1].param("hub.topic").as_deref(), Some(topic.as_str()));
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use tidings::feed_cache::{CachedFeed, Encoding};
 use tidings::render::{FeedContext, render_feed};
 use tidings::store::{
     AttemptOutcome, CopyProgress, CopyReport, CursorMove, EndpointPatch, Enqueued, NewDelivery,
-    NewMessage, Store, TargetKind,
+    NewMessage, PendingVerification, Store, TargetKind,
 };
 
 use crate::fixtures::*;
@@ -23,11 +23,12 @@ use crate::harness::{Ctx, settings};
 conformance!(copies_everything_exactly_once);
 
 /// The tables in copy order.
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "articles",
     "events",
     "webhook_endpoints",
     "websub_subscriptions",
+    "websub_verifications",
     "messages",
     "deliveries",
     "delivery_attempts",
@@ -65,6 +66,7 @@ async fn copies_everything_exactly_once(db: Ctx) {
         "events",
         "endpoints",
         "subscriptions",
+        "pending verifications",
         "messages",
         "deliveries",
         "attempts",
@@ -335,6 +337,21 @@ async fn fill(store: &Store, t: DateTime<Utc>) -> Filled {
         .id
         .clone();
 
+    let waiting = PendingVerification {
+        id: String::new(),
+        mode: "subscribe".into(),
+        topic: "https://feeds.example/feeds/hnyw.atom".into(),
+        callback: "https://reader.example/cb?x=1".into(),
+        secret: Some("s3cret".into()),
+        lease_seconds: Some(86_400),
+        verify_token: None,
+        attempts: 2,
+    };
+    store
+        .add_verification(&waiting, t, t + secs(60))
+        .await
+        .unwrap();
+
     Filled {
         endpoints: vec![plain, rotated, disabled],
         subscriptions: vec![with_secret.id, without.id],
@@ -356,6 +373,8 @@ struct Snapshot {
     /// Endpoints with their secrets and cursors (which their JSON leaves out).
     endpoints: Vec<serde_json::Value>,
     subscriptions: Vec<serde_json::Value>,
+    /// Pending verifications, as any instance takes them up.
+    verifications: Vec<PendingVerification>,
     /// The delivery log of every endpoint and subscription, attempts included.
     deliveries: Vec<serde_json::Value>,
     cursors: Vec<(i64, Vec<String>)>,
@@ -399,6 +418,9 @@ async fn snapshot(store: &Store, catalog: &Catalog, t: DateTime<Utc>) -> Snapsho
         .iter()
         .map(|v| serde_json::json!({"view": v, "secret": v.subscription.secret}))
         .collect();
+    // Taken as if long after: whatever holds them has run out by then.
+    let later = t + secs(10 * 365 * 86_400);
+    let verifications = store.take_verifications(later, later, 100).await.unwrap();
     let mut deliveries = Vec::new();
     let targets = endpoints
         .iter()
@@ -462,6 +484,7 @@ async fn snapshot(store: &Store, catalog: &Catalog, t: DateTime<Utc>) -> Snapsho
         events,
         endpoints: endpoints_json,
         subscriptions,
+        verifications,
         deliveries,
         cursors,
         next_due: store.next_due().await.unwrap(),
@@ -477,6 +500,10 @@ fn assert_same(expected: &Snapshot, got: &Snapshot) {
     assert_eq!(expected.events, got.events, "events");
     assert_eq!(expected.endpoints, got.endpoints, "endpoints");
     assert_eq!(expected.subscriptions, got.subscriptions, "subscriptions");
+    assert_eq!(
+        expected.verifications, got.verifications,
+        "pending verifications"
+    );
     assert_eq!(expected.deliveries, got.deliveries, "deliveries");
     assert_eq!(expected.cursors, got.cursors, "cursors");
     assert_eq!(expected.next_due, got.next_due, "next due");
@@ -511,6 +538,7 @@ fn expect_counts(report: &CopyReport, filled: &Filled, first: bool) {
         rows("websub_subscriptions"),
         filled.subscriptions.len() as u64
     );
+    assert_eq!(rows("websub_verifications"), 1);
     assert_eq!(rows("messages"), filled.messages);
     assert_eq!(rows("deliveries"), filled.deliveries);
     assert_eq!(rows("delivery_attempts"), filled.attempts);

@@ -1,7 +1,7 @@
 //! WebSub subscriptions: upsert and renewal, removal, purge, active ones, counts, views.
 
 use tidings::domain::{EndpointUrl, FeedFormat};
-use tidings::store::{AttemptOutcome, NewDelivery, Store, TargetKind};
+use tidings::store::{AttemptOutcome, NewDelivery, PendingVerification, Store, TargetKind};
 
 use crate::fixtures::*;
 use crate::harness::Ctx;
@@ -12,6 +12,7 @@ conformance!(
     purge_removes_expired_ones_with_their_queues,
     active_ones_counts_and_views,
     counts_per_feed_and_callback_host,
+    pending_verifications_are_held_released_and_taken_once,
 );
 
 /// Queues one notification to a subscription; its delivery id.
@@ -358,4 +359,85 @@ async fn counts_per_feed_and_callback_host(db: Ctx) {
         .await
         .unwrap();
     assert_eq!(odd.host, 1);
+}
+
+/// A stored subscription request is held by the instance that took it: nobody else takes it
+/// until that instance releases it or its hold runs out, and two instances taking requests at
+/// once never take the same one. It keeps its attempts, and is gone once finished.
+async fn pending_verifications_are_held_released_and_taken_once(db: Ctx) {
+    let (one, two) = (db.store().await, db.store().await);
+    let t = now();
+    let request = |n: usize| PendingVerification {
+        id: String::new(),
+        mode: "subscribe".into(),
+        topic: "https://feeds.example/feeds/all.atom".into(),
+        callback: format!("https://reader.example/cb/{n}"),
+        secret: (n == 0).then(|| "s3cret".to_owned()),
+        lease_seconds: Some(3600),
+        verify_token: None,
+        attempts: 0,
+    };
+    let held = one
+        .add_verification(&request(0), t, t + secs(60))
+        .await
+        .unwrap();
+    assert!(held.starts_with("ver_"));
+    assert!(
+        two.take_verifications(t, t + secs(60), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "held by the instance that accepted it"
+    );
+    one.verification_attempted(&held, 2).await.unwrap();
+    one.release_verification(&held).await.unwrap();
+    let taken = two.take_verifications(t, t + secs(60), 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let mut expected = request(0);
+    expected.id = held.clone();
+    expected.attempts = 2;
+    assert_eq!(taken[0], expected);
+    // Held by the second now, until its hold runs out.
+    assert!(
+        one.take_verifications(t, t + secs(60), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = t + secs(61);
+    assert_eq!(
+        one.take_verifications(later, later + secs(60), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    one.finish_verification(&held).await.unwrap();
+    let much_later = t + secs(3600);
+    assert!(
+        one.take_verifications(much_later, much_later, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Many free requests, taken by both at once: each by one of them.
+    for n in 1..=40 {
+        let id = one.add_verification(&request(n), t, t).await.unwrap();
+        one.release_verification(&id).await.unwrap();
+    }
+    let (a, b) = tokio::join!(
+        one.take_verifications(t, t + secs(60), 25),
+        two.take_verifications(t, t + secs(60), 25)
+    );
+    let mut ids: Vec<String> = a
+        .unwrap()
+        .into_iter()
+        .chain(b.unwrap())
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(ids.len(), 40);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "no request taken twice");
 }

@@ -11,7 +11,10 @@ use super::deliveries::delete_deliveries_of;
 use crate::domain::FeedFormat;
 use crate::domain::Scope;
 use crate::domain::{CallbackUrl, Subscription};
-use crate::store::{LastDelivery, StoreError, SubscriptionView, parse_time_key, time_key};
+use crate::store::verifications::VERIFICATION_COLUMNS;
+use crate::store::{
+    LastDelivery, PendingVerification, StoreError, SubscriptionView, parse_time_key, time_key,
+};
 
 pub(super) const SUBSCRIPTION_COLUMNS: &str =
     "id, topic, scope, format, callback, secret, lease_seconds, expires_at, created_at, updated_at";
@@ -254,4 +257,92 @@ pub(super) fn subscription_from_row(row: &SqliteRow) -> Result<Subscription, Sto
         created_at: parse_time_key(&row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_time_key(&row.try_get::<String, _>("updated_at")?)?,
     })
+}
+
+/// Pending verifications (see `store::verifications`).
+impl SqliteStore {
+    pub async fn add_verification(
+        &self,
+        request: &PendingVerification,
+        now: DateTime<Utc>,
+        hold_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO websub_verifications (id, mode, topic, callback, secret, lease_seconds,
+                                               verify_token, attempts, lease_until, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .bind(&request.id)
+        .bind(&request.mode)
+        .bind(&request.topic)
+        .bind(&request.callback)
+        .bind(&request.secret)
+        .bind(request.lease_seconds)
+        .bind(&request.verify_token)
+        .bind(request.attempts)
+        .bind(time_key(hold_until))
+        .bind(time_key(now))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn take_verifications(
+        &self,
+        now: DateTime<Utc>,
+        hold_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingVerification>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "UPDATE websub_verifications SET lease_until = ?2
+             WHERE id IN (SELECT id FROM websub_verifications
+                          WHERE lease_until IS NULL OR lease_until <= ?1
+                          ORDER BY created_at LIMIT ?3)
+             RETURNING {VERIFICATION_COLUMNS}"
+        ))
+        .bind(time_key(now))
+        .bind(time_key(hold_until))
+        .bind(limit)
+        .fetch_all(&self.write)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PendingVerification {
+                    id: row.try_get("id")?,
+                    mode: row.try_get("mode")?,
+                    topic: row.try_get("topic")?,
+                    callback: row.try_get("callback")?,
+                    secret: row.try_get("secret")?,
+                    lease_seconds: row.try_get("lease_seconds")?,
+                    verify_token: row.try_get("verify_token")?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn verification_attempted(&self, id: &str, attempts: u32) -> Result<(), StoreError> {
+        sqlx::query("UPDATE websub_verifications SET attempts = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(attempts)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn release_verification(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE websub_verifications SET lease_until = NULL WHERE id = ?1")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn finish_verification(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM websub_verifications WHERE id = ?1")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
 }
