@@ -26,10 +26,25 @@ pub fn load(config_path: &Path) -> anyhow::Result<(Config, Catalog)> {
 }
 
 pub async fn serve(config: Config, catalog: Catalog) -> anyhow::Result<()> {
+    survive_file_size_limit();
     let app = Application::build(config, catalog).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     app.run_until_stopped(shutdown).await
+}
+
+/// A file-size limit (`ulimit -f`) reached by the database would kill the process with
+/// SIGXFSZ. With the signal handled, the write fails instead (EFBIG), and is answered like a
+/// full disk: 503, nothing stored, and writes work again once the limit is lifted.
+fn survive_file_size_limit() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Tokio keeps a handler, once installed, for the life of the process.
+        if let Err(err) = signal(SignalKind::from_raw(libc::SIGXFSZ)) {
+            tracing::warn!(error = %err, "cannot handle SIGXFSZ; a file-size limit would end the process");
+        }
+    }
 }
 
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {

@@ -576,3 +576,126 @@ async fn a_deleted_database_is_a_storage_fault_not_a_silent_success() {
     assert!(err.to_string().contains("is missing but"), "{err}");
     assert!(!lost.path().join("tidings.db").exists());
 }
+
+/// Runs `prlimit` on the server's process (the file-size limit it sets stands for a full
+/// disk); whether it succeeded.
+async fn prlimit(pid: u32, fsize: &str) -> bool {
+    tokio::process::Command::new("prlimit")
+        // The soft limit only (`N:`): lifting it again needs no privilege.
+        .args(["--pid", &pid.to_string(), &format!("--fsize={fsize}:")])
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
+/// A database that cannot grow (a full disk, here a file-size limit set on the running
+/// process): writes answer 503 problem+json and store nothing, the process lives on, cached
+/// feeds and stored articles are still served, and once space is back writes work again
+/// without a restart, with everything acknowledged before still there.
+#[tokio::test]
+async fn a_full_disk_answers_503_and_recovers_by_itself() {
+    use crate::helpers::{
+        TOKEN, fresh_database_url, on_postgres, require_tool, start_binary, wait_healthy,
+        write_server_config,
+    };
+    if on_postgres() {
+        // PostgreSQL's disk is the server's, not this process's.
+        return;
+    }
+    let available = std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !require_tool("prlimit", available) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let database = fresh_database_url(dir.path()).await;
+    let config = dir.path().join("tidings.toml");
+    write_server_config(&config, port, &base, &database, "");
+    let mut server = start_binary(&config);
+    let pid = server.id();
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &base).await;
+    let post = |id: &str| {
+        let body = article(id, "hnyw", "磁盘");
+        client
+            .post(format!("{base}/api/v1/articles"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(post("before-full").await.unwrap().status(), 201);
+    let feed = client
+        .get(format!("{base}/feeds/all.atom"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert!(prlimit(pid, "1").await, "prlimit sets the limit");
+    for n in 0..5 {
+        let response = post(&format!("while-full-{n}")).await.unwrap();
+        assert_eq!(response.status(), 503, "write {n} while full");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        assert!(response.headers().contains_key("retry-after"));
+    }
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+    let served = client
+        .get(format!("{base}/feeds/all.atom"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.text().await.unwrap(), feed);
+    let stored = client
+        .get(format!("{base}/api/v1/articles/before-full"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 200);
+    assert!(server.try_wait().unwrap().is_none(), "the process lives on");
+
+    assert!(prlimit(pid, "unlimited").await, "prlimit lifts the limit");
+    crate::helpers::eventually("writes to work again", || async {
+        (post("after-full").await.ok()?.status() == 201).then_some(())
+    })
+    .await;
+    for (id, status) in [
+        ("before-full", 200),
+        ("after-full", 200),
+        ("while-full-0", 404),
+    ] {
+        let response = client
+            .get(format!("{base}/api/v1/articles/{id}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{id}");
+    }
+    assert_eq!(
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    server.kill().ok();
+    server.wait().ok();
+}
