@@ -88,6 +88,9 @@ async fn measure(engine: &str, database_url: Option<String>) -> Figures {
     config.delivery.allow_private_destinations = true;
     // One local receiver stands for endpoints on many hosts.
     config.delivery.max_per_host = config.delivery.concurrency;
+    // Every subscriber and reader of the bench is one loopback client.
+    config.websub.max_requests_per_client_per_minute = u32::MAX;
+    config.feeds.max_misses_per_client_per_minute = u32::MAX;
     let app = Application::build_with_listener(config, catalog, listener)
         .await
         .expect("the app");

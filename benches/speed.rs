@@ -730,6 +730,9 @@ async fn start_server(database_url: &str) -> Server {
     config.websub.max_subscriptions_per_feed = u64::MAX;
     config.websub.max_pending_per_host = usize::MAX;
     config.delivery.max_per_host = config.delivery.concurrency;
+    // Every subscriber and reader of the bench is one loopback client.
+    config.websub.max_requests_per_client_per_minute = u32::MAX;
+    config.feeds.max_misses_per_client_per_minute = u32::MAX;
     let app = Application::build_with_listener(config, catalog, listener)
         .await
         .expect("the app");

@@ -101,6 +101,10 @@ pub struct HttpConfig {
     pub max_header_bytes: usize,
     /// Most header fields in one request (431 beyond).
     pub max_headers: usize,
+    /// Where a client's address comes from, for the per-client limits of the public doors:
+    /// empty for the connection's peer, or a header a reverse proxy in front sets (such as
+    /// `X-Forwarded-For`, whose last address counts: the one the nearest proxy added).
+    pub client_ip_header: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,6 +118,9 @@ pub struct FeedsConfig {
     pub max_age_secs: u32,
     /// How often to look for changes written by other processes (the CLI, other instances).
     pub poll_interval_ms: u64,
+    /// Feed requests one client may make per minute that find no cached document and render
+    /// one (429 beyond); requests served from the cache are not counted.
+    pub max_misses_per_client_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -222,6 +229,8 @@ pub struct WebSubConfig {
     pub max_subscriptions_per_host: u64,
     /// Active subscriptions to one feed (any spelling of its topic).
     pub max_subscriptions_per_feed: u64,
+    /// Subscription requests one client may send per minute (429 beyond).
+    pub max_requests_per_client_per_minute: u32,
 }
 
 impl Default for WebSubConfig {
@@ -238,6 +247,7 @@ impl Default for WebSubConfig {
             max_pending_per_host: 64,
             max_subscriptions_per_host: 1000,
             max_subscriptions_per_feed: 10_000,
+            max_requests_per_client_per_minute: 60,
         }
     }
 }
@@ -305,6 +315,7 @@ impl Default for HttpConfig {
             max_uri_bytes: 8192,
             max_header_bytes: 32 * 1024,
             max_headers: 100,
+            client_ip_header: String::new(),
         }
     }
 }
@@ -341,6 +352,7 @@ impl Default for FeedsConfig {
             max_limit: 500,
             max_age_secs: 300,
             poll_interval_ms: 1000,
+            max_misses_per_client_per_minute: 600,
         }
     }
 }
@@ -445,6 +457,15 @@ impl Config {
         if self.http.header_read_timeout_secs == 0 || self.http.max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "http.header_read_timeout_secs and http.max_connections must be at least 1".into(),
+            ));
+        }
+        if self.feeds.max_misses_per_client_per_minute == 0
+            || self.websub.max_requests_per_client_per_minute == 0
+        {
+            return Err(ConfigError::Invalid(
+                "feeds.max_misses_per_client_per_minute and \
+                 websub.max_requests_per_client_per_minute must be at least 1"
+                    .into(),
             ));
         }
         let http = &self.http;

@@ -326,6 +326,16 @@ impl Service {
     /// A cached feed; rendered (one store read) on a miss, once however many readers miss it
     /// together.
     #[tracing::instrument(skip_all, fields(scope = scope.as_str(), format = %format, limit))]
+    /// Whether [`Service::feed`] would answer from the cache now.
+    pub fn is_cached(&self, scope: &Scope, format: FeedFormat, limit: u32) -> bool {
+        let key = FeedKey {
+            scope: scope.clone(),
+            format,
+            limit,
+        };
+        self.cache.get(&key).is_some()
+    }
+
     pub async fn feed(
         &self,
         scope: &Scope,

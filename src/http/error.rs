@@ -34,6 +34,11 @@ pub enum ApiError {
     UriTooLong { limit: usize },
     #[error("{reason}")]
     HeadersTooLarge { reason: String },
+    #[error("{reason}; try again in {retry_after_secs} s")]
+    TooManyRequests {
+        reason: String,
+        retry_after_secs: u64,
+    },
     #[error("method not allowed")]
     MethodNotAllowed,
     /// The service cannot do it now; the client may try again after `retry_after_secs`.
@@ -90,6 +95,7 @@ impl ApiError {
             }
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -111,6 +117,7 @@ impl ApiError {
             ApiError::TooManyItems { .. } => "/problems/too-many-items",
             ApiError::UriTooLong { .. } => "/problems/uri-too-long",
             ApiError::HeadersTooLarge { .. } => "/problems/headers-too-large",
+            ApiError::TooManyRequests { .. } => "/problems/too-many-requests",
             ApiError::MethodNotAllowed => "/problems/method-not-allowed",
             ApiError::Unavailable { .. } => "/problems/unavailable",
             ApiError::Internal(_) => "/problems/internal",
@@ -131,6 +138,7 @@ impl ApiError {
             ApiError::TooManyItems { .. } => "Too many items in one batch",
             ApiError::UriTooLong { .. } => "Request target too long",
             ApiError::HeadersTooLarge { .. } => "Request header fields too large",
+            ApiError::TooManyRequests { .. } => "Too many requests from this client",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Unavailable { .. } => "Unavailable; try again later",
             ApiError::Internal(_) => "Internal error",
@@ -193,6 +201,9 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         if let ApiError::Unavailable {
+            retry_after_secs, ..
+        }
+        | ApiError::TooManyRequests {
             retry_after_secs, ..
         } = &self
         {

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::AppState;
+use super::clients::Client;
 use super::error::ApiError;
 use crate::domain::FeedFormat;
 use crate::feed_cache::{CachedFeed, Encoding};
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
 /// `GET /feeds/hnyw/ldhd.atom?limit=20`
 async fn get_feed(
     State(state): State<AppState>,
+    Client(client): Client,
     Path(feed): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -40,6 +42,18 @@ async fn get_feed(
     })?;
     let limit = parse_limit(&state, query.as_deref())?;
 
+    // Only a request that renders counts against its client; the cache serves everyone.
+    if !state.service.is_cached(&scope, format, limit)
+        && let Err(wait) = state.limits.misses.check(client)
+    {
+        return Err(ApiError::TooManyRequests {
+            reason: format!(
+                "at most {} feed requests a minute from one client may find no cached feed",
+                state.service.config.feeds.max_misses_per_client_per_minute
+            ),
+            retry_after_secs: wait.as_secs() + 1,
+        });
+    }
     let feed = state.service.feed(&scope, format, limit).await?;
     let encoding = Encoding::negotiate(
         headers

@@ -1,6 +1,7 @@
 //! The HTTP interface: one router per resource, merged here on one screen.
 
 mod articles;
+mod clients;
 mod deliveries;
 pub mod error;
 mod events;
@@ -34,12 +35,25 @@ use crate::service::Service;
 pub struct AppState {
     pub service: Service,
     tokens: Arc<Tokens>,
+    limits: Arc<clients::PublicLimits>,
 }
 
 impl AppState {
     pub fn new(service: Service) -> Self {
         let tokens = Arc::new(Tokens::from_config(&service.config));
-        Self { service, tokens }
+        let limits = Arc::new(clients::PublicLimits {
+            hub: clients::PerClient::per_minute(
+                service.config.websub.max_requests_per_client_per_minute,
+            ),
+            misses: clients::PerClient::per_minute(
+                service.config.feeds.max_misses_per_client_per_minute,
+            ),
+        });
+        Self {
+            service,
+            tokens,
+            limits,
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tower::Layer;
 
 use crate::config::HttpConfig;
 
@@ -74,7 +75,7 @@ pub async fn serve(
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
             () = shutdown.cancelled() => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
@@ -97,6 +98,8 @@ pub async fn serve(
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return,
             }
+            // The peer, for the per-client limits of the public doors.
+            let app = axum::Extension(axum::extract::ConnectInfo(peer)).layer(app);
             let service = TowerToHyperService::new(app);
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             let connection = watcher.watch(connection.into_owned());

@@ -10,6 +10,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use super::AppState;
+use super::clients::Client;
 use super::error::ApiError;
 use super::extract::Caller;
 use crate::config::Scope;
@@ -40,9 +41,28 @@ fn plain(status: StatusCode, text: String) -> Response {
 /// the background (§5.3); a bad request gets a 4xx with a plain-text reason.
 async fn subscription_request(
     State(state): State<AppState>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if let Err(wait) = state.limits.hub.check(client) {
+        let secs = wait.as_secs() + 1;
+        let mut response = plain(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "at most {} subscription requests a minute from one client; retry in {secs} s\n",
+                state
+                    .service
+                    .config
+                    .websub
+                    .max_requests_per_client_per_minute
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        return response;
+    }
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -28,7 +28,7 @@ pub fn repo_path(relative: &str) -> PathBuf {
 
 /// The test configuration: a temporary database, the shipped catalogue, two tokens.
 pub fn test_config(dir: &Path) -> Config {
-    Config {
+    let mut config = Config {
         database_url: format!("sqlite://{}", dir.join("tidings.db").display()),
         api_token: TOKEN.into(),
         catalog_dir: repo_path("feeds"),
@@ -38,7 +38,12 @@ pub fn test_config(dir: &Path) -> Config {
             scopes: vec![Scope::Read],
         }],
         ..Config::default()
-    }
+    };
+    // Every request of a test comes from one loopback client: the per-client rates are
+    // tested on their own.
+    config.websub.max_requests_per_client_per_minute = 1_000_000;
+    config.feeds.max_misses_per_client_per_minute = 1_000_000;
+    config
 }
 
 pub async fn spawn_app() -> TestApp {

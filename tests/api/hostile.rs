@@ -699,3 +699,64 @@ async fn a_full_disk_answers_503_and_recovers_by_itself() {
     server.kill().ok();
     server.wait().ok();
 }
+
+/// The public doors count per client: past its rate a client gets 429 with `Retry-After`
+/// (plain text at the hub, a problem for feeds) while another client does not, and feed
+/// requests served from the cache are never counted.
+#[tokio::test]
+async fn the_public_doors_limit_each_client() {
+    let app = spawn_app_with(|c| {
+        c.websub.max_requests_per_client_per_minute = 3;
+        c.feeds.max_misses_per_client_per_minute = 2;
+        c.http.client_ip_header = "x-forwarded-for".into();
+    })
+    .await;
+    let hub = |ip: &'static str| {
+        app.client
+            .post(app.url("/websub"))
+            .header("x-forwarded-for", format!("10.9.8.7, {ip}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("hub.mode=nonsense")
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(hub("192.0.2.1").await.unwrap().status(), 400);
+    }
+    let limited = hub("192.0.2.1").await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert!(
+        limited.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(
+        hub("192.0.2.2").await.unwrap().status(),
+        400,
+        "another client"
+    );
+
+    let feed = |path: &'static str, ip: &'static str| {
+        app.client
+            .get(app.url(path))
+            .header("x-forwarded-for", ip)
+            .send()
+    };
+    for path in ["/feeds/hnyw.atom?limit=5", "/feeds/zwgk.atom?limit=5"] {
+        assert_eq!(
+            feed(path, "192.0.2.1").await.unwrap().status(),
+            200,
+            "{path}"
+        );
+    }
+    let refused = feed("/feeds/zjhn.atom?limit=5", "192.0.2.1").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/too-many-requests");
+    let cached = feed("/feeds/hnyw.atom?limit=5", "192.0.2.1").await.unwrap();
+    assert_eq!(cached.status(), 200, "served from the cache: not counted");
+    let other = feed("/feeds/zjhn.atom?limit=5", "192.0.2.2").await.unwrap();
+    assert_eq!(other.status(), 200, "another client");
+}

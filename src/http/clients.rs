@@ -1,0 +1,174 @@
+//! Per-client limits of the public doors (the hub, feed misses): who the client is, and how
+//! often it may knock. A client is its IP address: the connection's peer, or, behind a reverse
+//! proxy, the address that proxy writes into the header named by `http.client_ip_header`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::AppState;
+
+/// Checks between two clean-ups of the clients not seen for a while.
+const CLEAN_EVERY: u64 = 4096;
+
+/// The public doors' per-client rates.
+#[derive(Debug)]
+pub struct PublicLimits {
+    /// Subscription requests to the hub.
+    pub hub: PerClient,
+    /// Feed requests that render a document.
+    pub misses: PerClient,
+}
+
+/// The client of a request (see [`client_ip`]), as an extractor.
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Client(client_ip(
+            parts,
+            &state.service.config.http.client_ip_header,
+        )))
+    }
+}
+
+/// The client of a request: the address from `header` when one is named and it holds one
+/// (its last entry: the one the nearest proxy added), or else the connection's peer.
+pub fn client_ip(parts: &Parts, header: &str) -> Option<IpAddr> {
+    from_header(&parts.headers, header).or_else(|| {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+    })
+}
+
+fn from_header(headers: &HeaderMap, header: &str) -> Option<IpAddr> {
+    if header.is_empty() {
+        return None;
+    }
+    let value = headers.get_all(header).iter().next_back()?.to_str().ok()?;
+    let last = value.rsplit(',').next()?.trim();
+    // `X-Forwarded-For` may carry a port (`1.2.3.4:5678`, `[::1]:5678`).
+    last.parse::<IpAddr>()
+        .ok()
+        .or_else(|| last.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// A rate per client: at most `per_minute` in any minute, all of them at once if they come
+/// together.
+#[derive(Debug)]
+pub struct PerClient {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    checks: AtomicU64,
+}
+
+impl PerClient {
+    pub fn per_minute(per_minute: u32) -> Self {
+        let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
+        Self {
+            limiter: RateLimiter::keyed(quota),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one request of `client`; past its rate, how long until the next one passes. A
+    /// request whose client is unknown is not limited.
+    pub fn check(&self, client: Option<IpAddr>) -> Result<(), Duration> {
+        let Some(client) = client else {
+            return Ok(());
+        };
+        if self.checks.fetch_add(1, Ordering::Relaxed) % CLEAN_EVERY == CLEAN_EVERY - 1 {
+            // Forget the clients whose budget is full again: memory stays bounded by the
+            // clients of the last minute.
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        self.limiter
+            .check_key(&client)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)], peer: Option<&str>) -> Parts {
+        let mut request = axum::http::Request::builder();
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        if let Some(peer) = peer {
+            parts
+                .extensions
+                .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        }
+        parts
+    }
+
+    #[test]
+    fn the_peer_unless_a_proxy_header_is_named_and_holds_an_address() {
+        let peer = Some("10.0.0.9:4000");
+        let forwarded = [("x-forwarded-for", "203.0.113.7, 198.51.100.2")];
+        assert_eq!(
+            client_ip(&parts(&forwarded, peer), ""),
+            Some("10.0.0.9".parse().unwrap()),
+            "no header named: the peer, whatever the client wrote"
+        );
+        assert_eq!(
+            client_ip(&parts(&forwarded, peer), "x-forwarded-for"),
+            Some("198.51.100.2".parse().unwrap()),
+            "the address the nearest proxy added"
+        );
+        assert_eq!(
+            client_ip(
+                &parts(&[("x-real-ip", "[2001:db8::1]:80")], peer),
+                "x-real-ip"
+            ),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(
+            client_ip(
+                &parts(&[("x-forwarded-for", "nonsense")], peer),
+                "x-forwarded-for"
+            ),
+            Some("10.0.0.9".parse().unwrap()),
+            "an unreadable header: the peer"
+        );
+        assert_eq!(client_ip(&parts(&[], None), ""), None);
+    }
+
+    #[test]
+    fn each_client_has_its_own_budget() {
+        let limits = PerClient::per_minute(3);
+        let (a, b) = (
+            Some("192.0.2.1".parse().unwrap()),
+            Some("192.0.2.2".parse().unwrap()),
+        );
+        for _ in 0..3 {
+            assert!(limits.check(a).is_ok());
+        }
+        let wait = limits.check(a).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        assert!(limits.check(b).is_ok(), "another client is not held back");
+        assert!(limits.check(None).is_ok());
+    }
+}
