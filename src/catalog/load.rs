@@ -110,7 +110,7 @@ impl Source {
 pub fn load_catalog(dir: &Path) -> Result<Catalog, CatalogError> {
     let mut problems = Vec::new();
     let site_path = dir.join("site.toml");
-    let site_source = match std::fs::read_to_string(&site_path) {
+    let site = match std::fs::read_to_string(&site_path) {
         Ok(text) => Source {
             file: site_path,
             text,
@@ -123,7 +123,6 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog, CatalogError> {
             }]));
         }
     };
-    let site = parse_site(&site_source, &mut problems);
 
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
@@ -143,29 +142,55 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog, CatalogError> {
     files.sort();
 
     let mut sources = Vec::new();
-    let mut entries = Vec::new();
     for file in files {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
-            Err(err) => {
-                problems.push(Problem {
-                    file,
-                    line: 0,
-                    message: format!("cannot read: {err}"),
-                });
-                continue;
-            }
-        };
-        let source = Source { file, text };
+        match std::fs::read_to_string(&file) {
+            Ok(text) => sources.push(Source { file, text }),
+            Err(err) => problems.push(Problem {
+                file,
+                line: 0,
+                message: format!("cannot read: {err}"),
+            }),
+        }
+    }
+    build_catalog(dir, &site, &sources, problems)
+}
+
+/// Validates a catalogue given as texts: the site file's, and each section file's with its
+/// name (in the order given). What [`load_catalog`] does once it has read the folder.
+pub fn catalog_from_texts(site: &str, files: &[(&str, &str)]) -> Result<Catalog, CatalogError> {
+    let site = Source {
+        file: PathBuf::from("site.toml"),
+        text: site.to_owned(),
+    };
+    let sources: Vec<Source> = files
+        .iter()
+        .map(|(name, text)| Source {
+            file: PathBuf::from(name),
+            text: (*text).to_owned(),
+        })
+        .collect();
+    build_catalog(Path::new("."), &site, &sources, Vec::new())
+}
+
+fn build_catalog(
+    dir: &Path,
+    site_source: &Source,
+    sources: &[Source],
+    unread: Vec<Problem>,
+) -> Result<Catalog, CatalogError> {
+    let mut problems = Vec::new();
+    let site = parse_site(site_source, &mut problems);
+    problems.extend(unread);
+    let mut entries = Vec::new();
+    for (n, source) in sources.iter().enumerate() {
         match toml::from_str::<SectionsFile>(&source.text) {
-            Ok(parsed) => entries.extend(parsed.section.into_iter().map(|e| (sources.len(), e))),
+            Ok(parsed) => entries.extend(parsed.section.into_iter().map(|e| (n, e))),
             Err(err) => problems.push(source.parse_error(err)),
         }
-        sources.push(source);
     }
 
     let sections = match &site {
-        Some(site) => build_tree(site, &sources, entries, &mut problems),
+        Some(site) => build_tree(site, sources, entries, &mut problems),
         None => Vec::new(),
     };
     if sections.is_empty() && problems.is_empty() {

@@ -13,7 +13,7 @@ use url::Url;
 pub use crate::domain::Scope;
 use crate::domain::SectionPath;
 
-pub use load::{CatalogError, Problem, load_catalog};
+pub use load::{CatalogError, Problem, catalog_from_texts, load_catalog};
 
 /// The portal whose articles tidings syndicates.
 #[derive(Debug, Clone)]

@@ -466,69 +466,79 @@ impl Hub {
         self.inner.tasks.wait().await;
     }
 
-    /// Parses a form-encoded subscription request (§5.1). Unknown parameters are ignored (§5.1:
-    /// hubs MUST ignore parameters they do not understand) and, for a repeated one, the first
-    /// value counts.
     fn parse_request(&self, body: &[u8]) -> Result<Request, Refusal> {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
-        let param = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-
-        let mode = match param("hub.mode") {
-            Some("subscribe") => Mode::Subscribe,
-            Some("unsubscribe") => Mode::Unsubscribe,
-            Some(other) => {
-                return Err(refuse(format!(
-                    "hub.mode must be subscribe or unsubscribe, not {other:?}"
-                )));
-            }
-            None => return Err(refuse("hub.mode is required")),
-        };
-        let topic = param("hub.topic")
-            .ok_or_else(|| refuse("hub.topic is required"))?
-            .to_owned();
-        let (scope, format) =
-            feed_of_topic(&topic, &self.inner.public_base, &self.inner.catalog).map_err(refuse)?;
-        let raw_callback =
-            param("hub.callback").ok_or_else(|| refuse("hub.callback is required"))?;
-        let callback = CallbackUrl::new(
-            Url::parse(raw_callback).map_err(|_| refuse("hub.callback is not an absolute URL"))?,
-        );
-        let secret = match param("hub.secret") {
-            Some(s) if s.len() >= MAX_SECRET_BYTES => {
-                return Err(refuse(format!(
-                    "hub.secret must be less than {MAX_SECRET_BYTES} bytes"
-                )));
-            }
-            Some("") | None => None,
-            Some(s) => Some(s.to_owned()),
-        };
-        let lease_seconds = match param("hub.lease_seconds") {
-            None | Some("") => None,
-            Some(raw) => match raw.trim().parse::<i64>() {
-                Ok(n) if n > 0 => Some(n),
-                _ => {
-                    return Err(refuse(format!(
-                        "hub.lease_seconds must be a positive whole number, not {raw:?}"
-                    )));
-                }
-            },
-        };
-        Ok(Request {
-            mode,
-            topic,
-            scope,
-            format,
-            callback,
-            secret,
-            lease_seconds,
-            verify_token: param("hub.verify_token").map(str::to_owned),
-        })
+        parse_request(body, &self.inner.public_base, &self.inner.catalog)
     }
+}
+
+/// Parses a form-encoded subscription request (§5.1) for the hub at `public_base`, whose
+/// topics are the feeds of `catalog`. Unknown parameters are ignored (§5.1:
+/// hubs MUST ignore parameters they do not understand) and, for a repeated one, the first
+/// value counts.
+pub fn parse_request(
+    body: &[u8],
+    public_base: &str,
+    catalog: &Catalog,
+) -> Result<Request, Refusal> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+
+    let mode = match param("hub.mode") {
+        Some("subscribe") => Mode::Subscribe,
+        Some("unsubscribe") => Mode::Unsubscribe,
+        Some(other) => {
+            return Err(refuse(format!(
+                "hub.mode must be subscribe or unsubscribe, not {other:?}"
+            )));
+        }
+        None => return Err(refuse("hub.mode is required")),
+    };
+    let topic = param("hub.topic")
+        .ok_or_else(|| refuse("hub.topic is required"))?
+        .to_owned();
+    let (scope, format) = feed_of_topic(&topic, public_base, catalog).map_err(refuse)?;
+    let raw_callback = param("hub.callback").ok_or_else(|| refuse("hub.callback is required"))?;
+    let callback =
+        Url::parse(raw_callback).map_err(|_| refuse("hub.callback is not an absolute URL"))?;
+    if !matches!(callback.scheme(), "http" | "https") {
+        return Err(refuse("hub.callback must be an http or https URL"));
+    }
+    let callback = CallbackUrl::new(callback);
+    let secret = match param("hub.secret") {
+        Some(s) if s.len() >= MAX_SECRET_BYTES => {
+            return Err(refuse(format!(
+                "hub.secret must be less than {MAX_SECRET_BYTES} bytes"
+            )));
+        }
+        Some("") | None => None,
+        Some(s) => Some(s.to_owned()),
+    };
+    let lease_seconds = match param("hub.lease_seconds") {
+        None | Some("") => None,
+        Some(raw) => match raw.trim().parse::<i64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                return Err(refuse(format!(
+                    "hub.lease_seconds must be a positive whole number, not {raw:?}"
+                )));
+            }
+        },
+    };
+    Ok(Request {
+        mode,
+        topic,
+        scope,
+        format,
+        callback,
+        secret,
+        lease_seconds,
+        verify_token: param("hub.verify_token").map(str::to_owned),
+    })
 }
 
 /// The verification GET's URL: the callback with our parameters appended to its own query
@@ -692,5 +702,41 @@ mod tests {
                 .starts_with("https://sub.example/cb?hub.mode=subscribe&")
         );
         assert!(!bare.as_str().contains("lease"));
+    }
+
+    /// Found by fuzzing: a callback of another scheme passed the parser (the address check
+    /// refused it later); the form is now refused where it is read.
+    #[test]
+    fn a_callback_must_be_http_or_https() {
+        let catalog = crate::catalog::load_catalog(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("feeds"),
+        )
+        .unwrap();
+        let form = |callback: &str| {
+            format!(
+                "hub.mode=subscribe&hub.topic=https%3A%2F%2Ffeeds.example%2Ffeeds%2Fhnyw.atom\
+                 &hub.callback={}",
+                url::form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
+            )
+        };
+        for bad in [
+            "htpts://reader.example/cb",
+            "ftp://reader.example/cb",
+            "data:,x",
+        ] {
+            let refused =
+                parse_request(form(bad).as_bytes(), "https://feeds.example", &catalog).unwrap_err();
+            assert!(
+                refused.reason.contains("http or https"),
+                "{bad}: {refused:?}"
+            );
+        }
+        let good = parse_request(
+            form("https://reader.example/cb").as_bytes(),
+            "https://feeds.example",
+            &catalog,
+        )
+        .unwrap();
+        assert_eq!(good.callback.as_str(), "https://reader.example/cb");
     }
 }

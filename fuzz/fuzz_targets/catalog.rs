@@ -1,0 +1,51 @@
+//! Any text, as a catalogue (a site file and a sections file, split at the first line that is
+//! exactly `---`): loading never panics, and an accepted catalogue renders every section's
+//! feed, in every format, as well-formed XML and JSON.
+
+#![no_main]
+
+use chrono::{TimeZone, Utc};
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+use tidings::catalog::catalog_from_texts;
+use tidings::domain::FeedFormat;
+use tidings::render::{FeedContext, render_feed};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (site, sections) = text.split_once("\n---\n").unwrap_or((text, ""));
+    let Ok(catalog) = catalog_from_texts(site, &[("sections.toml", sections)]) else {
+        return;
+    };
+    let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let paths: Vec<String> = std::iter::once("all".to_owned())
+        .chain(catalog.sections().map(|s| s.path.to_string()))
+        .collect();
+    for path in paths {
+        let scope = catalog.scope(&path).expect("every section is a scope");
+        let ctx = FeedContext {
+            catalog: &catalog,
+            scope: &scope,
+            self_url: "https://feeds.example/feeds/x.atom",
+            hub_url: Some("https://feeds.example/websub"),
+            updated: now,
+            generator: "tidings/fuzz",
+        };
+        for format in FeedFormat::ALL {
+            let body = render_feed(format, &ctx, &[], &[]);
+            let body = std::str::from_utf8(&body).expect("a feed is UTF-8");
+            match format {
+                FeedFormat::Json => {
+                    serde_json::from_str::<Value>(body).expect("a JSON Feed is JSON");
+                }
+                FeedFormat::Rss | FeedFormat::Atom => {
+                    if let Err(err) = roxmltree::Document::parse(body) {
+                        panic!("{format:?} for {path} is not well-formed XML: {err}\n{body}");
+                    }
+                }
+            }
+        }
+    }
+});
