@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::delivery::client::Lookup;
 use crate::http::{AppState, router};
 use crate::service::Service;
 
@@ -34,7 +35,18 @@ impl Application {
         catalog: Catalog,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let service = Service::open(config, catalog)
+        Self::build_with_lookup(config, catalog, listener, Lookup::System).await
+    }
+
+    /// [`Application::build_with_listener`], resolving the names of outbound requests
+    /// (webhook endpoints, callbacks) with `lookup`.
+    pub async fn build_with_lookup(
+        config: Config,
+        catalog: Catalog,
+        listener: TcpListener,
+        lookup: Lookup,
+    ) -> anyhow::Result<Self> {
+        let service = Service::open_with(config, catalog, lookup)
             .await
             .context("cannot open the database")?;
         Ok(Self { listener, service })

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, Scope};
 use crate::config::Config;
-use crate::delivery::client::{AddressPolicy, ClientSettings, Outbound};
+use crate::delivery::client::{AddressPolicy, ClientSettings, Lookup, Outbound};
 use crate::delivery::{Channel, DeliveryEngine, Waker};
 use crate::domain::{Article, ArticleId, FeedFormat, QueueStats, StoredArticle};
 use crate::feed_cache::{CachedFeed, FeedCache, FeedKey};
@@ -82,6 +82,15 @@ pub struct Service {
 impl Service {
     /// Opens the store (migrating it) and starts from the newest event.
     pub async fn open(config: Config, catalog: Catalog) -> Result<Self, OpenError> {
+        Self::open_with(config, catalog, Lookup::System).await
+    }
+
+    /// [`Service::open`], resolving the names of outbound requests with `lookup`.
+    pub async fn open_with(
+        config: Config,
+        catalog: Catalog,
+        lookup: Lookup,
+    ) -> Result<Self, OpenError> {
         let store = Store::connect(&config.database_url, &config.database).await?;
         let applied = store.last_event_seq().await?;
         let catalog = Arc::new(catalog);
@@ -94,6 +103,7 @@ impl Service {
             policy: AddressPolicy {
                 allow_private: d.allow_private_destinations,
             },
+            lookup,
         })?;
         let hub = Hub::new(
             store.clone(),

@@ -51,28 +51,49 @@ impl AddressPolicy {
             Some(_) => Ok(()),
         }
     }
+}
 
-    /// Checks a URL, resolving a hostname: refused if any address it resolves to is refused.
-    /// A name that does not resolve (yet) is accepted; it is checked again at every send.
-    pub async fn check_destination(self, url: &Url) -> Result<(), String> {
-        self.check_url(url)?;
-        if self.allow_private {
-            return Ok(());
-        }
-        if let Some(url::Host::Domain(host)) = url.host() {
-            let port = url.port_or_known_default().unwrap_or(80);
-            if let Ok(addrs) = tokio::net::lookup_host((host, port)).await {
-                for addr in addrs {
-                    if !self.permits(addr.ip()) {
-                        return Err(format!(
-                            "{host} resolves to the non-public address {}",
-                            addr.ip()
-                        ));
-                    }
+/// How names are resolved for outbound requests: the system's resolver, or a table given by
+/// the program that embeds the service (tests use one to make a name resolve where they want,
+/// and change its answer between two lookups).
+#[derive(Clone, Default)]
+pub enum Lookup {
+    #[default]
+    System,
+    Table(Arc<LookupTable>),
+}
+
+/// A name's addresses, as a [`Lookup::Table`] gives them (none: the name is unknown).
+pub type LookupTable = dyn Fn(&str) -> Vec<IpAddr> + Send + Sync;
+
+impl std::fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Lookup::System => "Lookup::System",
+            Lookup::Table(_) => "Lookup::Table",
+        })
+    }
+}
+
+impl Lookup {
+    /// The addresses of `host`, with `port`.
+    pub async fn addresses(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        match self {
+            Lookup::System => Ok(tokio::net::lookup_host((host, port)).await?.collect()),
+            Lookup::Table(table) => {
+                let ips = table(host);
+                if ips.is_empty() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("{host} is not known"),
+                    ));
                 }
+                Ok(ips
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, port))
+                    .collect())
             }
         }
-        Ok(())
     }
 }
 
@@ -152,6 +173,7 @@ fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
 #[derive(Debug, Clone)]
 struct PolicyResolver {
     policy: AddressPolicy,
+    lookup: Lookup,
 }
 
 /// A name whose every address was refused by the policy.
@@ -161,14 +183,16 @@ pub struct AddressRefused(String);
 
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
+        let (policy, lookup) = (self.policy, self.lookup.clone());
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+            let addrs: Vec<SocketAddr> = lookup
+                .addresses(&host, 0)
                 .await
                 .map_err(|e| {
                     Box::new(DnsError(e.to_string())) as Box<dyn std::error::Error + Send + Sync>
                 })?
+                .into_iter()
                 .filter(|a| policy.permits(a.ip()))
                 .collect();
             if addrs.is_empty() {
@@ -240,6 +264,7 @@ pub struct ClientSettings {
     pub timeout: Duration,
     pub max_response_bytes: usize,
     pub policy: AddressPolicy,
+    pub lookup: Lookup,
 }
 
 /// The pooled, hardened client shared by every outbound call.
@@ -261,6 +286,7 @@ impl Outbound {
             .no_proxy()
             .dns_resolver(Arc::new(PolicyResolver {
                 policy: settings.policy,
+                lookup: settings.lookup.clone(),
             }))
             .user_agent(format!("tidings/{}", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(60))
@@ -273,6 +299,30 @@ impl Outbound {
 
     pub fn policy(&self) -> AddressPolicy {
         self.settings.policy
+    }
+
+    /// Checks a URL, resolving a hostname: refused if any address it resolves to is refused.
+    /// A name that does not resolve (yet) is accepted; it is checked again at every send.
+    pub async fn check_destination(&self, url: &Url) -> Result<(), String> {
+        let policy = self.settings.policy;
+        policy.check_url(url)?;
+        if policy.allow_private {
+            return Ok(());
+        }
+        if let Some(url::Host::Domain(host)) = url.host() {
+            let port = url.port_or_known_default().unwrap_or(80);
+            if let Ok(addrs) = self.settings.lookup.addresses(host, port).await {
+                for addr in addrs {
+                    if !policy.permits(addr.ip()) {
+                        return Err(format!(
+                            "{host} resolves to the non-public address {}",
+                            addr.ip()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Sends one request and reads at most the configured number of response bytes.
@@ -468,7 +518,10 @@ mod tests {
         let strict = AddressPolicy {
             allow_private: false,
         };
-        let resolver = PolicyResolver { policy: strict };
+        let resolver = PolicyResolver {
+            policy: strict,
+            lookup: Lookup::System,
+        };
         let name: Name = "localhost".parse().unwrap();
         let err = resolver.resolve(name).await.err().expect("refused");
         assert!(err.is::<AddressRefused>(), "{err}");
@@ -476,6 +529,7 @@ mod tests {
             policy: AddressPolicy {
                 allow_private: true,
             },
+            lookup: Lookup::System,
         };
         assert!(lenient.resolve("localhost".parse().unwrap()).await.is_ok());
     }

@@ -119,14 +119,7 @@ impl EndpointFields<'_> {
             Ok(url) => url,
             Err(e) => return self.fail("url", format!("is not a URL: {e}")),
         };
-        match self
-            .state
-            .service
-            .outbound
-            .policy()
-            .check_destination(&url)
-            .await
-        {
+        match self.state.service.outbound.check_destination(&url).await {
             Ok(()) => Some(url),
             Err(reason) => self.fail("url", reason),
         }

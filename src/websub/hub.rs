@@ -190,10 +190,7 @@ impl Hub {
         let slot = self.reserve(&request.callback)?;
         match tokio::time::timeout(
             RESOLVE_TIMEOUT,
-            self.inner
-                .outbound
-                .policy()
-                .check_destination(&request.callback),
+            self.inner.outbound.check_destination(&request.callback),
         )
         .await
         {

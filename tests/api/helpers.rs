@@ -7,6 +7,7 @@ use tempfile::TempDir;
 use tidings::app::Application;
 use tidings::catalog::load_catalog;
 use tidings::config::{Config, Scope, TokenConfig};
+use tidings::delivery::client::Lookup;
 use tokio_util::sync::CancellationToken;
 
 pub const TOKEN: &str = "test-token-with-every-scope";
@@ -93,7 +94,26 @@ pub async fn spawn_in(dir: TempDir, config: Config) -> TestApp {
 
 /// [`spawn_in`], listening on `address` (`host:port`): a restart where the last run listened,
 /// so that its URLs (feeds, topics) stay the same.
-pub async fn spawn_at(dir: TempDir, mut config: Config, address: &str) -> TestApp {
+pub async fn spawn_at(dir: TempDir, config: Config, address: &str) -> TestApp {
+    spawn_resolving(dir, config, address, Lookup::System).await
+}
+
+/// A server whose outbound requests resolve names with `lookup` (a table the test controls),
+/// with the configuration `adjust` makes of the tests' own.
+pub async fn spawn_app_resolving(adjust: impl FnOnce(&mut Config), lookup: Lookup) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut config = test_config(dir.path());
+    config.database_url = fresh_database_url(dir.path()).await;
+    adjust(&mut config);
+    spawn_resolving(dir, config, "127.0.0.1:0", lookup).await
+}
+
+async fn spawn_resolving(
+    dir: TempDir,
+    mut config: Config,
+    address: &str,
+    lookup: Lookup,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .expect("a free port");
@@ -101,7 +121,7 @@ pub async fn spawn_at(dir: TempDir, mut config: Config, address: &str) -> TestAp
     config.listen = listener.local_addr().expect("an address").to_string();
     config.base_url = address.clone();
     let catalog = load_catalog(&config.catalog_dir).expect("the shipped catalogue is valid");
-    let app = Application::build_with_listener(config.clone(), catalog, listener)
+    let app = Application::build_with_lookup(config.clone(), catalog, listener, lookup)
         .await
         .expect("the application builds");
     let shutdown = CancellationToken::new();

@@ -619,8 +619,16 @@ async fn a_full_disk_answers_503_and_recovers_by_itself() {
     let database = fresh_database_url(dir.path()).await;
     let config = dir.path().join("tidings.toml");
     write_server_config(&config, port, &base, &database, "");
-    let mut server = start_binary(&config);
-    let pid = server.id();
+    // Killed however the test ends: a failed assertion must not leave a server running.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Running(start_binary(&config));
+    let pid = server.0.id();
     let client = reqwest::Client::new();
     wait_healthy(&client, &base).await;
     let post = |id: &str| {
@@ -667,7 +675,10 @@ async fn a_full_disk_answers_503_and_recovers_by_itself() {
         .await
         .unwrap();
     assert_eq!(stored.status(), 200);
-    assert!(server.try_wait().unwrap().is_none(), "the process lives on");
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "the process lives on"
+    );
 
     assert!(prlimit(pid, "unlimited").await, "prlimit lifts the limit");
     crate::helpers::eventually("writes to work again", || async {
@@ -696,8 +707,7 @@ async fn a_full_disk_answers_503_and_recovers_by_itself() {
             .status(),
         200
     );
-    server.kill().ok();
-    server.wait().ok();
+    drop(server);
 }
 
 /// The public doors count per client: past its rate a client gets 429 with `Retry-After`

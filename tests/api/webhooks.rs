@@ -849,3 +849,85 @@ async fn a_host_that_keeps_timing_out_holds_few_workers() {
         "{begun} deliveries to the hanging host began first; its eight others were due earlier"
     );
 }
+
+/// Names are checked where they resolve, here with a resolver the test controls: a name that
+/// resolves to a private, link-local (cloud metadata) or loopback address, alone or beside a
+/// public one, is refused at registration; a name that resolved to a public address when it
+/// was registered and to loopback when it is sent to (DNS rebinding) is refused at send time,
+/// before any connection, and the receiver behind it gets nothing.
+#[tokio::test]
+async fn names_resolving_to_private_addresses_are_refused_when_registered_and_when_sent() {
+    use std::net::IpAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tidings::delivery::client::Lookup;
+
+    let receiver = Receiver::start().await;
+    let port = url::Url::parse(&receiver.url).unwrap().port().unwrap();
+    let rebind_lookups = Arc::new(AtomicUsize::new(0));
+    let lookups = rebind_lookups.clone();
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let table = move |host: &str| -> Vec<IpAddr> {
+        match host {
+            "intranet.example" => vec![ip("10.1.2.3")],
+            "metadata.example" => vec![ip("169.254.169.254")],
+            "mixed.example" => vec![ip("93.184.216.34"), ip("127.0.0.1")],
+            "mapped.example" => vec![ip("::ffff:127.0.0.1")],
+            // Public when registered, loopback ever after.
+            "rebind.example" if lookups.fetch_add(1, Ordering::SeqCst) == 0 => {
+                vec![ip("93.184.216.34")]
+            }
+            "rebind.example" => vec![ip("127.0.0.1")],
+            _ => Vec::new(),
+        }
+    };
+    let app = crate::helpers::spawn_app_resolving(
+        |c| {
+            c.delivery.retry_schedule_secs = vec![0.0, 0.05];
+            c.delivery.jitter = 0.0;
+            c.delivery.poll_interval_ms = 20;
+        },
+        Lookup::Table(Arc::new(table)),
+    )
+    .await;
+    for host in [
+        "intranet.example",
+        "metadata.example",
+        "mixed.example",
+        "mapped.example",
+    ] {
+        let url = format!("http://{host}:{port}/hook");
+        let response = app
+            .post_json("/api/v1/webhooks", &json!({"url": url}))
+            .await;
+        assert_eq!(response.status(), 422, "{url}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], "url", "{url}");
+        assert!(
+            body["errors"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("non-public"),
+            "{body}"
+        );
+    }
+
+    let endpoint = create_endpoint(
+        &app,
+        json!({"url": format!("http://rebind.example:{port}/hook")}),
+    )
+    .await;
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    app.publish(&article("rebind-1", "hnyw", "重绑定")).await;
+    let log = wait_log(&app, &id, |log| log.iter().any(|d| d["status"] == "failed")).await;
+    let error = log[0]["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("non-public"), "{log:?}");
+    assert!(
+        rebind_lookups.load(Ordering::SeqCst) >= 2,
+        "resolved again to send"
+    );
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
+}
