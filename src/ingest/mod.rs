@@ -114,7 +114,8 @@ impl Normalizer<'_> {
         let url = fields
             .required_str("url")
             .and_then(|raw| match Url::parse(raw.trim()) {
-                Ok(_) if raw.len() > MAX_URL_BYTES => {
+                // As stored: parsing may lengthen it (percent-encoding).
+                Ok(url) if raw.len().max(url.as_str().len()) > MAX_URL_BYTES => {
                     fields.fail("url", format!("must be at most {MAX_URL_BYTES} bytes"))
                 }
                 Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Some(url),
@@ -383,6 +384,16 @@ impl Normalizer<'_> {
                 None => Url::parse(raw_url.trim()),
             };
             match parsed {
+                // Resolved against the article's URL, or percent-encoded, it may be longer.
+                Ok(url) if url.as_str().len() > MAX_URL_BYTES => {
+                    fields.fail::<()>(
+                        field("url"),
+                        format!(
+                            "must be at most {MAX_URL_BYTES} bytes once resolved against the \
+                             article's url"
+                        ),
+                    );
+                }
                 Ok(url) if matches!(url.scheme(), "http" | "https") => images.push(Image {
                     url,
                     caption: caption.filter(|c| !c.is_empty()),

@@ -47,6 +47,22 @@ async fn hostile_inputs_get_a_precise_422_or_a_valid_feed() {
     let app = spawn_app().await;
     let cases: Vec<(&str, Value, Expect)> = vec![
         (
+            // Found by schemathesis: under the limit as sent, over it once resolved.
+            "an image URL over 2048 bytes once resolved against the article's",
+            case("h-long-image", |d| {
+                d["url"] = json!(format!("https://www.huangnan.gov.cn/{}/", "a".repeat(1500)));
+                d["images"] = json!([{"url": "b".repeat(1000)}]);
+            }),
+            Expect::Rejected("images[0].url"),
+        ),
+        (
+            "an article URL over 2048 bytes once percent-encoded",
+            case("h-long-url", |d| {
+                d["url"] = json!(format!("https://www.huangnan.gov.cn/{}", "黄".repeat(300)));
+            }),
+            Expect::Rejected("url"),
+        ),
+        (
             "C0 control characters",
             case("h-c0", |d| {
                 d["title"] = json!("标\u{0}题\u{1}\u{8}\u{b}\u{c}\u{1f}");
