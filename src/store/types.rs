@@ -405,7 +405,7 @@ pub enum Enqueued {
 /// A WebSub subscription request accepted and not yet verified or given up (see
 /// [`super::Store::add_verification`]). Its feed is found again from `topic` when it is taken
 /// up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PendingVerification {
     pub id: String,
     /// `subscribe` or `unsubscribe`.
@@ -417,5 +417,6 @@ pub struct PendingVerification {
     pub lease_seconds: Option<i64>,
     pub verify_token: Option<String>,
     /// Verification GETs made so far.
+    #[sqlx(try_from = "i64")]
     pub attempts: u32,
 }

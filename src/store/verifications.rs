@@ -8,9 +8,33 @@ use chrono::{DateTime, Utc};
 use super::{Backend, Store, StoreError};
 use crate::store::PendingVerification;
 
-/// The columns of a pending verification, in [`PendingVerification`]'s order.
-pub(super) const VERIFICATION_COLUMNS: &str =
-    "id, mode, topic, callback, secret, lease_seconds, verify_token, attempts";
+/// The statements of both engines: `$1`… are the parameters in the order each engine binds.
+pub(super) mod sql {
+    /// `$1` to `$8`: a [`PendingVerification`](crate::store::PendingVerification)'s fields in
+    /// order; `$9` the hold's end; `$10` now.
+    pub const ADD: &str = "INSERT INTO websub_verifications (id, mode, topic, callback, secret,
+                                   lease_seconds, verify_token, attempts, lease_until, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+    /// `$1` now, `$2` the hold's end, `$3` how many; `lock` locks the rows it takes
+    /// (PostgreSQL's `FOR UPDATE SKIP LOCKED`: two instances never take the same one).
+    pub fn take(lock: &str) -> String {
+        format!(
+            "UPDATE websub_verifications SET lease_until = $2
+             WHERE id IN (SELECT id FROM websub_verifications
+                          WHERE lease_until IS NULL OR lease_until <= $1
+                          ORDER BY created_at LIMIT $3 {lock})
+             RETURNING id, mode, topic, callback, secret, lease_seconds, verify_token, attempts"
+        )
+    }
+
+    /// `$1` the id, `$2` the attempts.
+    pub const ATTEMPTED: &str = "UPDATE websub_verifications SET attempts = $2 WHERE id = $1";
+    /// `$1` the id.
+    pub const RELEASE: &str = "UPDATE websub_verifications SET lease_until = NULL WHERE id = $1";
+    /// `$1` the id.
+    pub const FINISH: &str = "DELETE FROM websub_verifications WHERE id = $1";
+}
 
 impl Store {
     /// Stores an accepted request (its `id` is ignored: a new one is returned), held by this

@@ -10,7 +10,7 @@ use super::deliveries::delete_deliveries_of;
 use super::webhooks::select_list;
 use super::{PgStore, db_time, notify};
 use crate::domain::{CallbackUrl, FeedFormat, Scope, Subscription};
-use crate::store::verifications::VERIFICATION_COLUMNS;
+use crate::store::verifications::sql;
 use crate::store::{LastDelivery, PendingVerification, StoreError, SubscriptionView};
 
 const SUBSCRIPTION_COLUMNS: [&str; 10] = [
@@ -284,23 +284,19 @@ impl PgStore {
         now: DateTime<Utc>,
         hold_until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO websub_verifications (id, mode, topic, callback, secret, lease_seconds,
-                                               verify_token, attempts, lease_until, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&request.id)
-        .bind(&request.mode)
-        .bind(&request.topic)
-        .bind(&request.callback)
-        .bind(&request.secret)
-        .bind(request.lease_seconds)
-        .bind(&request.verify_token)
-        .bind(i64::from(request.attempts))
-        .bind(db_time(hold_until))
-        .bind(db_time(now))
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(sql::ADD)
+            .bind(&request.id)
+            .bind(&request.mode)
+            .bind(&request.topic)
+            .bind(&request.callback)
+            .bind(&request.secret)
+            .bind(request.lease_seconds)
+            .bind(&request.verify_token)
+            .bind(i64::from(request.attempts))
+            .bind(db_time(hold_until))
+            .bind(db_time(now))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -310,46 +306,24 @@ impl PgStore {
         hold_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<PendingVerification>, StoreError> {
-        // SKIP LOCKED: two instances taking requests up at once take different ones.
-        let rows = sqlx::query(&format!(
-            "UPDATE websub_verifications SET lease_until = $2
-             WHERE id IN (SELECT id FROM websub_verifications
-                          WHERE lease_until IS NULL OR lease_until <= $1
-                          ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-             RETURNING {VERIFICATION_COLUMNS}"
-        ))
-        .bind(db_time(now))
-        .bind(db_time(hold_until))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PendingVerification {
-                    id: row.try_get("id")?,
-                    mode: row.try_get("mode")?,
-                    topic: row.try_get("topic")?,
-                    callback: row.try_get("callback")?,
-                    secret: row.try_get("secret")?,
-                    lease_seconds: row.try_get("lease_seconds")?,
-                    verify_token: row.try_get("verify_token")?,
-                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-                })
-            })
-            .collect()
+        Ok(sqlx::query_as(&sql::take("FOR UPDATE SKIP LOCKED"))
+            .bind(db_time(now))
+            .bind(db_time(hold_until))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     pub async fn verification_attempted(&self, id: &str, attempts: u32) -> Result<(), StoreError> {
-        sqlx::query("UPDATE websub_verifications SET attempts = $2 WHERE id = $1")
+        let query = sqlx::query(sql::ATTEMPTED)
             .bind(id)
-            .bind(i64::from(attempts))
-            .execute(&self.pool)
-            .await?;
+            .bind(i64::from(attempts));
+        query.execute(&self.pool).await?;
         Ok(())
     }
 
     pub async fn release_verification(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE websub_verifications SET lease_until = NULL WHERE id = $1")
+        sqlx::query(sql::RELEASE)
             .bind(id)
             .execute(&self.pool)
             .await?;
@@ -357,7 +331,7 @@ impl PgStore {
     }
 
     pub async fn finish_verification(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM websub_verifications WHERE id = $1")
+        sqlx::query(sql::FINISH)
             .bind(id)
             .execute(&self.pool)
             .await?;

@@ -11,7 +11,7 @@ use super::deliveries::delete_deliveries_of;
 use crate::domain::FeedFormat;
 use crate::domain::Scope;
 use crate::domain::{CallbackUrl, Subscription};
-use crate::store::verifications::VERIFICATION_COLUMNS;
+use crate::store::verifications::sql;
 use crate::store::{
     LastDelivery, PendingVerification, StoreError, SubscriptionView, parse_time_key, time_key,
 };
@@ -267,23 +267,19 @@ impl SqliteStore {
         now: DateTime<Utc>,
         hold_until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO websub_verifications (id, mode, topic, callback, secret, lease_seconds,
-                                               verify_token, attempts, lease_until, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .bind(&request.id)
-        .bind(&request.mode)
-        .bind(&request.topic)
-        .bind(&request.callback)
-        .bind(&request.secret)
-        .bind(request.lease_seconds)
-        .bind(&request.verify_token)
-        .bind(request.attempts)
-        .bind(time_key(hold_until))
-        .bind(time_key(now))
-        .execute(&self.write)
-        .await?;
+        sqlx::query(sql::ADD)
+            .bind(&request.id)
+            .bind(&request.mode)
+            .bind(&request.topic)
+            .bind(&request.callback)
+            .bind(&request.secret)
+            .bind(request.lease_seconds)
+            .bind(&request.verify_token)
+            .bind(i64::from(request.attempts))
+            .bind(time_key(hold_until))
+            .bind(time_key(now))
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 
@@ -293,45 +289,24 @@ impl SqliteStore {
         hold_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<PendingVerification>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "UPDATE websub_verifications SET lease_until = ?2
-             WHERE id IN (SELECT id FROM websub_verifications
-                          WHERE lease_until IS NULL OR lease_until <= ?1
-                          ORDER BY created_at LIMIT ?3)
-             RETURNING {VERIFICATION_COLUMNS}"
-        ))
-        .bind(time_key(now))
-        .bind(time_key(hold_until))
-        .bind(limit)
-        .fetch_all(&self.write)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PendingVerification {
-                    id: row.try_get("id")?,
-                    mode: row.try_get("mode")?,
-                    topic: row.try_get("topic")?,
-                    callback: row.try_get("callback")?,
-                    secret: row.try_get("secret")?,
-                    lease_seconds: row.try_get("lease_seconds")?,
-                    verify_token: row.try_get("verify_token")?,
-                    attempts: row.try_get("attempts")?,
-                })
-            })
-            .collect()
+        Ok(sqlx::query_as(&sql::take(""))
+            .bind(time_key(now))
+            .bind(time_key(hold_until))
+            .bind(i64::from(limit))
+            .fetch_all(&self.write)
+            .await?)
     }
 
     pub async fn verification_attempted(&self, id: &str, attempts: u32) -> Result<(), StoreError> {
-        sqlx::query("UPDATE websub_verifications SET attempts = ?2 WHERE id = ?1")
+        let query = sqlx::query(sql::ATTEMPTED)
             .bind(id)
-            .bind(attempts)
-            .execute(&self.write)
-            .await?;
+            .bind(i64::from(attempts));
+        query.execute(&self.write).await?;
         Ok(())
     }
 
     pub async fn release_verification(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE websub_verifications SET lease_until = NULL WHERE id = ?1")
+        sqlx::query(sql::RELEASE)
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -339,7 +314,7 @@ impl SqliteStore {
     }
 
     pub async fn finish_verification(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM websub_verifications WHERE id = ?1")
+        sqlx::query(sql::FINISH)
             .bind(id)
             .execute(&self.write)
             .await?;
