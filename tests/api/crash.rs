@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TOKEN, article, fresh_database_url, start_binary as start, wait_healthy, write_server_config,
+    BinarySetup, TOKEN, article, binary_setup, start_binary as start, wait_healthy,
 };
 use crate::receiver::Receiver;
 
@@ -21,15 +21,7 @@ fn total(receivers: &[Receiver]) -> usize {
 #[tokio::test]
 async fn killing_the_process_mid_fan_out_loses_no_delivery() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let config = dir.path().join("tidings.toml");
-    let database = fresh_database_url(dir.path()).await;
-    write_server_config(&config, port, &base, &database, "");
+    let BinarySetup { base, config } = binary_setup(dir.path(), "").await;
 
     let mut receivers = Vec::new();
     for _ in 0..ENDPOINTS {

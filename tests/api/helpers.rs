@@ -291,6 +291,37 @@ pub fn has_python_module(module: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// What a test needs to run the real binary: the base URL of a free loopback port, and a
+/// configuration file in `dir` (see [`write_server_config`]) on a fresh database.
+pub struct BinarySetup {
+    pub base: String,
+    pub config: PathBuf,
+}
+
+pub async fn binary_setup(dir: &Path, extra: &str) -> BinarySetup {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = dir.join("tidings.toml");
+    let database = fresh_database_url(dir).await;
+    write_server_config(&config, port, &base, &database, extra);
+    BinarySetup { base, config }
+}
+
+/// A child process killed and reaped however the test ends: a failed assertion must not
+/// leave a server running.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the real binary serving with the configuration file `config`.
 pub fn start_binary(config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tidings"))

@@ -611,39 +611,24 @@ async fn prlimit(pid: u32, fsize: &str) -> bool {
 #[tokio::test]
 async fn a_full_disk_answers_503_and_recovers_by_itself() {
     use crate::helpers::{
-        TOKEN, fresh_database_url, on_postgres, require_tool, start_binary, wait_healthy,
-        write_server_config,
+        BinarySetup, KillOnDrop, TOKEN, binary_setup, on_postgres, require_tool, start_binary,
+        wait_healthy,
     };
     if on_postgres() {
         // PostgreSQL's disk is the server's, not this process's.
         return;
     }
-    let available = std::process::Command::new("prlimit")
+    let available = tokio::process::Command::new("prlimit")
         .arg("--version")
         .output()
+        .await
         .is_ok_and(|o| o.status.success());
     if !require_tool("prlimit", available) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let database = fresh_database_url(dir.path()).await;
-    let config = dir.path().join("tidings.toml");
-    write_server_config(&config, port, &base, &database, "");
-    // Killed however the test ends: a failed assertion must not leave a server running.
-    struct Running(std::process::Child);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut server = Running(start_binary(&config));
+    let BinarySetup { base, config } = binary_setup(dir.path(), "").await;
+    let mut server = KillOnDrop(start_binary(&config));
     let pid = server.0.id();
     let client = reqwest::Client::new();
     wait_healthy(&client, &base).await;
