@@ -96,6 +96,11 @@ struct Pending {
     total: usize,
 }
 
+/// The host a callback's pending verification counts against.
+fn pending_host(callback: &CallbackUrl) -> String {
+    callback.host_str().unwrap_or("").to_ascii_lowercase()
+}
+
 /// One pending verification's place; given back when dropped.
 struct PendingSlot {
     hub: Arc<Inner>,
@@ -385,19 +390,14 @@ impl Hub {
     /// A place among the pending verifications for a request accepted before (taken up from
     /// the store): counted, never refused.
     fn reserve_taken(&self, callback: &CallbackUrl) -> PendingSlot {
-        let host = callback.host_str().unwrap_or("").to_ascii_lowercase();
+        let host = pending_host(callback);
         let mut pending = self.inner.pending.lock().expect("never poisoned");
-        *pending.per_host.entry(host.clone()).or_default() += 1;
-        pending.total += 1;
-        PendingSlot {
-            hub: self.inner.clone(),
-            host,
-        }
+        self.count_in(&mut pending, host)
     }
 
     /// A place among the pending verifications for this callback's host, or a 429.
     fn reserve(&self, callback: &CallbackUrl) -> Result<PendingSlot, Refusal> {
-        let host = callback.host_str().unwrap_or("").to_ascii_lowercase();
+        let host = pending_host(callback);
         let config = &self.inner.config;
         let mut pending = self.inner.pending.lock().expect("never poisoned");
         let busy = |reason: String| Refusal {
@@ -410,20 +410,24 @@ impl Hub {
                 "too many verifications in progress; retry in a minute".into(),
             ));
         }
-        let of_host = pending.per_host.entry(host.clone()).or_default();
-        if *of_host >= config.max_pending_per_host {
+        if pending.per_host.get(&host).copied().unwrap_or(0) >= config.max_pending_per_host {
             return Err(busy(format!(
                 "{} verifications for callbacks on {host} are in progress already; retry in a \
                  minute",
                 config.max_pending_per_host
             )));
         }
-        *of_host += 1;
+        Ok(self.count_in(&mut pending, host))
+    }
+
+    /// Counts one more pending verification for `host`, until the slot is dropped.
+    fn count_in(&self, pending: &mut Pending, host: String) -> PendingSlot {
+        *pending.per_host.entry(host.clone()).or_default() += 1;
         pending.total += 1;
-        Ok(PendingSlot {
+        PendingSlot {
             hub: self.inner.clone(),
             host,
-        })
+        }
     }
 
     /// Subscriptions (of one topic, if given), each with its latest delivery: a page of at
