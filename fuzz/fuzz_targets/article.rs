@@ -4,6 +4,9 @@
 
 #![no_main]
 
+#[path = "common.rs"]
+mod common;
+
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -12,9 +15,9 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use tidings::catalog::{Catalog, load_catalog};
 use tidings::config::IngestConfig;
-use tidings::domain::{FeedFormat, StoredArticle};
+use tidings::domain::StoredArticle;
 use tidings::ingest::Normalizer;
-use tidings::render::{FeedContext, render_feed};
+use tidings::render::FeedContext;
 
 fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
@@ -68,18 +71,10 @@ fuzz_target!(|data: &[u8]| {
         updated: now(),
         generator: "tidings/fuzz",
     };
-    for format in FeedFormat::ALL {
-        let body = render_feed(format, &ctx, std::slice::from_ref(&stored), &[]);
-        let body = std::str::from_utf8(&body).expect("a feed is UTF-8");
-        match format {
-            FeedFormat::Json => {
-                serde_json::from_str::<Value>(body).expect("a JSON Feed is JSON");
-            }
-            FeedFormat::Rss | FeedFormat::Atom => {
-                if let Err(err) = roxmltree::Document::parse(body) {
-                    panic!("{format:?} is not well-formed XML: {err}\n{body}");
-                }
-            }
-        }
-    }
+    common::assert_every_format_well_formed(
+        &ctx,
+        std::slice::from_ref(&stored),
+        &[],
+        "the article",
+    );
 });

@@ -4,12 +4,13 @@
 
 #![no_main]
 
+#[path = "common.rs"]
+mod common;
+
 use chrono::{TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
-use serde_json::Value;
 use tidings::catalog::catalog_from_texts;
-use tidings::domain::FeedFormat;
-use tidings::render::{FeedContext, render_feed};
+use tidings::render::FeedContext;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -33,19 +34,6 @@ fuzz_target!(|data: &[u8]| {
             updated: now,
             generator: "tidings/fuzz",
         };
-        for format in FeedFormat::ALL {
-            let body = render_feed(format, &ctx, &[], &[]);
-            let body = std::str::from_utf8(&body).expect("a feed is UTF-8");
-            match format {
-                FeedFormat::Json => {
-                    serde_json::from_str::<Value>(body).expect("a JSON Feed is JSON");
-                }
-                FeedFormat::Rss | FeedFormat::Atom => {
-                    if let Err(err) = roxmltree::Document::parse(body) {
-                        panic!("{format:?} for {path} is not well-formed XML: {err}\n{body}");
-                    }
-                }
-            }
-        }
+        common::assert_every_format_well_formed(&ctx, &[], &[], &path);
     }
 });

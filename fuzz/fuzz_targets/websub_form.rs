@@ -43,7 +43,11 @@ fuzz_target!(|data: &[u8]| {
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    assert_eq!(&sent[..own.len()], &own[..], "the callback's own query comes first");
+    assert_eq!(
+        &sent[..own.len()],
+        &own[..],
+        "the callback's own query comes first"
+    );
     assert!(
         sent.iter()
             .any(|(k, v)| k == "hub.topic" && *v == request.topic),
