@@ -225,6 +225,8 @@ pub struct WebSubConfig {
     pub max_pending_verifications: usize,
     /// Of those, for callbacks on one host.
     pub max_pending_per_host: usize,
+    /// Of those, asked for by one client (see `http.client_ip_header`).
+    pub max_pending_per_client: usize,
     /// Active subscriptions with callbacks on one host (any scheme or port).
     pub max_subscriptions_per_host: u64,
     /// Active subscriptions to one feed (any spelling of its topic).
@@ -245,6 +247,7 @@ impl Default for WebSubConfig {
             max_request_bytes: 16 * 1024,
             max_pending_verifications: 4096,
             max_pending_per_host: 64,
+            max_pending_per_client: 32,
             max_subscriptions_per_host: 1000,
             max_subscriptions_per_feed: 10_000,
             max_requests_per_client_per_minute: 60,

@@ -1,8 +1,10 @@
 //! Per-client limits of the public doors (the hub, feed misses): who the client is, and how
 //! often it may knock. A client is its IP address: the connection's peer, or, behind a reverse
-//! proxy, the address that proxy writes into the header named by `http.client_ip_header`.
+//! proxy, the address that proxy writes into the header named by `http.client_ip_header`. An
+//! IPv6 client is its /64 network: one host is commonly given a whole /64, and could otherwise
+//! change address at every request.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,7 +29,7 @@ pub struct PublicLimits {
     pub misses: PerClient,
 }
 
-/// The client of a request (see [`client_ip`]), as an extractor.
+/// The client of a request (see [`client_ip`] and [`client_key`]), as an extractor.
 #[derive(Debug, Clone, Copy)]
 pub struct Client(pub Option<IpAddr>);
 
@@ -38,10 +40,21 @@ impl FromRequestParts<AppState> for Client {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Client(client_ip(
-            parts,
-            &state.service.config.http.client_ip_header,
-        )))
+        Ok(Client(
+            client_ip(parts, &state.service.config.http.client_ip_header).map(client_key),
+        ))
+    }
+}
+
+/// What one client's limits are counted against: an IPv4 address (an IPv4-mapped IPv6 address
+/// is its IPv4 address), or an IPv6 address's /64 network.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !((1u128 << 64) - 1))),
+        },
     }
 }
 
@@ -151,6 +164,16 @@ mod tests {
             "an unreadable header: the peer"
         );
         assert_eq!(client_ip(&parts(&[], None), ""), None);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_network() {
+        let key = |ip: &str| client_key(ip.parse().unwrap()).to_string();
+        assert_eq!(key("192.0.2.1"), "192.0.2.1");
+        assert_eq!(key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2:ffff::1"), "2001:db8:1:2::");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
     }
 
     #[test]

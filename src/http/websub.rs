@@ -86,7 +86,7 @@ async fn subscription_request(
             format!("a subscription request is at most {limit} bytes\n"),
         );
     };
-    match state.service.hub.request(&body).await {
+    match state.service.hub.request(&body, client).await {
         Ok(()) => plain(
             StatusCode::ACCEPTED,
             "accepted; the hub will verify intent with the callback\n".into(),

@@ -1,5 +1,7 @@
 //! The hub's protocol: subscription requests (§5.1) and verification of intent (§5.3).
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,11 +91,22 @@ fn refuse(reason: impl Into<String>) -> Refusal {
     }
 }
 
-/// Pending verifications, counted per callback host.
+/// Pending verifications, counted per callback host and per client that asked for them.
 #[derive(Debug, Default)]
 struct Pending {
-    per_host: std::collections::HashMap<String, usize>,
+    per_host: HashMap<String, usize>,
+    per_client: HashMap<IpAddr, usize>,
     total: usize,
+}
+
+/// Counts one less for `key`, forgetting it at zero.
+fn count_out<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: &K) {
+    if let Some(n) = counts.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(key);
+        }
+    }
 }
 
 /// The host a callback's pending verification counts against.
@@ -105,17 +118,18 @@ fn pending_host(callback: &CallbackUrl) -> String {
 struct PendingSlot {
     hub: Arc<Inner>,
     host: String,
+    /// Who asked, when the request came through this instance's door (not for a request taken
+    /// up from the store).
+    client: Option<IpAddr>,
 }
 
 impl Drop for PendingSlot {
     fn drop(&mut self) {
         let mut pending = self.hub.pending.lock().expect("never poisoned");
         pending.total -= 1;
-        if let Some(n) = pending.per_host.get_mut(&self.host) {
-            *n -= 1;
-            if *n == 0 {
-                pending.per_host.remove(&self.host);
-            }
+        count_out(&mut pending.per_host, &self.host);
+        if let Some(client) = &self.client {
+            count_out(&mut pending.per_client, client);
         }
     }
 }
@@ -187,12 +201,13 @@ impl Hub {
         )
     }
 
-    /// §5.1: takes a form-encoded subscription request. A valid one is accepted at once and
-    /// its intent verified in the background (§5.3); an invalid one is refused with a reason.
-    pub async fn request(&self, body: &[u8]) -> Result<(), Refusal> {
+    /// §5.1: takes a form-encoded subscription request from `client` (its address, when
+    /// known). A valid one is accepted at once and its intent verified in the background
+    /// (§5.3); an invalid one is refused with a reason.
+    pub async fn request(&self, body: &[u8], client: Option<IpAddr>) -> Result<(), Refusal> {
         let request = self.parse_request(body)?;
         // The slot is taken before any name is resolved, so that resolving is bounded too.
-        let slot = self.reserve(&request.callback)?;
+        let slot = self.reserve(&request.callback, client)?;
         match tokio::time::timeout(
             RESOLVE_TIMEOUT,
             self.inner.outbound.check_destination(&request.callback),
@@ -392,11 +407,16 @@ impl Hub {
     fn reserve_taken(&self, callback: &CallbackUrl) -> PendingSlot {
         let host = pending_host(callback);
         let mut pending = self.inner.pending.lock().expect("never poisoned");
-        self.count_in(&mut pending, host)
+        self.count_in(&mut pending, host, None)
     }
 
-    /// A place among the pending verifications for this callback's host, or a 429.
-    fn reserve(&self, callback: &CallbackUrl) -> Result<PendingSlot, Refusal> {
+    /// A place among the pending verifications for this callback's host and this client, or a
+    /// 429.
+    fn reserve(
+        &self,
+        callback: &CallbackUrl,
+        client: Option<IpAddr>,
+    ) -> Result<PendingSlot, Refusal> {
         let host = pending_host(callback);
         let config = &self.inner.config;
         let mut pending = self.inner.pending.lock().expect("never poisoned");
@@ -417,16 +437,29 @@ impl Hub {
                 config.max_pending_per_host
             )));
         }
-        Ok(self.count_in(&mut pending, host))
+        if let Some(client) = &client
+            && pending.per_client.get(client).copied().unwrap_or(0) >= config.max_pending_per_client
+        {
+            return Err(busy(format!(
+                "{} of your verifications are in progress already; retry in a minute",
+                config.max_pending_per_client
+            )));
+        }
+        Ok(self.count_in(&mut pending, host, client))
     }
 
-    /// Counts one more pending verification for `host`, until the slot is dropped.
-    fn count_in(&self, pending: &mut Pending, host: String) -> PendingSlot {
+    /// Counts one more pending verification for `host` (and `client`), until the slot is
+    /// dropped.
+    fn count_in(&self, pending: &mut Pending, host: String, client: Option<IpAddr>) -> PendingSlot {
         *pending.per_host.entry(host.clone()).or_default() += 1;
+        if let Some(client) = client {
+            *pending.per_client.entry(client).or_default() += 1;
+        }
         pending.total += 1;
         PendingSlot {
             hub: self.inner.clone(),
             host,
+            client,
         }
     }
 

@@ -858,6 +858,59 @@ async fn hung_callbacks_on_one_host_cannot_lock_other_subscribers_out() {
     subscribe(&app, &feed, &elsewhere, &[]).await;
 }
 
+/// One client's pending verifications are bounded too, whatever hosts its callbacks name: past
+/// `websub.max_pending_per_client` it gets 429 with `Retry-After`, while another client (here,
+/// another address written by the reverse proxy) is served at once.
+#[tokio::test]
+async fn one_client_cannot_hold_more_than_its_share_of_pending_verifications() {
+    let app = hub_app(|c| {
+        c.websub.max_pending_per_client = 3;
+        c.http.client_ip_header = "x-forwarded-for".into();
+    })
+    .await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let feed = topic(&app, "all.atom");
+    // Three hosts by name, one client: its callbacks accept and never answer.
+    for host in ["127.0.0.1", "localhost", "127.0.0.1"] {
+        let callback = format!("http://{host}:{port}/{host}");
+        let response = subscribe_request(&app, &feed, &callback).await;
+        assert_eq!(response.status(), 202, "{callback}");
+    }
+    let receiver = Receiver::start().await;
+    let callback = receiver.url.replace("127.0.0.1", "localhost");
+    let refused = subscribe_request(&app, &feed, &callback).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "60");
+    assert!(refused.text().await.unwrap().contains("your verifications"));
+
+    // Another client, behind the same proxy, subscribes at once.
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("hub.mode", "subscribe"),
+            ("hub.topic", feed.as_str()),
+            ("hub.callback", callback.as_str()),
+        ])
+        .finish();
+    let accepted = app
+        .client
+        .post(app.url("/websub"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("x-forwarded-for", "203.0.113.9")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    wait_subscriptions(&app, |s| s.iter().any(|x| x["callback"] == callback)).await;
+}
+
 /// Caps per callback host and per feed: past them a new subscription is refused with 403 and a
 /// reason, a renewal still passes, and other hosts are not affected.
 #[tokio::test]
