@@ -1,4 +1,7 @@
-//! Logging: `TIDINGS_LOG` (or `RUST_LOG`) filters, default `info`.
+//! Logging: `TIDINGS_LOG` (or `RUST_LOG`) filters, default `info`. Colours only on a terminal
+//! (and never with `NO_COLOR` set): a log written to a file or a journal stays plain text.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -11,5 +14,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .try_init();
 }
