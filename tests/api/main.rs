@@ -12,5 +12,6 @@ mod instances;
 mod interop;
 mod receiver;
 mod seed;
+mod soak;
 mod webhooks;
 mod websub;
