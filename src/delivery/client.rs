@@ -289,6 +289,10 @@ impl Outbound {
                 lookup: settings.lookup.clone(),
             }))
             .user_agent(format!("tidings/{}", env!("CARGO_PKG_VERSION")))
+            // A receiver's answer is kept as it came (its first bytes, for the attempt log):
+            // never asked for compressed, never inflated.
+            .no_gzip()
+            .no_brotli()
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
         Ok(Self {
