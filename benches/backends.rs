@@ -80,7 +80,7 @@ async fn measure(engine: &str, database_url: Option<String>) -> Figures {
     let mut config = Config {
         database_url: database_url
             .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display())),
-        catalog_dir: feeds,
+        catalog_dir: Some(feeds),
         base_url: base.clone(),
         api_token: TOKEN.into(),
         ..Config::default()

@@ -86,7 +86,7 @@ async fn run() {
     let base = format!("http://{}", listener.local_addr().expect("an address"));
     let config = Config {
         database_url: format!("sqlite://{}", dir.path().join("bench.db").display()),
-        catalog_dir: feeds,
+        catalog_dir: Some(feeds),
         base_url: base.clone(),
         ..Config::default()
     };

@@ -717,7 +717,7 @@ async fn start_server(database_url: &str) -> Server {
     let base = format!("http://{}", listener.local_addr().expect("an address"));
     let mut config = Config {
         database_url: database_url.to_owned(),
-        catalog_dir: feeds,
+        catalog_dir: Some(feeds),
         base_url: base.clone(),
         api_token: TOKEN.into(),
         ..Config::default()

@@ -23,9 +23,10 @@ use clap::{Parser, Subcommand};
     about = "Feeds and pushes for a news portal"
 )]
 pub struct Cli {
-    /// Configuration file; `TIDINGS_…` environment variables override its keys.
-    #[arg(long, global = true, default_value = "config/tidings.toml")]
-    pub config: PathBuf,
+    /// Configuration file, which must exist [default: config/tidings.toml when it exists,
+    /// else the built-in defaults]. `TIDINGS_…` environment variables override its keys.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

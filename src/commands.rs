@@ -13,16 +13,25 @@ use tokio::sync::mpsc::Sender;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Application, cancel_on_signal};
-use crate::catalog::{Catalog, load_catalog};
+use crate::catalog::{Catalog, CatalogError, builtin_catalog, load_catalog};
 use crate::config::{Config, redacted_database_url};
 use crate::service::Service;
 use crate::store::{CopyReport, Store, UpsertOutcome, is_database_url, same_database, sqlite_file};
 
-/// Loads configuration and catalogue, or explains every problem.
-pub fn load(config_path: &Path) -> anyhow::Result<(Config, Catalog)> {
-    let config = Config::load(config_path)?;
-    let catalog = load_catalog(&config.catalog_dir)?;
+/// Loads configuration (from `config_path`, or the default file if there is one) and
+/// catalogue, or explains every problem.
+pub fn load(config_path: Option<&Path>) -> anyhow::Result<(Config, Catalog)> {
+    let (config, _) = Config::load(config_path)?;
+    let catalog = catalog_of(&config)?;
     Ok((config, catalog))
+}
+
+/// The configured catalogue folder's, or the one built into the binary.
+fn catalog_of(config: &Config) -> Result<Catalog, CatalogError> {
+    match &config.catalog_dir {
+        Some(dir) => load_catalog(dir),
+        None => builtin_catalog(),
+    }
 }
 
 pub async fn serve(config: Config, catalog: Catalog) -> anyhow::Result<()> {
@@ -147,14 +156,20 @@ pub async fn copy(config: &Config, from: &str, to: &str) -> anyhow::Result<CopyS
 }
 
 /// `tidings check`: every problem of configuration and catalogue, one per line.
-pub fn check(config_path: &Path) -> Result<String, Vec<String>> {
-    let config = Config::load(config_path).map_err(|e| vec![e.to_string()])?;
-    match load_catalog(&config.catalog_dir) {
+pub fn check(config_path: Option<&Path>) -> Result<String, Vec<String>> {
+    let (config, file) = Config::load(config_path).map_err(|e| vec![e.to_string()])?;
+    let file = match &file {
+        Some(file) => file.display().to_string(),
+        None => "no configuration file (the built-in defaults)".into(),
+    };
+    let catalogue = match &config.catalog_dir {
+        Some(dir) => dir.display().to_string(),
+        None => "the built-in catalogue".into(),
+    };
+    match catalog_of(&config) {
         Ok(catalog) => Ok(format!(
-            "ok: {} and {} sections in {}",
-            config_path.display(),
+            "ok: {file}; {} sections in {catalogue}",
             catalog.sections().count(),
-            config.catalog_dir.display()
         )),
         Err(err) => Err(err.0.iter().map(ToString::to_string).collect()),
     }

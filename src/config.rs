@@ -1,4 +1,5 @@
-//! Configuration: `config/tidings.toml` layered under `TIDINGS_…` environment variables.
+//! Configuration: built-in defaults, under the file `--config` names (or `config/tidings.toml`
+//! when it names none and that file exists), under `TIDINGS_…` environment variables.
 //!
 //! Every key can be overridden from the environment; nested keys use `__`
 //! (`TIDINGS_FEEDS__MAX_LIMIT=100`). The common top-level keys have the short names operators
@@ -19,14 +20,16 @@ pub struct Config {
     /// Address the HTTP server binds to.
     pub listen: String,
     /// The absolute URL tidings is reached at: used in feed self links, hub links, OPML.
+    /// Empty: `http://` and `listen` (loopback for an unspecified address).
     pub base_url: String,
     /// `sqlite://path` (created on first start), or `postgres://user:password@host/db`
     /// (`postgresql://` too; the database must exist, the schema is created on first start).
     pub database_url: String,
     /// One token with every scope, for simple setups; empty disables it.
     pub api_token: String,
-    /// Folder of the section catalogue.
-    pub catalog_dir: PathBuf,
+    /// Folder of the section catalogue; a relative one set in a file is relative to that
+    /// file's folder. None: the catalogue built into the binary (the shipped `feeds/`).
+    pub catalog_dir: Option<PathBuf>,
     /// Scoped tokens.
     pub tokens: Vec<TokenConfig>,
     pub database: DatabaseConfig,
@@ -146,10 +149,10 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
-            base_url: "http://127.0.0.1:8080".into(),
+            base_url: String::new(),
             database_url: "sqlite://data/tidings.db".into(),
             api_token: String::new(),
-            catalog_dir: PathBuf::from("feeds"),
+            catalog_dir: None,
             tokens: Vec::new(),
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
@@ -377,7 +380,12 @@ impl Default for IngestConfig {
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{file}:{line}: {message}")]
+    #[error("{}: cannot read the configuration file: {reason}", file.display())]
+    Unreadable {
+        file: PathBuf,
+        reason: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", file.display())]
     File {
         file: PathBuf,
         line: usize,
@@ -389,43 +397,72 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// The configuration file read when the command line names none, if it exists.
+pub const DEFAULT_FILE: &str = "config/tidings.toml";
+
 impl Config {
-    /// Defaults, then the file (if it exists), then the environment.
-    pub fn load(file: &Path) -> Result<Self, ConfigError> {
-        if file.exists() {
+    /// The built-in defaults, then `file` (which must exist and be readable) or, when `None`,
+    /// [`DEFAULT_FILE`] if it exists, then the environment. Returns the file read, if any.
+    pub fn load(file: Option<&Path>) -> Result<(Self, Option<PathBuf>), ConfigError> {
+        let file = match file {
+            Some(file) => Some(file.to_owned()),
+            None => Some(PathBuf::from(DEFAULT_FILE)).filter(|f| f.exists()),
+        };
+        if let Some(file) = &file {
             check_file(file)?;
         }
-        Self::figment(file)
-            .extract()
-            .map_err(|e| Box::new(e).into())
-            .and_then(|c: Config| {
-                c.validate()?;
-                Ok(c)
-            })
+        let figment = Self::figment(file.as_deref());
+        let mut config: Config = figment.extract().map_err(Box::new)?;
+        if let Some(dir) = &config.catalog_dir
+            && dir.is_relative()
+            && let Some(folder) = file_folder_of(&figment, "catalog_dir")
+        {
+            config.catalog_dir = Some(folder.join(dir));
+        }
+        let config = config.settled();
+        config.validate()?;
+        Ok((config, file))
     }
 
-    /// The layers, for callers that add their own (tests).
-    pub fn figment(file: &Path) -> Figment {
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::file(file))
-            .merge(
-                // TIDINGS_LOG is read by the logger; TIDINGS_TEST_* belong to the test suite.
-                Env::prefixed("TIDINGS_").split("__").ignore(&[
-                    "LOG",
-                    "TEST_BACKEND",
-                    "TEST_DATABASE_URL",
-                ]),
-            )
+    /// Fills in what follows from other keys: an empty `base_url` becomes `http://` and the
+    /// `listen` address (loopback for an unspecified one).
+    pub fn settled(mut self) -> Self {
+        self.base_url = self.effective_base_url();
+        self
+    }
+
+    fn effective_base_url(&self) -> String {
+        if self.base_url.trim().is_empty() {
+            format!("http://{}", reachable(&self.listen))
+        } else {
+            self.base_url.clone()
+        }
+    }
+
+    /// The layers: defaults, the file if any, the environment.
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment.merge(
+            // TIDINGS_LOG is read by the logger; TIDINGS_TEST_* belong to the test suite.
+            Env::prefixed("TIDINGS_").split("__").ignore(&[
+                "LOG",
+                "TEST_BACKEND",
+                "TEST_DATABASE_URL",
+            ]),
+        )
     }
 
     /// Checks what serde cannot: URLs, limits.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let base = url::Url::parse(&self.base_url)
-            .map_err(|e| ConfigError::Invalid(format!("base_url {:?}: {e}", self.base_url)))?;
+        let base_url = self.effective_base_url();
+        let base = url::Url::parse(&base_url)
+            .map_err(|e| ConfigError::Invalid(format!("base_url {base_url:?}: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(ConfigError::Invalid(format!(
-                "base_url {:?} must be an absolute http(s) URL",
-                self.base_url
+                "base_url {base_url:?} must be an absolute http(s) URL"
             )));
         }
         if self.feeds.default_limit == 0 || self.feeds.default_limit > self.feeds.max_limit {
@@ -536,6 +573,35 @@ impl Config {
     }
 }
 
+/// The folder of the file that set `key`, when a file set it.
+fn file_folder_of(figment: &Figment, key: &str) -> Option<PathBuf> {
+    let value = figment.find_value(key).ok()?;
+    let metadata = figment.get_metadata(value.tag())?;
+    match metadata.source.as_ref()? {
+        figment::Source::File(path) => {
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            Some(path.parent()?.to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// The address a client on this machine reaches a server listening on `listen` at: an
+/// unspecified address (`0.0.0.0`, `[::]`) becomes loopback.
+fn reachable(listen: &str) -> String {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() => {
+            let ip: std::net::IpAddr = if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            };
+            std::net::SocketAddr::new(ip, addr.port()).to_string()
+        }
+        _ => listen.to_owned(),
+    }
+}
+
 /// Whether a database URL names a backend this build has.
 fn is_supported_database_url(url: &str) -> bool {
     ["sqlite:", "postgres:", "postgresql:"]
@@ -581,10 +647,9 @@ fn is_password_key(key: &str) -> bool {
 
 /// Reads the file alone with every key checked, so that a typo is named with its line.
 fn check_file(file: &Path) -> Result<(), ConfigError> {
-    let text = std::fs::read_to_string(file).map_err(|e| ConfigError::File {
+    let text = std::fs::read_to_string(file).map_err(|reason| ConfigError::Unreadable {
         file: file.to_owned(),
-        line: 0,
-        message: format!("cannot read: {e}"),
+        reason,
     })?;
     toml::from_str::<Config>(&text).map(|_| ()).map_err(|e| {
         let line = e
@@ -602,6 +667,62 @@ fn check_file(file: &Path) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_url_follows_listen_when_unset() {
+        let settled = |listen: &str, base: &str| {
+            Config {
+                listen: listen.into(),
+                base_url: base.into(),
+                ..Config::default()
+            }
+            .settled()
+            .base_url
+        };
+        assert_eq!(settled("127.0.0.1:9090", ""), "http://127.0.0.1:9090");
+        assert_eq!(settled("0.0.0.0:9090", ""), "http://127.0.0.1:9090");
+        assert_eq!(settled("[::]:80", " "), "http://[::1]:80");
+        assert_eq!(settled("localhost:8080", ""), "http://localhost:8080");
+        assert_eq!(
+            settled("0.0.0.0:9090", "https://news.example.gov.cn"),
+            "https://news.example.gov.cn"
+        );
+        assert_eq!(
+            Config::default().settled().base_url,
+            "http://127.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn a_named_file_must_exist_and_its_catalogue_is_relative_to_it() {
+        let missing = Path::new("/nonexistent/tidings.toml");
+        let err = Config::load(Some(missing)).unwrap_err();
+        assert!(matches!(err, ConfigError::Unreadable { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/tidings.toml: cannot read the configuration file"),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("etc");
+        std::fs::create_dir(&folder).unwrap();
+        let file = folder.join("tidings.toml");
+        std::fs::write(
+            &file,
+            "catalog_dir = \"../feeds\"\nlisten = \"127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        let (config, read) = Config::load(Some(&file)).unwrap();
+        assert_eq!(read.as_deref(), Some(file.as_path()));
+        let expected = std::fs::canonicalize(&folder).unwrap().join("../feeds");
+        assert_eq!(config.catalog_dir, Some(expected));
+        assert_eq!(config.base_url, "http://127.0.0.1:9");
+
+        std::fs::write(&file, "catalog_dir = \"/srv/feeds\"\n").unwrap();
+        let (config, _) = Config::load(Some(&file)).unwrap();
+        assert_eq!(config.catalog_dir, Some(PathBuf::from("/srv/feeds")));
+    }
 
     #[test]
     fn database_urls_lose_their_passwords() {

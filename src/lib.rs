@@ -10,7 +10,7 @@ pub mod catalog;
 pub mod cli;
 /// What each command does.
 pub mod commands;
-/// Configuration: `config/tidings.toml` under `TIDINGS_…` environment variables.
+/// Configuration: built-in defaults under a file under `TIDINGS_…` environment variables.
 pub mod config;
 /// The delivery engine: dispatcher, workers, retry arithmetic, the hardened client.
 pub mod delivery;

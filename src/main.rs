@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check => match commands::check(&cli.config) {
+        Command::Check => match commands::check(cli.config.as_deref()) {
             Ok(message) => {
                 println!("{message}");
                 Ok(ExitCode::SUCCESS)
@@ -36,23 +36,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Migrate => {
-            let config = tidings::config::Config::load(&cli.config)?;
+            let config = tidings::config::Config::load(cli.config.as_deref())?.0;
             commands::migrate(&config).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Copy { from, to } => {
-            let config = tidings::config::Config::load(&cli.config)?;
+            let config = tidings::config::Config::load(cli.config.as_deref())?.0;
             let summary = commands::copy(&config, &from, &to).await?;
             println!("{}", summary.line());
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
-            let (config, catalog) = commands::load(&cli.config)?;
+            let (config, catalog) = commands::load(cli.config.as_deref())?;
             commands::serve(config, catalog).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest { paths } => {
-            let (config, catalog) = commands::load(&cli.config)?;
+            let (config, catalog) = commands::load(cli.config.as_deref())?;
             let summary = commands::ingest(config, catalog, &paths).await?;
             for rejection in &summary.rejections {
                 eprintln!("rejected {rejection}");

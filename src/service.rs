@@ -91,6 +91,7 @@ impl Service {
         catalog: Catalog,
         lookup: Lookup,
     ) -> Result<Self, OpenError> {
+        let config = config.settled();
         let store = Store::connect(&config.database_url, &config.database).await?;
         let applied = store.last_event_seq().await?;
         let catalog = Arc::new(catalog);

@@ -106,6 +106,22 @@ impl Source {
     }
 }
 
+/// The section files of the catalogue built into the binary: the shipped `feeds/`, by name.
+pub const BUILTIN_SECTION_FILES: [(&str, &str); 3] = [
+    ("hnyw.toml", include_str!("../../feeds/hnyw.toml")),
+    ("zjhn.toml", include_str!("../../feeds/zjhn.toml")),
+    ("zwgk.toml", include_str!("../../feeds/zwgk.toml")),
+];
+
+/// The catalogue built into the binary (the shipped `feeds/`): what serves when no
+/// `catalog_dir` is configured.
+pub fn builtin_catalog() -> Result<Catalog, CatalogError> {
+    catalog_from_texts(
+        include_str!("../../feeds/site.toml"),
+        &BUILTIN_SECTION_FILES,
+    )
+}
+
 /// Loads and validates `dir/site.toml` and every other `dir/*.toml`.
 pub fn load_catalog(dir: &Path) -> Result<Catalog, CatalogError> {
     let mut problems = Vec::new();
@@ -401,4 +417,28 @@ fn build_tree(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_catalogue_is_the_shipped_folder() {
+        let shipped = load_catalog(Path::new("feeds")).expect("the shipped catalogue");
+        let builtin = builtin_catalog().expect("the built-in catalogue");
+        let describe =
+            |c: &Catalog| -> Vec<String> { c.sections().map(|s| format!("{s:?}")).collect() };
+        assert_eq!(describe(&builtin), describe(&shipped));
+        assert_eq!(format!("{:?}", builtin.site), format!("{:?}", shipped.site));
+        // Every section file of the folder is built in.
+        let mut files: Vec<String> = std::fs::read_dir("feeds")
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".toml") && n != "site.toml")
+            .collect();
+        files.sort();
+        let builtin: Vec<&str> = BUILTIN_SECTION_FILES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(files, builtin);
+    }
 }

@@ -13,7 +13,9 @@ use url::Url;
 pub use crate::domain::Scope;
 use crate::domain::SectionPath;
 
-pub use load::{CatalogError, Problem, catalog_from_texts, load_catalog};
+pub use load::{
+    BUILTIN_SECTION_FILES, CatalogError, Problem, builtin_catalog, catalog_from_texts, load_catalog,
+};
 
 /// The portal whose articles tidings syndicates.
 #[derive(Debug, Clone)]

@@ -341,3 +341,105 @@ async fn the_cli_and_the_server_write_the_same_database_at_once_without_errors()
     );
     assert_eq!(app.events().await.len(), 450);
 }
+
+/// From any folder: with no configuration file the built-in defaults and catalogue serve; a
+/// file named on the command line must exist; a relative catalogue folder in a file is found
+/// from that file's folder, whatever the working folder.
+#[test]
+fn the_configuration_and_catalogue_are_found_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = || Command::new(env!("CARGO_BIN_EXE_tidings"));
+
+    let out = run(bare(), dir.path(), &["check"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "ok: no configuration file (the built-in defaults); 13 sections in the built-in catalogue"
+    );
+
+    let out = run(
+        bare(),
+        dir.path(),
+        &["--config", "/nonexistent.toml", "check"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.lines().next().unwrap(),
+        "/nonexistent.toml: cannot read the configuration file: No such file or directory (os error 2)"
+    );
+
+    let shipped = repo_path("config/tidings.toml");
+    let out = run(
+        bare(),
+        dir.path(),
+        &["--config", shipped.to_str().unwrap(), "check"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let feeds = std::fs::canonicalize(repo_path("config"))
+        .unwrap()
+        .join("../feeds");
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!(
+            "ok: {}; 13 sections in {}",
+            shipped.display(),
+            feeds.display()
+        )
+    );
+}
+
+/// `TIDINGS_LISTEN` alone moves every self link, topic and `Location` with it.
+#[tokio::test]
+async fn base_url_follows_the_listen_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = crate::helpers::KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_tidings"))
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("TIDINGS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TIDINGS_API_TOKEN", crate::helpers::TOKEN)
+            .env("TIDINGS_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    crate::helpers::wait_healthy(&client, &base).await;
+    let feed = client
+        .get(format!("{base}/feeds/all.atom"))
+        .send()
+        .await
+        .unwrap();
+    let link = feed.headers()["link"].to_str().unwrap().to_owned();
+    assert!(link.contains(&format!("<{base}/websub>")), "{link}");
+    let body = feed.text().await.unwrap();
+    assert!(
+        body.contains(&format!("href=\"{base}/feeds/all.atom\"")),
+        "{body}"
+    );
+    let created = client
+        .post(format!("{base}/api/v1/articles"))
+        .bearer_auth(crate::helpers::TOKEN)
+        .json(&article("moved", "hnyw/ldhd", "跟随监听地址"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(
+        created.headers()["location"],
+        format!("{base}/api/v1/articles/moved").as_str()
+    );
+    drop(server);
+    // The database went where the defaults put it: under the working folder.
+    assert!(dir.path().join("data/tidings.db").exists());
+}

@@ -32,7 +32,7 @@ pub fn test_config(dir: &Path) -> Config {
     let mut config = Config {
         database_url: format!("sqlite://{}", dir.join("tidings.db").display()),
         api_token: TOKEN.into(),
-        catalog_dir: repo_path("feeds"),
+        catalog_dir: Some(repo_path("feeds")),
         tokens: vec![TokenConfig {
             name: "reader".into(),
             token: READ_ONLY_TOKEN.into(),
@@ -120,7 +120,8 @@ async fn spawn_resolving(
     let address = format!("http://{}", listener.local_addr().expect("an address"));
     config.listen = listener.local_addr().expect("an address").to_string();
     config.base_url = address.clone();
-    let catalog = load_catalog(&config.catalog_dir).expect("the shipped catalogue is valid");
+    let catalog = load_catalog(config.catalog_dir.as_deref().expect("a catalogue folder"))
+        .expect("the shipped catalogue is valid");
     let app = Application::build_with_lookup(config.clone(), catalog, listener, lookup)
         .await
         .expect("the application builds");
