@@ -34,12 +34,61 @@ fn catalog_of(config: &Config) -> Result<Catalog, CatalogError> {
     }
 }
 
-pub async fn serve(config: Config, catalog: Catalog) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config, catalog: Catalog) -> anyhow::Result<()> {
     survive_file_size_limit();
+    if config.api_token.is_empty()
+        && config.tokens.is_empty()
+        && !config.api_token_file.as_os_str().is_empty()
+    {
+        config.api_token = token_from_file(&config.api_token_file)?;
+    }
     let app = Application::build(config, catalog).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     app.run_until_stopped(shutdown).await
+}
+
+/// The token kept in `file`, made first (48 random hexadecimal digits, readable by this user
+/// only) when there is none: a newcomer's service takes writes at once, and the token is
+/// there for every shell to read.
+fn token_from_file(file: &Path) -> anyhow::Result<String> {
+    use std::io::Write;
+    match std::fs::read_to_string(file) {
+        Ok(text) => {
+            let token = text.trim().to_owned();
+            anyhow::ensure!(
+                token.len() >= 16,
+                "{}: the API token there must be at least 16 characters",
+                file.display()
+            );
+            tracing::info!(file = %file.display(), "the API token is the one in this file");
+            return Ok(token);
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).context(format!("cannot read {}", file.display())),
+    }
+    let mut bytes = [0u8; 24];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+    let token = hex::encode(bytes);
+    if let Some(folder) = file.parent().filter(|f| !f.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options
+        .open(file)
+        .with_context(|| format!("cannot create {}", file.display()))?;
+    writeln!(out, "{token}").with_context(|| format!("cannot write {}", file.display()))?;
+    tracing::warn!(
+        file = %file.display(),
+        "no API token was configured: a new one is in this file (readable by you only); \
+         send it as Authorization: Bearer $(cat {})",
+        file.display()
+    );
+    Ok(token)
 }
 
 /// A file-size limit (`ulimit -f`) reached by the database would kill the process with

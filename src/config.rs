@@ -27,6 +27,9 @@ pub struct Config {
     pub database_url: String,
     /// One token with every scope, for simple setups; empty disables it.
     pub api_token: String,
+    /// When no token is configured at all, `serve` uses the token in this file, and writes a
+    /// new random one there first (mode 0600) if there is none. Empty: no such file.
+    pub api_token_file: PathBuf,
     /// Folder of the section catalogue; a relative one set in a file is relative to that
     /// file's folder. None: the catalogue built into the binary (the shipped `feeds/`).
     pub catalog_dir: Option<PathBuf>,
@@ -152,6 +155,7 @@ impl Default for Config {
             base_url: String::new(),
             database_url: "sqlite://data/tidings.db".into(),
             api_token: String::new(),
+            api_token_file: PathBuf::from("data/api-token"),
             catalog_dir: None,
             tokens: Vec::new(),
             database: DatabaseConfig::default(),
@@ -556,6 +560,11 @@ impl Config {
                 "websub: need 1 <= lease_min_secs <= lease_default_secs <= lease_max_secs".into(),
             ));
         }
+        if !self.api_token.is_empty() && self.api_token.len() < 16 {
+            return Err(ConfigError::Invalid(
+                "api_token must be at least 16 characters, like every token".into(),
+            ));
+        }
         for t in &self.tokens {
             if t.token.len() < 16 {
                 return Err(ConfigError::Invalid(format!(
@@ -722,6 +731,24 @@ mod tests {
         std::fs::write(&file, "catalog_dir = \"/srv/feeds\"\n").unwrap();
         let (config, _) = Config::load(Some(&file)).unwrap();
         assert_eq!(config.catalog_dir, Some(PathBuf::from("/srv/feeds")));
+    }
+
+    #[test]
+    fn every_token_is_at_least_16_characters() {
+        let short = Config {
+            api_token: "short-token".into(),
+            ..Config::default()
+        };
+        let err = short.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("api_token must be at least 16 characters"),
+            "{err}"
+        );
+        let long = Config {
+            api_token: "a-token-long-enough".into(),
+            ..Config::default()
+        };
+        assert!(long.validate().is_ok());
     }
 
     #[test]

@@ -443,3 +443,60 @@ async fn base_url_follows_the_listen_address() {
     // The database went where the defaults put it: under the working folder.
     assert!(dir.path().join("data/tidings.db").exists());
 }
+
+/// A service started with no token makes one, in a file only its owner can read, that every
+/// shell can use; the next start uses the same one.
+#[tokio::test]
+async fn a_service_without_a_token_makes_one_for_every_shell() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = || {
+        crate::helpers::KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_tidings"))
+                .arg("serve")
+                .current_dir(dir.path())
+                .env("TIDINGS_LISTEN", format!("127.0.0.1:{port}"))
+                .env("TIDINGS_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let client = reqwest::Client::new();
+    let publish = |token: Option<String>, id: &'static str| {
+        let mut request = client
+            .post(format!("{base}/api/v1/articles"))
+            .json(&article(id, "hnyw/ldhd", "令牌"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let server = start();
+    crate::helpers::wait_healthy(&client, &base).await;
+    let file = dir.path().join("data/api-token");
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert_eq!(token.len(), 48);
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        publish(Some(token.clone()), "a").await.unwrap().status(),
+        201
+    );
+    assert_eq!(publish(None, "b").await.unwrap().status(), 401);
+    drop(server);
+
+    let _server = start();
+    crate::helpers::wait_healthy(&client, &base).await;
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
+    assert_eq!(publish(Some(token), "c").await.unwrap().status(), 201);
+}
