@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, Timelike, Utc};
 
 use super::{StoreError, UpsertOutcome, Upserted};
 use crate::domain::{Article, EventType, SectionPath, StoredArticle};
@@ -50,6 +50,11 @@ pub(super) fn upsert(
     content_hash: &str,
     now: DateTime<FixedOffset>,
 ) -> Upsert {
+    // Times to the microsecond, as both engines keep them: the answer, the webhook and a later
+    // GET all show the same instant.
+    let now = now
+        .with_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now);
     let now_utc = now.with_timezone(&Utc);
     let Some((before, hash)) = before else {
         return Upsert::Write(Write {
@@ -173,6 +178,7 @@ impl Batch {
 
 /// The tombstone of a live article deleted at `now`, with the next version.
 pub(super) fn tombstone(before: StoredArticle, now: DateTime<Utc>) -> StoredArticle {
+    let now = super::to_microsecond(now);
     StoredArticle {
         version: before.version + 1,
         modified_at: now,

@@ -931,3 +931,36 @@ async fn names_resolving_to_private_addresses_are_refused_when_registered_and_wh
         "nothing reached the receiver"
     );
 }
+
+/// One article, one form: what the POST answers, what `GET` returns and what the webhook
+/// carries are the same JSON, times included (to the microsecond everywhere), for a new
+/// article and for a change that got its `updated` time from the service.
+#[tokio::test]
+async fn the_answer_the_get_and_the_webhook_show_the_same_article() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    create_endpoint(&app, json!({ "url": receiver.url })).await;
+    let mut document = article("same-form", "hnyw/ldhd", "一致");
+    for round in 1..=2 {
+        if round == 2 {
+            document["title"] = json!("一致（修改）");
+        }
+        let answered: Value = app.post_article(&document).await.json().await.unwrap();
+        let got: Value = app
+            .get_authorized("/api/v1/articles/same-form")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let sent = receiver.wait_for_posts(round).await[round - 1].json();
+        assert_eq!(answered["article"], got, "round {round}");
+        assert_eq!(sent["data"]["article"], got, "round {round}");
+        let modified = got["modified_at"].as_str().unwrap();
+        let fraction = modified.split('.').nth(1).unwrap_or("Z");
+        assert!(fraction.len() <= 7, "{modified}: at most microseconds");
+        if round == 2 {
+            assert_eq!(got["version"], 2);
+            assert!(got["updated"].is_string(), "{got}");
+        }
+    }
+}
