@@ -422,7 +422,7 @@ mod tests {
         assert_eq!(summary.r#type, atom_syndication::TextType::Text);
         assert_eq!(
             summary.value,
-            format!("{PARAGRAPH} 调研组一行 走访了 & 慰问了群众。")
+            format!("{PARAGRAPH}调研组一行 走访了 & 慰问了群众。")
         );
         let content = entry.content.as_ref().expect("content");
         assert_eq!(content.content_type.as_deref(), Some("html"));

@@ -117,7 +117,9 @@ pub(super) fn summary(article: &Article) -> String {
     }
 }
 
-/// The text of an HTML fragment, white space collapsed to single spaces.
+/// The text of an HTML fragment, white space collapsed to single spaces. Where a block
+/// element (a paragraph, a heading, a list item…) or a `<br>` separates two runs of text, they
+/// are kept apart by a space, unless both sides are CJK text, which is written without spaces.
 ///
 /// The body has been through the sanitiser at ingest, so it is serialised HTML with no
 /// comments, scripts or styles, where `<` in text is always escaped and attribute values are
@@ -125,19 +127,125 @@ pub(super) fn summary(article: &Article) -> String {
 /// far cheaper than parsing it again for every feed rendered.
 fn html_text(html: &str) -> String {
     let mut text = String::with_capacity(html.len() / 2);
-    let mut in_tag = false;
+    // Inside a tag: its name so far, and whether the name is complete.
+    let mut tag: Option<(String, bool)> = None;
     let mut in_quotes = false;
     for c in html.chars() {
-        match (in_tag, c) {
-            (false, '<') => in_tag = true,
-            (false, _) => text.push(c),
-            (true, '"') => in_quotes = !in_quotes,
-            (true, '>') if !in_quotes => in_tag = false,
-            (true, _) => {}
+        match (&mut tag, c) {
+            (None, '<') => tag = Some((String::new(), false)),
+            (None, _) => text.push(c),
+            (Some(_), '"') => in_quotes = !in_quotes,
+            (Some((name, _)), '>') if !in_quotes => {
+                if is_block(name) {
+                    text.push(BREAK);
+                }
+                tag = None;
+            }
+            (Some((name, named)), c) if !in_quotes && !*named => {
+                if c.is_ascii_alphanumeric() {
+                    name.push(c.to_ascii_lowercase());
+                } else if !(c == '/' && name.is_empty()) {
+                    // `</p>`: the slash comes before the name; anything else ends it.
+                    *named = true;
+                }
+            }
+            (Some(_), _) => {}
         }
     }
     let text = html_escape::decode_html_entities(&text);
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(text.len());
+    // What separates the next character from the last one written.
+    #[derive(PartialEq)]
+    enum Gap {
+        None,
+        Space,
+        Block,
+    }
+    let mut gap = Gap::None;
+    for c in text.chars() {
+        if c == BREAK {
+            gap = Gap::Block;
+        } else if c.is_whitespace() {
+            if gap == Gap::None {
+                gap = Gap::Space;
+            }
+        } else {
+            if let Some(last) = out.chars().next_back() {
+                match gap {
+                    Gap::None => {}
+                    Gap::Space => out.push(' '),
+                    Gap::Block if is_cjk(last) && is_cjk(c) => {}
+                    Gap::Block => out.push(' '),
+                }
+            }
+            gap = Gap::None;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Marks a block boundary in [`html_text`]; ingest removed every such character from the body
+/// (XML 1.0 forbids it).
+const BREAK: char = '\u{1}';
+
+/// Elements that end a run of text: blocks, and `<br>`.
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "br"
+            | "div"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "li"
+            | "ul"
+            | "ol"
+            | "dl"
+            | "dt"
+            | "dd"
+            | "table"
+            | "tr"
+            | "td"
+            | "th"
+            | "thead"
+            | "tbody"
+            | "tfoot"
+            | "caption"
+            | "blockquote"
+            | "pre"
+            | "hr"
+            | "figure"
+            | "figcaption"
+            | "section"
+            | "article"
+            | "aside"
+            | "header"
+            | "footer"
+            | "nav"
+            | "main"
+            | "address"
+            | "details"
+            | "summary"
+    )
+}
+
+/// Characters of scripts written without spaces between words: Chinese and Japanese, with
+/// their punctuation and full-width forms. (Korean separates words with spaces.)
+fn is_cjk(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x3000..=0x303F
+            | 0x3040..=0x30FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xF900..=0xFAFF
+            | 0xFF00..=0xFFEF
+            | 0x20000..=0x3FFFF
+    )
 }
 
 /// Who wrote the article: its authors, or else its source (黄南报) as the author, or no one.
@@ -443,6 +551,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn blocks_and_line_breaks_separate_words_but_not_cjk_text() {
+        assert_eq!(
+            html_text("<h2>Regong art</h2><p>Thangka…</p><p>Visit<br>in summer.</p>"),
+            "Regong art Thangka… Visit in summer."
+        );
+        assert_eq!(
+            html_text("<p>黄南州</p><p>各族群众<br/>认真学习。</p><ul><li>一</li><li>二</li></ul>"),
+            "黄南州各族群众认真学习。一二"
+        );
+        assert_eq!(
+            html_text("<p>热贡艺术</p><p class=\"en\">Thangka</p>"),
+            "热贡艺术 Thangka"
+        );
+        assert_eq!(
+            html_text("<p><b>黄</b>南 <a href=\"/x?a=1&amp;b=>\">州</a></p>  <p> x </p>"),
+            "黄南 州 x",
+            "inline elements join; white space stays one space"
+        );
+        assert_eq!(html_text("a<span>b</span>c<bdi>d</bdi>"), "abcd");
+        assert_eq!(html_text("<p></p><p>  </p>"), "");
+    }
+
+    #[test]
     fn xml_safe_removes_only_forbidden_characters() {
         assert_eq!(
             xml_safe("a\u{0}b\u{8}\tc\nd\re\u{B}\u{1F}\u{FFFE}\u{FFFF}f😀"),
@@ -489,7 +620,7 @@ mod tests {
         let article = leader_article().article;
         assert_eq!(
             summary(&article),
-            format!("{PARAGRAPH} 调研组一行 走访了 & 慰问了群众。")
+            format!("{PARAGRAPH}调研组一行 走访了 & 慰问了群众。")
         );
         let mut long = article.clone();
         long.content_html = format!("<p>{}</p>", "黄".repeat(250));

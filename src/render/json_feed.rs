@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(item["date_modified"], "2021-06-02T09:30:00+08:00");
         assert_eq!(
             item["summary"],
-            format!("{PARAGRAPH} 调研组一行 走访了 & 慰问了群众。")
+            format!("{PARAGRAPH}调研组一行 走访了 & 慰问了群众。")
         );
         let html = item["content_html"].as_str().expect("content_html");
         assert!(html.contains(PARAGRAPH));

@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(
             item.description.as_deref(),
             // The summary is plain text; RSS descriptions are HTML, so it arrives escaped.
-            Some(format!("{PARAGRAPH} 调研组一行 走访了 &amp; 慰问了群众。").as_str())
+            Some(format!("{PARAGRAPH}调研组一行 走访了 &amp; 慰问了群众。").as_str())
         );
         let content = item.content.as_deref().expect("content:encoded");
         assert!(content.contains(PARAGRAPH));

@@ -88,6 +88,13 @@ fn ingest_reads_files_folders_and_stdin_and_summarises() {
         stderr.contains("-:2: f-4: section: unknown section \"nowhere\""),
         "{stderr}"
     );
+
+    // Nothing in, nothing wrong.
+    for input in ["", "\n  \n"] {
+        let empty = tidings(dir.path(), &["ingest", "-"], Some(input));
+        assert!(empty.status.success(), "{}", text(&empty.stderr));
+        assert_eq!(text(&empty.stdout).trim(), "0 documents");
+    }
 }
 
 #[test]
