@@ -267,6 +267,9 @@ pub struct ClientSettings {
     pub lookup: Lookup,
 }
 
+/// The longest wait for a destination's name to resolve when it is registered.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The pooled, hardened client shared by every outbound call.
 #[derive(Debug, Clone)]
 pub struct Outbound {
@@ -307,26 +310,42 @@ impl Outbound {
 
     /// Checks a URL, resolving a hostname: refused if any address it resolves to is refused.
     /// A name that does not resolve (yet) is accepted; it is checked again at every send.
-    pub async fn check_destination(&self, url: &Url) -> Result<(), String> {
+    ///
+    /// A name that does not resolve now passes (it may later), with a note saying so: `Ok(Some)`.
+    /// Resolving takes at most [`RESOLVE_TIMEOUT`].
+    pub async fn check_destination(&self, url: &Url) -> Result<Option<String>, String> {
         let policy = self.settings.policy;
         policy.check_url(url)?;
-        if policy.allow_private {
-            return Ok(());
-        }
-        if let Some(url::Host::Domain(host)) = url.host() {
-            let port = url.port_or_known_default().unwrap_or(80);
-            if let Ok(addrs) = self.settings.lookup.addresses(host, port).await {
-                for addr in addrs {
-                    if !policy.permits(addr.ip()) {
-                        return Err(format!(
-                            "{host} resolves to the non-public address {}",
-                            addr.ip()
-                        ));
-                    }
+        let Some(url::Host::Domain(host)) = url.host() else {
+            return Ok(None);
+        };
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addrs =
+            match tokio::time::timeout(RESOLVE_TIMEOUT, self.settings.lookup.addresses(host, port))
+                .await
+            {
+                Ok(Ok(addrs)) => addrs,
+                Ok(Err(err)) => {
+                    return Ok(Some(format!(
+                        "{host} does not resolve now ({err}); deliveries fail until it does"
+                    )));
                 }
-            }
+                Err(_) => {
+                    return Ok(Some(format!(
+                        "{host} did not resolve within {} s; deliveries fail until it does",
+                        RESOLVE_TIMEOUT.as_secs()
+                    )));
+                }
+            };
+        if !policy.allow_private
+            && let Some(addr) = addrs.iter().find(|a| !policy.permits(a.ip()))
+        {
+            return Err(format!(
+                "{host} resolves to the non-public address {}",
+                addr.ip()
+            ));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Sends one request and reads at most the configured number of response bytes.

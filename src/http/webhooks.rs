@@ -101,6 +101,8 @@ struct EndpointFields<'a> {
     state: &'a AppState,
     obj: &'a Map<String, Value>,
     errors: Vec<FieldError>,
+    /// What the answer should point out without refusing (a host that does not resolve now).
+    warnings: Vec<String>,
 }
 
 impl EndpointFields<'_> {
@@ -120,7 +122,11 @@ impl EndpointFields<'_> {
             Err(e) => return self.fail("url", format!("is not a URL: {e}")),
         };
         match self.state.service.outbound.check_destination(&url).await {
-            Ok(()) => Some(url),
+            Ok(note) => {
+                self.warnings
+                    .extend(note.map(|note| format!("url: {note}")));
+                Some(url)
+            }
             Err(reason) => self.fail("url", reason),
         }
     }
@@ -217,6 +223,7 @@ async fn create_endpoint(
         state: &state,
         obj: object(&document)?,
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
     let url = fields.url().await;
     if url.is_none() && fields.errors.iter().all(|e| e.field != "url") {
@@ -250,7 +257,9 @@ async fn create_endpoint(
         })
         .await?;
     tracing::info!(token = %caller.name, endpoint = %endpoint.id, url = %endpoint.url, "webhook endpoint created");
-    Ok((StatusCode::CREATED, Json(endpoint_json(&endpoint, true))).into_response())
+    let mut answer = endpoint_json(&endpoint, true);
+    with_warnings(&mut answer, fields.warnings);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 async fn list_endpoints(
@@ -293,6 +302,7 @@ async fn patch_endpoint(
         state: &state,
         obj: object(&document)?,
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
     let patch = EndpointPatch {
         url: fields.url().await.map(Into::into),
@@ -321,7 +331,16 @@ async fn patch_endpoint(
         .update(&id, patch)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint has the id {id}")))?;
-    Ok(Json(endpoint_json(&endpoint, false)))
+    let mut answer = endpoint_json(&endpoint, false);
+    with_warnings(&mut answer, fields.warnings);
+    Ok(Json(answer))
+}
+
+/// Adds `warnings` to an answer when there are any.
+fn with_warnings(answer: &mut Value, warnings: Vec<String>) {
+    if !warnings.is_empty() {
+        answer["warnings"] = json!(warnings);
+    }
 }
 
 async fn delete_endpoint(

@@ -964,3 +964,64 @@ async fn the_answer_the_get_and_the_webhook_show_the_same_article() {
         }
     }
 }
+
+/// An endpoint whose host does not resolve is registered (it may resolve later), and the
+/// answer says so, at creation and when a PATCH moves it there; one that resolves gets no
+/// warning.
+#[tokio::test]
+async fn an_endpoint_whose_host_does_not_resolve_is_registered_with_a_warning() {
+    use std::sync::Arc;
+    use tidings::delivery::client::Lookup;
+
+    let table = |host: &str| -> Vec<std::net::IpAddr> {
+        match host {
+            "search.example" => vec!["93.184.216.34".parse().unwrap()],
+            _ => Vec::new(),
+        }
+    };
+    let app = crate::helpers::spawn_app_resolving(|_| {}, Lookup::Table(Arc::new(table))).await;
+    let created = create_endpoint(&app, json!({ "url": "https://nowhere.example/hook" })).await;
+    let warnings = created["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1);
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.starts_with("url: nowhere.example does not resolve now"),
+        "{warning}"
+    );
+    assert!(
+        warning.ends_with("deliveries fail until it does"),
+        "{warning}"
+    );
+    let id = created["id"].as_str().unwrap();
+    assert!(
+        admin_get(&app, &format!("/api/v1/webhooks/{id}"))
+            .await
+            .get("warnings")
+            .is_none()
+    );
+
+    let resolved = create_endpoint(&app, json!({ "url": "https://search.example/hook" })).await;
+    assert!(resolved.get("warnings").is_none(), "{resolved}");
+
+    let patched: Value = app
+        .client
+        .patch(app.url(&format!(
+            "/api/v1/webhooks/{}",
+            resolved["id"].as_str().unwrap()
+        )))
+        .bearer_auth(crate::helpers::TOKEN)
+        .json(&json!({ "url": "https://gone.example/hook" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        patched["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("url: gone.example does not resolve now"),
+        "{patched}"
+    );
+}
