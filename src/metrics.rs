@@ -5,8 +5,10 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use crate::domain::QueueStats;
 
@@ -15,6 +17,22 @@ pub struct OutcomeLabel {
     /// delivered, retrying, failed, released; for verifications verified, failed, retried
     pub outcome: &'static str,
 }
+
+/// One kind of HTTP request: its method (the standard ones, else `OTHER`), the route template
+/// it matched (`/feeds/{*feed}`, or `unmatched`) and the answer's status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabel {
+    pub method: &'static str,
+    pub route: String,
+    pub status: u16,
+}
+
+/// The outcomes each delivery counter knows, shown from the start at zero.
+const DELIVERY_OUTCOMES: [&str; 4] = ["delivered", "retrying", "failed", "released"];
+const VERIFICATION_OUTCOMES: [&str; 3] = ["verified", "failed", "retried"];
+const ATTEMPT_RESULTS: [&str; 7] = [
+    "success", "dns", "refused", "connect", "tls", "timeout", "http",
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AttemptLabel {
@@ -39,6 +57,8 @@ pub struct Metrics {
     oldest_due_seconds: Gauge<f64, AtomicU64>,
     endpoints_disabled: Gauge,
     endpoints: Gauge,
+    requests: Family<RequestLabel, Counter>,
+    request_seconds: Family<RequestLabel, Histogram>,
 }
 
 impl Default for Metrics {
@@ -122,6 +142,31 @@ impl Metrics {
             "Registered endpoints",
             endpoints.clone(),
         );
+        let requests = Family::<RequestLabel, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route and status",
+            requests.clone(),
+        );
+        // 0.5 ms to 16 s.
+        let request_seconds = Family::<RequestLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time until an HTTP answer's head is ready, by method, route and status",
+            request_seconds.clone(),
+        );
+        for outcome in DELIVERY_OUTCOMES {
+            let _ = deliveries.get_or_create(&OutcomeLabel { outcome });
+            let _ = websub_deliveries.get_or_create(&OutcomeLabel { outcome });
+        }
+        for outcome in VERIFICATION_OUTCOMES {
+            let _ = websub_verifications.get_or_create(&OutcomeLabel { outcome });
+        }
+        for result in ATTEMPT_RESULTS {
+            let _ = attempts.get_or_create(&AttemptLabel { result });
+        }
         Self {
             registry,
             deliveries,
@@ -136,7 +181,39 @@ impl Metrics {
             oldest_due_seconds,
             endpoints_disabled,
             endpoints,
+            requests,
+            request_seconds,
         }
+    }
+
+    /// Counts and times one HTTP request.
+    pub fn record_request(
+        &self,
+        method: &axum::http::Method,
+        route: &str,
+        status: axum::http::StatusCode,
+        took: Duration,
+    ) {
+        use axum::http::Method;
+        let method = match *method {
+            Method::GET => "GET",
+            Method::HEAD => "HEAD",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::PATCH => "PATCH",
+            Method::DELETE => "DELETE",
+            Method::OPTIONS => "OPTIONS",
+            _ => "OTHER",
+        };
+        let label = RequestLabel {
+            method,
+            route: route.to_owned(),
+            status: status.as_u16(),
+        };
+        self.request_seconds
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+        self.requests.get_or_create(&label).inc();
     }
 
     /// The exposition text, with the queue gauges taken from `stats`.

@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(deliveries::router())
         .merge(events::router())
         .merge(websub::router())
+        .route_layer(axum::middleware::from_fn(note_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -89,7 +90,48 @@ pub fn router(state: AppState) -> Router {
             ApiError::Internal(anyhow::anyhow!("a request handler panicked")).into_response()
         }))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_request,
+        ))
         .with_state(state)
+}
+
+/// Where [`note_route`] leaves the route a request matched, for [`count_request`]: set
+/// before the handler runs, so that a request cut short by its time-out still has it.
+#[derive(Clone, Default)]
+struct RouteSlot(Arc<std::sync::OnceLock<String>>);
+
+async fn note_route(
+    matched: axum::extract::MatchedPath,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(slot) = request.extensions().get::<RouteSlot>() {
+        let _ = slot.0.set(matched.as_str().to_owned());
+    }
+    next.run(request).await
+}
+
+/// Counts every request by method, route (the template it matched, or `unmatched`) and
+/// status, and times it until its answer's head is ready.
+async fn count_request(
+    State(state): State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let slot = RouteSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state.service.metrics.record_request(
+        &method,
+        slot.0.get().map_or("unmatched", String::as_str),
+        response.status(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// Turns any error answer not already made by [`ApiError`] (a framework rejection, such as a

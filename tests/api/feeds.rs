@@ -166,6 +166,67 @@ async fn metric(app: &TestApp, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
 }
 
+/// Every known label of a counter is there from the start, at zero; HTTP requests are counted
+/// and timed by method, route template and status, a request that matched no route as
+/// `unmatched`.
+#[tokio::test]
+async fn metrics_start_at_zero_and_count_requests_by_route_and_status() {
+    let app = spawn_app().await;
+    for zero in [
+        "tidings_webhook_deliveries_total{outcome=\"failed\"}",
+        "tidings_webhook_deliveries_total{outcome=\"released\"}",
+        "tidings_webhook_attempts_total{result=\"timeout\"}",
+        "tidings_websub_deliveries_total{outcome=\"delivered\"}",
+        "tidings_websub_verifications_total{outcome=\"verified\"}",
+    ] {
+        assert_eq!(metric(&app, zero).await, 0.0, "{zero}");
+    }
+    for _ in 0..2 {
+        assert_eq!(app.get("/feeds/all.atom").await.status(), 200);
+    }
+    assert_eq!(app.get("/feeds/nowhere.atom").await.status(), 404);
+    assert_eq!(app.get("/no/such/page").await.status(), 404);
+    assert_eq!(
+        app.post_article(&article("m-1", "hnyw/ldhd", "计数"))
+            .await
+            .status(),
+        201
+    );
+    let feed = "method=\"GET\",route=\"/feeds/{*feed}\"";
+    assert_eq!(
+        metric(
+            &app,
+            &format!("tidings_http_requests_total{{{feed},status=\"200\"}}")
+        )
+        .await,
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &app,
+            &format!("tidings_http_requests_total{{{feed},status=\"404\"}}")
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &app,
+            "tidings_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}"
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &app,
+            "tidings_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/articles\",status=\"201\"}"
+        )
+        .await,
+        1.0
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readers_missing_together_share_one_render() {
     const READERS: usize = 40;

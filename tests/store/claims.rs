@@ -319,5 +319,59 @@ async fn next_due_and_queue_stats(db: Ctx) {
     assert_eq!(stats.failed, 0);
     assert_eq!(stats.endpoints, 2);
     assert_eq!(stats.disabled_endpoints, 1);
-    assert_eq!(stats.oldest_due_secs, 2.0);
+    assert_eq!(
+        stats.oldest_due_secs, 0.0,
+        "a delivery in flight is not waiting"
+    );
+    assert_eq!(
+        store
+            .queue_stats(t + secs(64))
+            .await
+            .unwrap()
+            .oldest_due_secs,
+        64.0,
+        "once its lease ran out it waits again, since it was due"
+    );
+    deliver(&store, &claimed[0], t + secs(3)).await;
+
+    // Version 1 of an article is retried later; version 2, due now, waits in order behind it
+    // and a delivery to a disabled endpoint waits for it to come back: neither could be sent
+    // now, so nothing counts as waiting.
+    let t = t + secs(10);
+    let ids = enqueue(
+        &store,
+        vec![
+            webhook_message("v1", "article-1", &[ep.as_str()]),
+            webhook_message("v2", "article-1", &[ep.as_str()]),
+            webhook_message("d1", "article-2", &[off.as_str()]),
+        ],
+        t,
+    )
+    .await;
+    let claimed = store
+        .claim_due_deliveries(t, t + secs(60), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, ids[0]);
+    store
+        .record_attempt(
+            &claimed[0],
+            &attempt(t, Some(500), "down"),
+            AttemptOutcome::RetryAt(t + secs(300)),
+        )
+        .await
+        .unwrap();
+    let stats = store.queue_stats(t + secs(137)).await.unwrap();
+    assert_eq!(stats.pending, 3);
+    assert_eq!(stats.oldest_due_secs, 0.0);
+    assert_eq!(
+        store
+            .queue_stats(t + secs(310))
+            .await
+            .unwrap()
+            .oldest_due_secs,
+        10.0,
+        "the retry, once due, is waiting"
+    );
 }

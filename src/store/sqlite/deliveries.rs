@@ -413,17 +413,22 @@ impl SqliteStore {
         next.as_deref().map(parse_time_key).transpose()
     }
 
-    /// Queue figures for metrics.
+    /// Queue figures for metrics. The oldest due delivery is the oldest that could be sent
+    /// now: not in flight, to a live target, not waiting in order behind another.
     pub async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "SELECT
                (SELECT count(*) FROM deliveries WHERE status = 'pending') AS pending,
                (SELECT count(*) FROM deliveries WHERE status = 'failed') AS failed,
                (SELECT count(*) FROM deliveries WHERE status = 'delivered') AS delivered,
-               (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1) AS oldest,
+               (SELECT d.next_attempt_at FROM deliveries d
+                WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+                  AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+                  AND {LIVE_TARGET} AND NOT {BLOCKED}
+                ORDER BY d.next_attempt_at LIMIT 1) AS oldest,
                (SELECT count(*) FROM webhook_endpoints WHERE enabled = 0) AS disabled,
-               (SELECT count(*) FROM webhook_endpoints) AS endpoints",
-        )
+               (SELECT count(*) FROM webhook_endpoints) AS endpoints"
+        ))
         .bind(time_key(now))
         .fetch_one(&self.read)
         .await?;
