@@ -6,7 +6,9 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::json;
 
-use crate::helpers::{article, eventually, repo_path, seed_article, spawn_app_with};
+use crate::helpers::{
+    KillOnDrop, article, eventually, free_port, repo_path, seed_article, spawn_app_with,
+};
 
 /// Runs the binary in `dir` with its own database and the shipped catalogue.
 fn tidings(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
@@ -398,27 +400,33 @@ fn the_configuration_and_catalogue_are_found_from_any_folder() {
     );
 }
 
-/// `TIDINGS_LISTEN` alone moves every self link, topic and `Location` with it.
-#[tokio::test]
-async fn base_url_follows_the_listen_address() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let server = crate::helpers::KillOnDrop(
+/// The binary serving in `dir` on `port` with nothing but `env` configured (no file, no
+/// catalogue folder): what a new user starts.
+fn serve_in(dir: &Path, port: u16, env: &[(&str, &str)]) -> KillOnDrop {
+    KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_tidings"))
             .arg("serve")
-            .current_dir(dir.path())
+            .current_dir(dir)
             .env("TIDINGS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("TIDINGS_API_TOKEN", crate::helpers::TOKEN)
             .env("TIDINGS_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
+    )
+}
+
+/// `TIDINGS_LISTEN` alone moves every self link, topic and `Location` with it.
+#[tokio::test]
+async fn base_url_follows_the_listen_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = serve_in(
+        dir.path(),
+        port,
+        &[("TIDINGS_API_TOKEN", crate::helpers::TOKEN)],
     );
     let client = reqwest::Client::new();
     crate::helpers::wait_healthy(&client, &base).await;
@@ -458,25 +466,9 @@ async fn a_service_without_a_token_makes_one_for_every_shell() {
     use std::os::unix::fs::PermissionsExt;
 
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let start = || {
-        crate::helpers::KillOnDrop(
-            Command::new(env!("CARGO_BIN_EXE_tidings"))
-                .arg("serve")
-                .current_dir(dir.path())
-                .env("TIDINGS_LISTEN", format!("127.0.0.1:{port}"))
-                .env("TIDINGS_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let start = || serve_in(dir.path(), port, &[]);
     let client = reqwest::Client::new();
     let publish = |token: Option<String>, id: &'static str| {
         let mut request = client

@@ -300,11 +300,7 @@ pub struct BinarySetup {
 }
 
 pub async fn binary_setup(dir: &Path, extra: &str) -> BinarySetup {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let config = dir.join("tidings.toml");
     let database = fresh_database_url(dir).await;
@@ -353,18 +349,36 @@ pub async fn wait_healthy(client: &reqwest::Client, base: &str) {
     .expect("the server never became healthy");
 }
 
+/// A free loopback port: bound, then let go, for a server started next to take.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The top-level keys of a real server's configuration file: where it listens, its public
+/// URL, its database, the tests' token and the shipped catalogue.
+pub fn config_head(port: u16, public: &str, database: &str) -> String {
+    format!(
+        r#"listen = "127.0.0.1:{port}"
+base_url = "{public}"
+database_url = "{database}"
+api_token = "{TOKEN}"
+catalog_dir = "{feeds}"
+"#,
+        feeds = repo_path("feeds").display(),
+    )
+}
+
 /// Writes the configuration of a real server: loopback receivers allowed, quick retries,
 /// short leases (so that a killed instance's work is taken over soon), `extra` appended.
 pub fn write_server_config(path: &Path, port: u16, public: &str, database: &str, extra: &str) {
     std::fs::write(
         path,
         format!(
-            r#"listen = "127.0.0.1:{port}"
-base_url = "{public}"
-database_url = "{database}"
-api_token = "{TOKEN}"
-catalog_dir = "{feeds}"
-
+            r#"{head}
 [feeds]
 poll_interval_ms = {feed_poll}
 
@@ -378,7 +392,7 @@ request_timeout_secs = 1
 lease_secs = 3
 poll_interval_ms = 50
 {extra}"#,
-            feeds = repo_path("feeds").display(),
+            head = config_head(port, public, database),
             // On PostgreSQL the change signal must carry changes between instances: the poll,
             // the fallback for a lost signal, is too slow to pass for it.
             feed_poll = if on_postgres() { 60_000 } else { 200 },

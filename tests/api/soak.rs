@@ -33,7 +33,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{TOKEN, fresh_database_url, repo_path};
+use crate::helpers::{TOKEN, config_head, free_port, fresh_database_url, wait_healthy};
 
 /// Leaf and inner sections the publisher writes to.
 const SECTIONS: [&str; 10] = [
@@ -466,21 +466,6 @@ impl Server {
     }
 }
 
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    for _ in 0..1200 {
-        if client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server never became healthy");
-}
-
 /// Everything the load shares.
 struct Load {
     base: String,
@@ -776,12 +761,7 @@ fn write_config(path: &Path, port: u16, base: &str, database: &str) {
     std::fs::write(
         path,
         format!(
-            r#"listen = "127.0.0.1:{port}"
-base_url = "{base}"
-database_url = "{database}"
-api_token = "{TOKEN}"
-catalog_dir = "{feeds}"
-
+            r#"{head}
 [feeds]
 max_misses_per_client_per_minute = 1000000
 
@@ -798,7 +778,7 @@ slow_host_timeout_secs = 2
 connect_timeout_secs = 2
 lease_secs = 15
 "#,
-            feeds = repo_path("feeds").display(),
+            head = config_head(port, base, database),
         ),
     )
     .unwrap();
@@ -817,11 +797,7 @@ async fn soak() {
         .unwrap_or(180);
     let run = Duration::from_secs(seconds);
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let database = fresh_database_url(dir.path()).await;
     let database_file: PathBuf = database

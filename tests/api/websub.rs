@@ -825,13 +825,8 @@ async fn a_notification_queued_in_parts_reaches_every_subscriber_once() {
     }
 }
 
-/// Callbacks that accept a connection and never answer hold only their own host's places: past
-/// `websub.max_pending_per_host` that host gets 429 with `Retry-After`, while a subscriber on
-/// another host is verified at once (no verification holds a slot while it waits to retry).
-#[tokio::test]
-async fn hung_callbacks_on_one_host_cannot_lock_other_subscribers_out() {
-    let app = hub_app(|c| c.websub.max_pending_per_host = 4).await;
-    // Accepts connections and never answers.
+/// A port on loopback that accepts connections and never answers.
+async fn silent_callbacks() -> u16 {
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = silent.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -840,6 +835,16 @@ async fn hung_callbacks_on_one_host_cannot_lock_other_subscribers_out() {
             held.push(stream);
         }
     });
+    port
+}
+
+/// Callbacks that accept a connection and never answer hold only their own host's places: past
+/// `websub.max_pending_per_host` that host gets 429 with `Retry-After`, while a subscriber on
+/// another host is verified at once (no verification holds a slot while it waits to retry).
+#[tokio::test]
+async fn hung_callbacks_on_one_host_cannot_lock_other_subscribers_out() {
+    let app = hub_app(|c| c.websub.max_pending_per_host = 4).await;
+    let port = silent_callbacks().await;
     let feed = topic(&app, "all.atom");
     for i in 0..4 {
         let callback = format!("http://127.0.0.1:{port}/cb{i}");
@@ -868,14 +873,7 @@ async fn one_client_cannot_hold_more_than_its_share_of_pending_verifications() {
         c.http.client_ip_header = "x-forwarded-for".into();
     })
     .await;
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = silent.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = silent.accept().await {
-            held.push(stream);
-        }
-    });
+    let port = silent_callbacks().await;
     let feed = topic(&app, "all.atom");
     // Three hosts by name, one client: its callbacks accept and never answer.
     for host in ["127.0.0.1", "localhost", "127.0.0.1"] {
