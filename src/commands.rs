@@ -303,11 +303,29 @@ pub async fn ingest(
     let service = Service::open(config, catalog)
         .await
         .context("cannot open the database")?;
-    let progress = indicatif::ProgressBar::new(total_bytes);
+    // Files: a bar of bytes with the rate and the time left. Standard input, whose size is
+    // unknown: a spinner with what was read so far.
+    let from_stdin = sources.iter().any(Option::is_none);
+    let (progress, template) = if from_stdin {
+        (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {bytes} read ({binary_bytes_per_sec}), {msg}, {elapsed}",
+        )
+    } else {
+        (
+            indicatif::ProgressBar::new(total_bytes),
+            "{bar:40} {bytes}/{total_bytes} ({binary_bytes_per_sec}, {eta} left) {msg}",
+        )
+    };
     progress.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
+        indicatif::ProgressStyle::with_template(template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    progress.set_message("0 documents");
+    if from_stdin {
+        progress.enable_steady_tick(std::time::Duration::from_millis(200));
+    }
+    let started = std::time::Instant::now();
     let (sender, mut chunks) = tokio::sync::mpsc::channel(INGEST_CHUNKS_AHEAD);
     let reading = tokio::task::spawn_blocking(move || read_sources(sources, &sender));
     let mut summary = IngestSummary::default();
@@ -317,12 +335,13 @@ pub async fn ingest(
             let chunk = chunk?;
             documents += chunk.documents.len();
             store_chunk(&service, chunk.documents, &mut summary).await?;
-            // Standard input's size is only known once read.
-            if chunk.bytes_read > progress.length().unwrap_or(0) {
+            // A file that grew while it was read.
+            if !from_stdin && chunk.bytes_read > progress.length().unwrap_or(0) {
                 progress.set_length(chunk.bytes_read);
             }
             progress.set_position(chunk.bytes_read);
-            progress.set_message(format!("{documents} documents"));
+            let rate = documents as f64 / started.elapsed().as_secs_f64().max(0.001);
+            progress.set_message(format!("{documents} documents, {rate:.0}/s"));
         }
         // The channel closes when the reading side is done, or has panicked.
         reading.await.context("cannot read the inputs")
