@@ -127,27 +127,19 @@ pub(super) fn summary(article: &Article) -> String {
 /// far cheaper than parsing it again for every feed rendered.
 fn html_text(html: &str) -> String {
     let mut text = String::with_capacity(html.len() / 2);
-    // Inside a tag: its name so far, and whether the name is complete.
-    let mut tag: Option<(String, bool)> = None;
+    // Where the tag being read starts, just after its `<`.
+    let mut tag: Option<usize> = None;
     let mut in_quotes = false;
-    for c in html.chars() {
-        match (&mut tag, c) {
-            (None, '<') => tag = Some((String::new(), false)),
+    for (i, c) in html.char_indices() {
+        match (tag, c) {
+            (None, '<') => tag = Some(i + 1),
             (None, _) => text.push(c),
             (Some(_), '"') => in_quotes = !in_quotes,
-            (Some((name, _)), '>') if !in_quotes => {
-                if is_block(name) {
+            (Some(start), '>') if !in_quotes => {
+                if is_block(tag_name(&html[start..i])) {
                     text.push(BREAK);
                 }
                 tag = None;
-            }
-            (Some((name, named)), c) if !in_quotes && !*named => {
-                if c.is_ascii_alphanumeric() {
-                    name.push(c.to_ascii_lowercase());
-                } else if !(c == '/' && name.is_empty()) {
-                    // `</p>`: the slash comes before the name; anything else ends it.
-                    *named = true;
-                }
             }
             (Some(_), _) => {}
         }
@@ -189,48 +181,59 @@ fn html_text(html: &str) -> String {
 /// (XML 1.0 forbids it).
 const BREAK: char = '\u{1}';
 
+/// The name in a tag's text (what lies between `<` and `>`): `p` of `/p`, `br` of `br/`.
+fn tag_name(tag: &str) -> &str {
+    let tag = tag.strip_prefix('/').unwrap_or(tag);
+    let end = tag
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(tag.len());
+    &tag[..end]
+}
+
 /// Elements that end a run of text: blocks, and `<br>`.
+const BLOCKS: [&str; 38] = [
+    "p",
+    "br",
+    "div",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "thead",
+    "tbody",
+    "tfoot",
+    "caption",
+    "blockquote",
+    "pre",
+    "hr",
+    "figure",
+    "figcaption",
+    "section",
+    "article",
+    "aside",
+    "header",
+    "footer",
+    "nav",
+    "main",
+    "address",
+    "details",
+    "summary",
+];
+
 fn is_block(name: &str) -> bool {
-    matches!(
-        name,
-        "p" | "br"
-            | "div"
-            | "h1"
-            | "h2"
-            | "h3"
-            | "h4"
-            | "h5"
-            | "h6"
-            | "li"
-            | "ul"
-            | "ol"
-            | "dl"
-            | "dt"
-            | "dd"
-            | "table"
-            | "tr"
-            | "td"
-            | "th"
-            | "thead"
-            | "tbody"
-            | "tfoot"
-            | "caption"
-            | "blockquote"
-            | "pre"
-            | "hr"
-            | "figure"
-            | "figcaption"
-            | "section"
-            | "article"
-            | "aside"
-            | "header"
-            | "footer"
-            | "nav"
-            | "main"
-            | "address"
-            | "details"
-            | "summary"
-    )
+    BLOCKS.iter().any(|b| b.eq_ignore_ascii_case(name))
 }
 
 /// Characters of scripts written without spaces between words: Chinese and Japanese, with
