@@ -268,7 +268,7 @@ pub struct ClientSettings {
 }
 
 /// The longest wait for a destination's name to resolve when it is registered.
-pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The pooled, hardened client shared by every outbound call.
 #[derive(Debug, Clone)]
@@ -308,11 +308,9 @@ impl Outbound {
         self.settings.policy
     }
 
-    /// Checks a URL, resolving a hostname: refused if any address it resolves to is refused.
-    /// A name that does not resolve (yet) is accepted; it is checked again at every send.
-    ///
-    /// A name that does not resolve now passes (it may later), with a note saying so: `Ok(Some)`.
-    /// Resolving takes at most [`RESOLVE_TIMEOUT`].
+    /// Checks a URL, resolving a hostname (for at most [`RESOLVE_TIMEOUT`]): refused if any
+    /// address it resolves to is refused. A name that does not resolve now is accepted, as it
+    /// may later, with a note saying so (`Ok(Some)`); it is checked again at every send.
     pub async fn check_destination(&self, url: &Url) -> Result<Option<String>, String> {
         let policy = self.settings.policy;
         policy.check_url(url)?;

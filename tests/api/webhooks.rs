@@ -46,6 +46,20 @@ async fn admin_post(app: &TestApp, path: &str, body: Value) -> reqwest::Response
     app.post_json(path, &body).await
 }
 
+/// `PATCH /api/v1/webhooks/{id}` with `body`: the answer's JSON.
+async fn patch_endpoint(app: &TestApp, id: &str, body: Value) -> Value {
+    app.client
+        .patch(app.url(&format!("/api/v1/webhooks/{id}")))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Waits until the endpoint's delivery log satisfies `done`; the timeout guards against hangs.
 async fn wait_log(app: &TestApp, endpoint: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let path = format!("/api/v1/webhooks/{endpoint}/deliveries?limit=500");
@@ -393,15 +407,7 @@ async fn gone_disables_the_endpoint_and_re_enabling_resumes() {
             .unwrap()
             .contains("410")
     );
-    let patched = app
-        .client
-        .patch(app.url(&format!("/api/v1/webhooks/{id}")))
-        .bearer_auth(TOKEN)
-        .json(&json!({"enabled": true}))
-        .send()
-        .await
-        .unwrap();
-    let patched: Value = patched.json().await.unwrap();
+    let patched = patch_endpoint(&app, id, json!({"enabled": true})).await;
     assert_eq!(patched["enabled"], true);
     assert!(patched["disabled_reason"].is_null() && patched["failing_since"].is_null());
     let got = receiver.wait_for(2).await;
@@ -1003,20 +1009,12 @@ async fn an_endpoint_whose_host_does_not_resolve_is_registered_with_a_warning() 
     let resolved = create_endpoint(&app, json!({ "url": "https://search.example/hook" })).await;
     assert!(resolved.get("warnings").is_none(), "{resolved}");
 
-    let patched: Value = app
-        .client
-        .patch(app.url(&format!(
-            "/api/v1/webhooks/{}",
-            resolved["id"].as_str().unwrap()
-        )))
-        .bearer_auth(crate::helpers::TOKEN)
-        .json(&json!({ "url": "https://gone.example/hook" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let patched = patch_endpoint(
+        &app,
+        resolved["id"].as_str().unwrap(),
+        json!({ "url": "https://gone.example/hook" }),
+    )
+    .await;
     assert!(
         patched["warnings"][0]
             .as_str()
