@@ -130,6 +130,7 @@ async fn run() {
             hub_url: Some("http://127.0.0.1/websub"),
             updated,
             generator: "tidings/bench",
+            public_base: "http://127.0.0.1:8080",
         };
         let measured = time_per_op(200, || {
             black_box(render_feed(format, &ctx, &entries, &[]));

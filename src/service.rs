@@ -374,6 +374,7 @@ impl Service {
         let self_url = self.feed_url(scope, format);
         let hub_url = self.hub_url();
         let generator = self.generator();
+        let public_base = self.config.public_base().to_owned();
         let catalog = self.catalog.clone();
         let for_render = scope.clone();
         // Rendering up to `max_limit` entries is CPU work: off the async workers.
@@ -385,6 +386,7 @@ impl Service {
                 hub_url: Some(&hub_url),
                 updated,
                 generator: &generator,
+                public_base: &public_base,
             };
             let body = render_feed(format, &ctx, &page.entries, &page.tombstones);
             Arc::new(CachedFeed::new(body, updated))

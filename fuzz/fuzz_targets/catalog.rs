@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
             hub_url: Some("https://feeds.example/websub"),
             updated: now,
             generator: "tidings/fuzz",
+            public_base: "http://127.0.0.1:8080",
         };
         common::assert_every_format_well_formed(&ctx, &[], &[], &path);
     }

@@ -237,10 +237,10 @@ fn parse_site(source: &Source, problems: &mut Vec<Problem>) -> Option<Site> {
         .icon
         .as_ref()
         .and_then(|u| parse_url(source, u, "icon", problems));
-    let logo = raw
-        .logo
-        .as_ref()
-        .and_then(|u| parse_url(source, u, "logo", problems));
+    let logo = raw.logo.as_ref().and_then(|raw| {
+        parse_url(source, raw, "logo", problems)
+            .filter(|url| is_feed_image(source, raw, url, problems))
+    });
     check_language(source, &raw.language, problems);
     let time_zone = match raw.time_zone.get_ref().parse::<chrono_tz::Tz>() {
         Ok(tz) => Some(tz),
@@ -301,6 +301,29 @@ fn parse_url(
             None
         }
     }
+}
+
+/// RSS 2.0 `<image>` must be a GIF, JPEG or PNG; readers and validators go by the name.
+fn is_feed_image(
+    source: &Source,
+    raw: &Spanned<String>,
+    url: &Url,
+    problems: &mut Vec<Problem>,
+) -> bool {
+    let name = url.path().to_ascii_lowercase();
+    let known = [".png", ".gif", ".jpg", ".jpeg"]
+        .iter()
+        .any(|ext| name.ends_with(ext));
+    if !known {
+        problems.push(source.problem(
+            raw,
+            format!(
+                "logo {:?} must name a .png, .gif or .jpg image: feed readers show no other",
+                raw.get_ref()
+            ),
+        ));
+    }
+    known
 }
 
 fn check_language(source: &Source, raw: &Spanned<String>, problems: &mut Vec<Problem>) -> bool {
@@ -440,5 +463,32 @@ mod tests {
         files.sort();
         let builtin: Vec<&str> = BUILTIN_SECTION_FILES.iter().map(|(n, _)| *n).collect();
         assert_eq!(files, builtin);
+    }
+
+    #[test]
+    fn a_logo_must_be_an_image_feed_readers_show() {
+        let site = |logo: &str| {
+            include_str!("../../feeds/site.toml")
+                .replace("icon = ", &format!("logo = \"{logo}\"\nicon = "))
+        };
+        let png = catalog_from_texts(
+            &site("https://example.org/img/Logo.PNG"),
+            &BUILTIN_SECTION_FILES,
+        )
+        .expect("a PNG logo");
+        assert_eq!(
+            png.site.logo.map(|u| u.to_string()),
+            Some("https://example.org/img/Logo.PNG".to_owned())
+        );
+        let err = catalog_from_texts(
+            &site("https://example.org/favicon.ico"),
+            &BUILTIN_SECTION_FILES,
+        )
+        .expect_err("an .ico logo");
+        let text = err.to_string();
+        assert!(
+            text.contains("site.toml:") && text.contains("must name a .png, .gif or .jpg image"),
+            "{text}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP interface: one router per resource, merged here on one screen.
 
 mod articles;
+mod assets;
 mod clients;
 mod deliveries;
 pub mod error;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(http.request_timeout_secs);
     Router::new()
         .merge(site::router())
+        .merge(assets::router())
         .merge(feeds::router())
         .merge(articles::router())
         .merge(webhooks::router())

@@ -58,6 +58,10 @@ pub fn render_atom(
         );
     }
 
+    let entries: Vec<Entry> = entries
+        .iter()
+        .map(|e| atom_entry(ctx, language, e))
+        .collect();
     let feed = Feed {
         title: Text::plain(xml_string(&catalog.feed_title(ctx.scope))),
         // The self URL is unique to this scope and format and never changes.
@@ -75,19 +79,12 @@ pub fn render_atom(
             ..Generator::default()
         }),
         icon: site.icon.as_ref().map(ToString::to_string),
-        logo: site.logo.as_ref().map(ToString::to_string),
+        logo: Some(ctx.logo()),
         links,
         subtitle: (!description.trim().is_empty()).then(|| Text::plain(xml_string(&description))),
-        entries: entries
-            .iter()
-            .map(|e| atom_entry(ctx, language, e))
-            .collect(),
+        namespaces: namespaces(&entries, tombstones),
+        entries,
         extensions,
-        // atom_syndication writes only these declarations, whatever the extensions use.
-        namespaces: BTreeMap::from([
-            ("at".to_owned(), TOMBSTONES_NS.to_owned()),
-            ("media".to_owned(), MEDIA_NS.to_owned()),
-        ]),
         lang: Some(xml_string(language)),
         ..Feed::default()
     };
@@ -99,8 +96,54 @@ pub fn render_atom(
         write_document_declaration: false,
         indent_size: None,
     };
-    feed.write_with_config(out, config)
-        .expect("writing to a Vec cannot fail")
+    write_in_schema_order(feed, out, config)
+}
+
+/// Writes the feed with its extension elements (the tombstones) before the entries.
+///
+/// RFC 4287's schema (Appendix B) has a feed's metadata, extension elements among them, before
+/// its entries, and RFC 6721 lets `at:deleted-entry` stand anywhere an entry may; validators
+/// of the schema refuse extensions after the entries, which is where atom_syndication writes
+/// them. So the feed is written twice through the crate, once with the extensions and no
+/// entries and once with the entries alone, and the entries spliced in before `</feed>`. The
+/// first `<entry` is the first entry: text never holds a raw `<`.
+fn write_in_schema_order(mut feed: Feed, out: Vec<u8>, config: WriteConfig) -> Vec<u8> {
+    let write = |feed: &Feed, out: Vec<u8>| {
+        feed.write_with_config(out, config)
+            .expect("writing to a Vec cannot fail")
+    };
+    if feed.entries.is_empty() || feed.extensions.is_empty() {
+        return write(&feed, out);
+    }
+    let entries = std::mem::take(&mut feed.entries);
+    let mut head = write(&feed, out);
+    feed.entries = entries;
+    feed.extensions = ExtensionMap::new();
+    let body = write(&feed, Vec::new());
+
+    let close = b"</feed>";
+    let first_entry = find(&body, b"<entry").expect("a feed with entries has an entry tag");
+    assert!(head.ends_with(close), "the crate closes the feed last");
+    head.truncate(head.len() - close.len());
+    head.extend_from_slice(&body[first_entry..]);
+    head
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The namespace declarations the document needs: atom_syndication writes only these, whatever
+/// the extensions use, and a prefix declared but unused is noise readers and validators flag.
+fn namespaces(entries: &[Entry], tombstones: &[Tombstone]) -> BTreeMap<String, String> {
+    let mut namespaces = BTreeMap::new();
+    if !tombstones.is_empty() {
+        namespaces.insert("at".to_owned(), TOMBSTONES_NS.to_owned());
+    }
+    if entries.iter().any(|e| e.extensions.contains_key("media")) {
+        namespaces.insert("media".to_owned(), MEDIA_NS.to_owned());
+    }
+    namespaces
 }
 
 fn atom_entry(ctx: &FeedContext<'_>, feed_language: &str, stored: &StoredArticle) -> Entry {
@@ -480,10 +523,15 @@ mod tests {
             hub_url: None,
             ..context(&catalog, &scope, ATOM_SELF)
         };
-        let bytes = render_atom(&ctx, &[], &[]);
+        let bytes = render_atom(&ctx, &[hostile_article()], &[]);
         let feed = Feed::read_from(&bytes[..]).expect("the Atom parses");
         assert!(feed.extensions.is_empty());
         assert!(feed.links.iter().all(|l| l.rel != "hub"));
+        // The W3C validator flags a declared namespace the document does not use: neither
+        // tombstones nor media here, so neither prefix is declared.
+        let text = String::from_utf8(bytes).expect("UTF-8");
+        assert!(!text.contains("xmlns:at="), "{text}");
+        assert!(!text.contains("xmlns:media="), "{text}");
     }
 
     #[test]

@@ -544,6 +544,7 @@ pub(super) mod fixtures {
             hub_url: Some(HUB_URL),
             updated: utc("2021-06-03T00:00:00Z"),
             generator: GENERATOR,
+            public_base: "http://127.0.0.1:8080",
         }
     }
 }

@@ -15,15 +15,16 @@ pub fn render_json_feed(ctx: &FeedContext<'_>, entries: &[StoredArticle]) -> Vec
     let catalog = ctx.catalog;
     let site = &catalog.site;
     let description = catalog.feed_description(ctx.scope);
-    let icon = site.icon.as_ref().map(|u| u.as_str());
+    let logo = ctx.logo();
     let feed = JsonFeed {
         version: VERSION,
         title: catalog.feed_title(ctx.scope),
         home_page_url: catalog.feed_home(ctx.scope).as_str(),
         feed_url: ctx.self_url,
         description: (!description.trim().is_empty()).then_some(description),
-        icon,
-        favicon: icon,
+        // JSON Feed §4: `icon` is large and square (for timelines), `favicon` small.
+        icon: &logo,
+        favicon: site.icon.as_ref().map(|u| u.as_str()),
         language: catalog.feed_language(ctx.scope),
         hubs: ctx
             .hub_url
@@ -92,8 +93,7 @@ struct JsonFeed<'a> {
     feed_url: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    icon: Option<&'a str>,
+    icon: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     favicon: Option<&'a str>,
     language: &'a str,
@@ -198,7 +198,7 @@ mod tests {
         );
         assert_eq!(feed["feed_url"], JSON_SELF);
         assert_eq!(feed["description"], "黄南州的要闻");
-        assert_eq!(feed["icon"], "http://www.huangnan.gov.cn/favicon.ico");
+        assert_eq!(feed["icon"], "http://www.huangnan.gov.cn/images/logo.png");
         assert_eq!(feed["favicon"], "http://www.huangnan.gov.cn/favicon.ico");
         assert_eq!(feed["language"], "zh-CN");
         assert_eq!(feed["hubs"], json!([{"type": "WebSub", "url": HUB_URL}]));
@@ -268,6 +268,7 @@ mod tests {
     fn optional_feed_members_are_omitted() {
         let mut catalog = catalog();
         catalog.site.icon = None;
+        catalog.site.logo = None;
         let scope = crate::catalog::Scope::Section(
             crate::domain::SectionPath::parse("zwgk").expect("a path"),
         );
@@ -277,9 +278,11 @@ mod tests {
         };
         let feed: Value =
             serde_json::from_slice(&render_json_feed(&ctx, &[])).expect("the JSON parses");
-        for absent in ["description", "icon", "favicon", "hubs"] {
+        for absent in ["description", "favicon", "hubs"] {
             assert!(feed.get(absent).is_none(), "{absent}");
         }
+        // Without a logo in the catalogue, the service's own.
+        assert_eq!(feed["icon"], "http://127.0.0.1:8080/logo.png");
         assert_eq!(feed["items"], json!([]));
     }
 

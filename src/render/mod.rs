@@ -31,7 +31,23 @@ pub struct FeedContext<'a> {
     pub updated: DateTime<Utc>,
     /// `tidings/<version>`.
     pub generator: &'a str,
+    /// The service's absolute base URL without a trailing slash.
+    pub public_base: &'a str,
 }
+
+impl FeedContext<'_> {
+    /// The image that stands for the feed (RSS `<image>`, Atom `<logo>`, JSON Feed `icon`): the
+    /// catalogue's `logo`, else the PNG the service itself serves at `/logo.png`.
+    pub fn logo(&self) -> String {
+        match &self.catalog.site.logo {
+            Some(url) => url.to_string(),
+            None => format!("{}{LOGO_PATH}", self.public_base),
+        }
+    }
+}
+
+/// Where the service serves its own logo, a 512×512 PNG.
+pub const LOGO_PATH: &str = "/logo.png";
 
 /// Renders one feed document. `entries` are live articles, newest first; `tombstones` are
 /// deleted articles (only Atom can carry them, as RFC 6721 `at:deleted-entry`).

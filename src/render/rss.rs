@@ -18,7 +18,6 @@ use crate::domain::{Article, FeedFormat, StoredArticle};
 /// RSS has no way to say an item was deleted, so tombstones are not shown here.
 pub fn render_rss(ctx: &FeedContext<'_>, entries: &[StoredArticle]) -> Vec<u8> {
     let catalog = ctx.catalog;
-    let site = &catalog.site;
     let title = xml_string(&catalog.feed_title(ctx.scope));
     let description = xml_string(&catalog.feed_description(ctx.scope));
     let home = catalog.feed_home(ctx.scope).to_string();
@@ -38,6 +37,7 @@ pub fn render_rss(ctx: &FeedContext<'_>, entries: &[StoredArticle]) -> Vec<u8> {
         });
     }
 
+    let items: Vec<Item> = entries.iter().map(|e| item(ctx, e)).collect();
     let channel = Channel {
         // RSS 2.0 requires a non-empty description; a section may have none.
         description: if description.trim().is_empty() {
@@ -49,18 +49,26 @@ pub fn render_rss(ctx: &FeedContext<'_>, entries: &[StoredArticle]) -> Vec<u8> {
         language: Some(xml_string(catalog.feed_language(ctx.scope))),
         last_build_date: Some(entry::rfc822(&entry::fixed(ctx.updated))),
         generator: Some(xml_string(ctx.generator)),
-        // RSS 2.0 `<image>`: its title and link should be the channel's, so that the image
-        // stands for the channel. A logo suits this better than a favicon.
-        image: site.logo.as_ref().or(site.icon.as_ref()).map(|url| Image {
-            url: url.to_string(),
+        // RSS 2.0 `<image>`: a GIF, JPEG or PNG (the catalogue checks the logo's name), with
+        // the channel's title and link, so that the image stands for the channel.
+        image: Some(Image {
+            url: ctx.logo(),
             title: title.clone(),
             link: home.clone(),
             ..Image::default()
         }),
         atom_ext: Some(AtomExtension { links }),
-        // Item extensions do not declare their namespaces; declare Media RSS here.
-        namespaces: BTreeMap::from([("media".to_owned(), MEDIA_NS.to_owned())]),
-        items: entries.iter().map(|e| item(ctx, e)).collect(),
+        // The crate declares the namespaces of the modules it knows; item extensions it does
+        // not, so Media RSS is declared here, and only when an item uses it.
+        namespaces: if items
+            .iter()
+            .any(|item| item.extensions.contains_key("media"))
+        {
+            BTreeMap::from([("media".to_owned(), MEDIA_NS.to_owned())])
+        } else {
+            BTreeMap::new()
+        },
+        items,
         title,
         ..Channel::default()
     };
@@ -233,7 +241,10 @@ mod tests {
             hub_url: None,
             ..context(&catalog, &scope, SELF_URL)
         };
-        let channel = Channel::read_from(&render_rss(&ctx, &[])[..]).expect("the RSS parses");
+        let bytes = render_rss(&ctx, &[]);
+        // No item uses Media RSS: the prefix is not declared (the W3C validator flags it).
+        assert!(!String::from_utf8_lossy(&bytes).contains("xmlns:media="));
+        let channel = Channel::read_from(&bytes[..]).expect("the RSS parses");
         assert_eq!(channel.description, "黄南藏族自治州人民政府 - 政务公开");
         assert!(channel.items.is_empty());
         let links = channel.atom_ext.expect("atom links").links;

@@ -214,6 +214,7 @@ impl NotificationChannel {
             hub_url: Some(&self.hub_url),
             updated,
             generator: &self.generator,
+            public_base: &self.public_base,
         };
         let body = render_feed(format, &ctx, entries, tombstones);
         Some(Notification {

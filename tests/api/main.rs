@@ -13,5 +13,6 @@ mod interop;
 mod receiver;
 mod seed;
 mod soak;
+mod validity;
 mod webhooks;
 mod websub;

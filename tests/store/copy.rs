@@ -457,6 +457,7 @@ async fn snapshot(store: &Store, catalog: &Catalog, t: DateTime<Utc>) -> Snapsho
                     hub_url: Some("https://feeds.example/hub"),
                     updated,
                     generator: "tidings/test",
+                    public_base: "http://127.0.0.1:8080",
                 };
                 let body = render_feed(format, &ctx, &page.entries, &page.tombstones);
                 let feed = CachedFeed::new(body, updated);
