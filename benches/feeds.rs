@@ -17,7 +17,7 @@ use tidings::app::Application;
 use tidings::catalog::{Scope, load_catalog};
 use tidings::config::Config;
 use tidings::domain::{FeedFormat, StoredArticle};
-use tidings::render::{FeedContext, render_feed};
+use tidings::render::{FeedContext, History, render_feed};
 use tokio_util::sync::CancellationToken;
 
 const ENTRIES: usize = 50;
@@ -131,6 +131,7 @@ async fn run() {
             updated,
             generator: "tidings/bench",
             public_base: "http://127.0.0.1:8080",
+            history: History::default(),
         };
         let measured = time_per_op(200, || {
             black_box(render_feed(format, &ctx, &entries, &[]));

@@ -3,19 +3,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, Scope};
 use crate::config::Config;
 use crate::delivery::client::{AddressPolicy, ClientSettings, Lookup, Outbound};
 use crate::delivery::{Channel, DeliveryEngine, Waker};
-use crate::domain::{Article, ArticleId, FeedFormat, QueueStats, StoredArticle};
+use crate::domain::{Article, ArticleId, FeedCursor, FeedFormat, QueueStats, StoredArticle};
 use crate::feed_cache::{CachedFeed, FeedCache, FeedKey};
 use crate::ingest::{FieldError, Normalizer, Rejection};
 use crate::metrics::Metrics;
-use crate::render::{FeedContext, render_feed};
+use crate::render::{FeedContext, History, render_feed};
 use crate::store::{DeleteOutcome, Store, StoreError, Upserted};
 use crate::webhooks::{WebhookChannel, Webhooks};
 use crate::websub::Hub;
@@ -58,6 +59,16 @@ pub enum OpenError {
 }
 
 /// Everything a request or command needs; cheap to clone.
+/// A page behind a feed, rendered (see [`Service::feed_archive`]).
+#[derive(Debug)]
+pub struct ArchivePage {
+    pub body: Vec<u8>,
+    /// A digest of `body`: the same version, the same bytes.
+    pub version: String,
+    /// The newest change among its entries (the cursor's time when it has none).
+    pub updated: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Service {
     pub config: Arc<Config>,
@@ -77,6 +88,9 @@ pub struct Service {
     applied_seq: Arc<tokio::sync::Mutex<i64>>,
     /// Bounds the CPU given to normalising (sanitising) articles: one batch per core.
     normalizing: Arc<tokio::sync::Semaphore>,
+    /// When this process opened the store, to the second: the `updated` time of a feed with
+    /// nothing in it yet (a real time, not the epoch, which validators call implausible).
+    opened_at: DateTime<Utc>,
 }
 
 impl Service {
@@ -129,6 +143,7 @@ impl Service {
             DeliveryEngine::new(store.clone(), d, outbound.clone(), waker.clone(), channels);
         let webhooks = Webhooks::new(store.clone(), waker, d, metrics.clone());
         Ok(Self {
+            opened_at: Utc::now().trunc_subsecs(0),
             config: Arc::new(config),
             catalog,
             store,
@@ -334,9 +349,6 @@ impl Service {
         )
     }
 
-    /// A cached feed; rendered (one store read) on a miss, once however many readers miss it
-    /// together.
-    #[tracing::instrument(skip_all, fields(scope = scope.as_str(), format = %format, limit))]
     /// Whether [`Service::feed`] would answer from the cache now.
     pub fn is_cached(&self, scope: &Scope, format: FeedFormat, limit: u32) -> bool {
         let key = FeedKey {
@@ -347,6 +359,9 @@ impl Service {
         self.cache.get(&key).is_some()
     }
 
+    /// A cached feed; rendered (one store read) on a miss, once however many readers miss it
+    /// together.
+    #[tracing::instrument(skip_all, fields(scope = scope.as_str(), format = %format, limit))]
     pub async fn feed(
         &self,
         scope: &Scope,
@@ -369,9 +384,9 @@ impl Service {
         let generation = self.cache.generation(scope);
         let page = self.store.feed_page(scope, limit).await?;
         self.metrics.feed_renders.inc();
-        // An empty scope has no change to date from: the epoch keeps the validator stable.
-        let updated = page.updated.unwrap_or(DateTime::UNIX_EPOCH);
+        let updated = page.updated.unwrap_or(self.opened_at);
         let self_url = self.feed_url(scope, format);
+        let older = self.older_url(scope, format, &page.entries, limit);
         let hub_url = self.hub_url();
         let generator = self.generator();
         let public_base = self.config.public_base().to_owned();
@@ -387,6 +402,10 @@ impl Service {
                 updated,
                 generator: &generator,
                 public_base: &public_base,
+                history: History {
+                    older: older.as_deref(),
+                    current: None,
+                },
             };
             let body = render_feed(format, &ctx, &page.entries, &page.tombstones);
             Arc::new(CachedFeed::new(body, updated))
@@ -394,5 +413,72 @@ impl Service {
         .await;
         self.cache.insert(key, generation, feed.clone());
         Ok(feed)
+    }
+
+    /// The URL of the page behind `entries`, a full page of a feed, newest first (RFC 5005);
+    /// `None` when the page is not full, as nothing is behind it then.
+    fn older_url(
+        &self,
+        scope: &Scope,
+        format: FeedFormat,
+        entries: &[StoredArticle],
+        limit: u32,
+    ) -> Option<String> {
+        let oldest = entries.get(limit as usize - 1)?;
+        Some(format!(
+            "{}?before={}",
+            self.feed_url(scope, format),
+            FeedCursor::after(oldest).token()
+        ))
+    }
+
+    /// A page behind a feed: its `limit` articles published before `before`, rendered as an
+    /// archive document (RFC 5005 §4) at `{feed}?before=…`, with its version (a digest of the
+    /// document) so that it can be served at a URL that never changes what it holds.
+    pub async fn feed_archive(
+        &self,
+        scope: &Scope,
+        format: FeedFormat,
+        before: &FeedCursor,
+        limit: u32,
+    ) -> Result<ArchivePage, StoreError> {
+        let entries = self.store.articles_before(scope, before, limit).await?;
+        self.metrics.feed_renders.inc();
+        let updated = entries
+            .iter()
+            .map(|e| e.modified_at)
+            .max()
+            .unwrap_or(before.published);
+        let current = self.feed_url(scope, format);
+        let self_url = format!("{current}?before={}", before.token());
+        let older = self.older_url(scope, format, &entries, limit);
+        let hub_url = self.hub_url();
+        let generator = self.generator();
+        let public_base = self.config.public_base().to_owned();
+        let catalog = self.catalog.clone();
+        let for_render = scope.clone();
+        let body = blocking(move || {
+            let ctx = FeedContext {
+                catalog: &catalog,
+                scope: &for_render,
+                self_url: &self_url,
+                hub_url: Some(&hub_url),
+                updated,
+                generator: &generator,
+                public_base: &public_base,
+                history: History {
+                    older: older.as_deref(),
+                    current: Some(&current),
+                },
+            };
+            render_feed(format, &ctx, &entries, &[])
+        })
+        .await;
+        let digest = Sha256::digest(&body);
+        Ok(ArchivePage {
+            version: hex::encode(&digest[..8]),
+            body,
+            updated,
+        })
     }
 }

@@ -17,7 +17,7 @@ use tidings::catalog::{Catalog, load_catalog};
 use tidings::config::IngestConfig;
 use tidings::domain::StoredArticle;
 use tidings::ingest::Normalizer;
-use tidings::render::FeedContext;
+use tidings::render::{FeedContext, History};
 
 fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
@@ -71,6 +71,7 @@ fuzz_target!(|data: &[u8]| {
         updated: now(),
         generator: "tidings/fuzz",
         public_base: "http://127.0.0.1:8080",
+        history: History::default(),
     };
     common::assert_every_format_well_formed(
         &ctx,

@@ -10,7 +10,7 @@ mod common;
 use chrono::{TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
 use tidings::catalog::catalog_from_texts;
-use tidings::render::FeedContext;
+use tidings::render::{FeedContext, History};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
             updated: now,
             generator: "tidings/fuzz",
             public_base: "http://127.0.0.1:8080",
+            history: History::default(),
         };
         common::assert_every_format_well_formed(&ctx, &[], &[], &path);
     }

@@ -2,6 +2,7 @@
 //! shares live here, so that no layer has to reach up for them.
 
 mod article;
+mod cursor;
 mod endpoint;
 mod event;
 mod format;
@@ -14,6 +15,7 @@ mod target;
 mod url;
 
 pub use article::{Article, Image, StoredArticle, Tombstone};
+pub use cursor::FeedCursor;
 pub use endpoint::{Endpoint, EndpointRoute};
 pub use event::{Event, EventType};
 pub use format::FeedFormat;

@@ -12,7 +12,7 @@ use axum::routing::get;
 use super::AppState;
 use super::clients::Client;
 use super::error::ApiError;
-use crate::domain::FeedFormat;
+use crate::domain::{FeedCursor, FeedFormat};
 use crate::feed_cache::{CachedFeed, Encoding};
 
 pub fn router() -> Router<AppState> {
@@ -40,6 +40,10 @@ async fn get_feed(
         };
         ApiError::NotFound(format!("no section {name:?}{hint}"))
     })?;
+    if let Some(before) = query_value(query.as_deref(), "before") {
+        let version = query_value(query.as_deref(), "v");
+        return archive(&state, client, &scope, format, &before, version, &headers).await;
+    }
     let limit = parse_limit(&state, query.as_deref())?;
 
     // Only a request that renders counts against its client; the cache serves everyone.
@@ -62,6 +66,93 @@ async fn get_feed(
     );
     let self_url = state.service.feed_url(&scope, format);
     Ok(respond(&state, &feed, format, encoding, &self_url, &headers).await)
+}
+
+/// `/feeds/hnyw.atom?before=CURSOR[&v=VERSION]`: a page behind the feed (RFC 5005), of the
+/// default number of entries.
+///
+/// A page's contents change only when one of its articles does, or one is published into its
+/// time range, so each version is served at a URL of its own, cacheable forever: without `v`,
+/// or with a version that is no longer current, the answer redirects to the current one.
+async fn archive(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    scope: &crate::catalog::Scope,
+    format: FeedFormat,
+    before: &str,
+    version: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let cursor = FeedCursor::parse(before).ok_or_else(|| {
+        ApiError::bad_field(
+            "before",
+            "must be a cursor from a feed's `next` or `prev-archive` link",
+        )
+    })?;
+    // Pages behind a feed are rendered for each request: every one counts against its client.
+    if let Err(wait) = state.limits.misses.check(client) {
+        return Err(ApiError::TooManyRequests {
+            reason: format!(
+                "at most {} feed requests a minute from one client may find no cached feed",
+                state.service.config.feeds.max_misses_per_client_per_minute
+            ),
+            retry_after_secs: wait.as_secs() + 1,
+        });
+    }
+    let feeds = &state.service.config.feeds;
+    let page = state
+        .service
+        .feed_archive(scope, format, &cursor, feeds.default_limit)
+        .await?;
+    let self_url = format!(
+        "{}?before={}",
+        state.service.feed_url(scope, format),
+        cursor.token()
+    );
+    let mut answer = HeaderMap::new();
+    let link = crate::websub::link_header(&state.service.hub_url(), &self_url);
+    insert_header(&mut answer, header::LINK, &link);
+    if version.as_deref() != Some(page.version.as_str()) {
+        let location = format!("{self_url}&v={}", page.version);
+        insert_header(&mut answer, header::LOCATION, &location);
+        let cache = format!("public, max-age={}", feeds.max_age_secs);
+        insert_header(&mut answer, header::CACHE_CONTROL, &cache);
+        return Ok((StatusCode::FOUND, answer).into_response());
+    }
+    let etag = format!("\"{}\"", page.version);
+    insert_header(&mut answer, header::ETAG, &etag);
+    let last_modified = httpdate::fmt_http_date(page.updated.into());
+    insert_header(&mut answer, header::LAST_MODIFIED, &last_modified);
+    insert_header(
+        &mut answer,
+        header::CACHE_CONTROL,
+        "public, max-age=31536000, immutable",
+    );
+    let revalidated = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
+    if revalidated {
+        return Ok((StatusCode::NOT_MODIFIED, answer).into_response());
+    }
+    insert_header(&mut answer, header::CONTENT_TYPE, format.content_type());
+    Ok((StatusCode::OK, answer, Body::from(page.body)).into_response())
+}
+
+/// The first value of `name` in a query string.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn insert_header(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
 }
 
 /// `?limit=N`, 1 to the configured maximum, rounded up to a step (see
@@ -98,11 +189,7 @@ async fn respond(
     let etag = feed.etag(encoding);
     let last_modified = httpdate::fmt_http_date(feed.last_modified.into());
     let max_age = state.service.config.feeds.max_age_secs;
-    let insert = |headers: &mut HeaderMap, name, value: &str| {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(name, value);
-        }
-    };
+    let insert = insert_header;
     insert(&mut headers, header::ETAG, &etag);
     insert(&mut headers, header::LAST_MODIFIED, &last_modified);
     insert(

@@ -7,8 +7,8 @@ use atom_syndication::{
     Category, Content, Entry, Feed, Generator, Link, Person, Text, WriteConfig,
 };
 
-use super::FeedContext;
 use super::entry::{self, Element, MEDIA_NS, xml_string};
+use super::{FeedContext, HISTORY_NS, archive_marker, history_links};
 use crate::domain::{Article, FeedFormat, StoredArticle, Tombstone};
 
 /// The Atom Tombstones namespace (RFC 6721 §2).
@@ -48,8 +48,17 @@ pub fn render_atom(
             ..Link::default()
         });
     }
+    links.extend(history_links(&ctx.history).map(|(rel, href)| Link {
+        href: href.to_owned(),
+        rel: rel.to_owned(),
+        mime_type: Some(FeedFormat::Atom.media_type().to_owned()),
+        ..Link::default()
+    }));
 
     let mut extensions = ExtensionMap::new();
+    if ctx.history.current.is_some() {
+        extensions.insert("fh".to_owned(), archive_marker(extension));
+    }
     if !tombstones.is_empty() {
         let deleted = tombstones.iter().map(|t| deleted_entry(ctx, t)).collect();
         extensions.insert(
@@ -64,8 +73,9 @@ pub fn render_atom(
         .collect();
     let feed = Feed {
         title: Text::plain(xml_string(&catalog.feed_title(ctx.scope))),
-        // The self URL is unique to this scope and format and never changes.
-        id: ctx.self_url.to_owned(),
+        // The self URL is unique to this scope and format and never changes; the pages behind
+        // a feed are parts of it and share its id.
+        id: ctx.history.current.unwrap_or(ctx.self_url).to_owned(),
         updated: entry::to_second(entry::fixed(ctx.updated)),
         // RFC 4287 §4.1.1: a feed must have an author unless every entry has one; an entry
         // without author or source has none, so the portal itself is the feed's author.
@@ -82,7 +92,7 @@ pub fn render_atom(
         logo: Some(ctx.logo()),
         links,
         subtitle: (!description.trim().is_empty()).then(|| Text::plain(xml_string(&description))),
-        namespaces: namespaces(&entries, tombstones),
+        namespaces: namespaces(ctx, &entries, tombstones),
         entries,
         extensions,
         lang: Some(xml_string(language)),
@@ -135,8 +145,15 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The namespace declarations the document needs: atom_syndication writes only these, whatever
 /// the extensions use, and a prefix declared but unused is noise readers and validators flag.
-fn namespaces(entries: &[Entry], tombstones: &[Tombstone]) -> BTreeMap<String, String> {
+fn namespaces(
+    ctx: &FeedContext<'_>,
+    entries: &[Entry],
+    tombstones: &[Tombstone],
+) -> BTreeMap<String, String> {
     let mut namespaces = BTreeMap::new();
+    if ctx.history.current.is_some() {
+        namespaces.insert("fh".to_owned(), HISTORY_NS.to_owned());
+    }
     if !tombstones.is_empty() {
         namespaces.insert("at".to_owned(), TOMBSTONES_NS.to_owned());
     }

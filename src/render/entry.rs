@@ -383,7 +383,7 @@ pub(super) mod fixtures {
 
     use crate::catalog::{Catalog, Scope, Section, Site};
     use crate::domain::{Article, ArticleId, Image, SectionPath, StoredArticle, Tombstone};
-    use crate::render::FeedContext;
+    use crate::render::{FeedContext, History};
 
     pub const SITE_TITLE: &str = "黄南藏族自治州人民政府";
     pub const ID_PREFIX: &str = "tag:huangnan.gov.cn,2021:";
@@ -545,6 +545,7 @@ pub(super) mod fixtures {
             updated: utc("2021-06-03T00:00:00Z"),
             generator: GENERATOR,
             public_base: "http://127.0.0.1:8080",
+            history: History::default(),
         }
     }
 }

@@ -20,7 +20,9 @@ pub fn render_json_feed(ctx: &FeedContext<'_>, entries: &[StoredArticle]) -> Vec
         version: VERSION,
         title: catalog.feed_title(ctx.scope),
         home_page_url: catalog.feed_home(ctx.scope).as_str(),
-        feed_url: ctx.self_url,
+        // A page behind the feed names the feed as its feed_url; JSON Feed §3.
+        feed_url: ctx.history.current.unwrap_or(ctx.self_url),
+        next_url: ctx.history.older,
         description: (!description.trim().is_empty()).then_some(description),
         // JSON Feed §4: `icon` is large and square (for timelines), `favicon` small.
         icon: &logo,
@@ -91,6 +93,9 @@ struct JsonFeed<'a> {
     title: String,
     home_page_url: &'a str,
     feed_url: &'a str,
+    /// The page of older items (JSON Feed §3, pagination).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
     icon: &'a str,

@@ -10,6 +10,8 @@ mod json_feed;
 mod opml;
 mod rss;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use crate::catalog::{Catalog, Scope};
@@ -33,6 +35,46 @@ pub struct FeedContext<'a> {
     pub generator: &'a str,
     /// The service's absolute base URL without a trailing slash.
     pub public_base: &'a str,
+    /// RFC 5005 links to the pages behind this one.
+    pub history: History<'a>,
+}
+
+/// A feed document's place among the pages of its feed (RFC 5005).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct History<'a> {
+    /// The page of the articles published before this document's oldest entry, when there may
+    /// be any: `rel="next"` (paged feeds, §3) and `rel="prev-archive"` (archived feeds, §4) in
+    /// Atom and RSS, `next_url` in JSON Feed.
+    pub older: Option<&'a str>,
+    /// Set on a page behind the feed: the feed itself (`rel="current"`); the page is then an
+    /// archive document (`fh:archive`) and takes the feed's id.
+    pub current: Option<&'a str>,
+}
+
+/// The Feed History namespace of RFC 5005 (`fh:archive`).
+pub const HISTORY_NS: &str = "http://purl.org/syndication/history/1.0";
+
+/// The `(rel, href)` links a document's history gives it, for Atom and RSS alike: the older
+/// page as both `next` (paged feeds) and `prev-archive` (archived feeds), and the feed itself
+/// as `current`.
+fn history_links<'a>(history: &History<'a>) -> impl Iterator<Item = (&'static str, &'a str)> {
+    let older = history
+        .older
+        .into_iter()
+        .flat_map(|href| [("next", href), ("prev-archive", href)]);
+    older.chain(history.current.map(|href| ("current", href)))
+}
+
+/// `<fh:archive/>` (RFC 5005 §4) as an extension map entry of either crate's kind, built by
+/// `extension` from the element.
+fn archive_marker<E>(extension: impl Fn(&entry::Element) -> E) -> BTreeMap<String, Vec<E>> {
+    let marker = entry::Element {
+        name: "fh:archive".to_owned(),
+        attrs: Vec::new(),
+        text: None,
+        children: Vec::new(),
+    };
+    BTreeMap::from([("archive".to_owned(), vec![extension(&marker)])])
 }
 
 impl FeedContext<'_> {

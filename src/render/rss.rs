@@ -8,8 +8,8 @@ use rss::extension::dublincore::DublinCoreExtension;
 use rss::extension::{Extension, ExtensionMap};
 use rss::{Category, Channel, Enclosure, Guid, Image, Item};
 
-use super::FeedContext;
 use super::entry::{self, Element, MEDIA_NS, xml_string};
+use super::{FeedContext, HISTORY_NS, archive_marker, history_links};
 use crate::domain::{Article, FeedFormat, StoredArticle};
 
 /// Renders an RSS 2.0 document: UTF-8 with an XML declaration, `entries` as items in the order
@@ -36,6 +36,13 @@ pub fn render_rss(ctx: &FeedContext<'_>, entries: &[StoredArticle]) -> Vec<u8> {
             ..Link::default()
         });
     }
+    // RFC 5005 carries over to RSS 2.0 as these atom:link elements and `fh:archive`.
+    links.extend(history_links(&ctx.history).map(|(rel, href)| Link {
+        href: href.to_owned(),
+        rel: rel.to_owned(),
+        mime_type: Some(FeedFormat::Rss.media_type().to_owned()),
+        ..Link::default()
+    }));
 
     let items: Vec<Item> = entries.iter().map(|e| item(ctx, e)).collect();
     let channel = Channel {
@@ -58,15 +65,11 @@ pub fn render_rss(ctx: &FeedContext<'_>, entries: &[StoredArticle]) -> Vec<u8> {
             ..Image::default()
         }),
         atom_ext: Some(AtomExtension { links }),
-        // The crate declares the namespaces of the modules it knows; item extensions it does
-        // not, so Media RSS is declared here, and only when an item uses it.
-        namespaces: if items
-            .iter()
-            .any(|item| item.extensions.contains_key("media"))
-        {
-            BTreeMap::from([("media".to_owned(), MEDIA_NS.to_owned())])
+        namespaces: namespaces(ctx, &items),
+        extensions: if ctx.history.current.is_some() {
+            ExtensionMap::from([("fh".to_owned(), archive_marker(extension))])
         } else {
-            BTreeMap::new()
+            ExtensionMap::new()
         },
         items,
         title,
@@ -76,6 +79,22 @@ pub fn render_rss(ctx: &FeedContext<'_>, entries: &[StoredArticle]) -> Vec<u8> {
     channel
         .write_to(Vec::new())
         .expect("writing to a Vec cannot fail")
+}
+
+/// The namespaces the crate does not declare by itself (it declares those of the modules it
+/// knows), each only when used: Media RSS in items, and Feed History on an archive page.
+fn namespaces(ctx: &FeedContext<'_>, items: &[Item]) -> BTreeMap<String, String> {
+    let mut namespaces = BTreeMap::new();
+    if items
+        .iter()
+        .any(|item| item.extensions.contains_key("media"))
+    {
+        namespaces.insert("media".to_owned(), MEDIA_NS.to_owned());
+    }
+    if ctx.history.current.is_some() {
+        namespaces.insert("fh".to_owned(), HISTORY_NS.to_owned());
+    }
+    namespaces
 }
 
 fn item(ctx: &FeedContext<'_>, stored: &StoredArticle) -> Item {

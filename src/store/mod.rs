@@ -32,7 +32,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::domain::{Article, ArticleId, Scope, StoredArticle, Tombstone};
+use crate::domain::{Article, ArticleId, FeedCursor, Scope, StoredArticle, Tombstone};
 pub use crate::domain::{Event, EventType, QueueStats, Target, TargetKind};
 
 mod pages;
@@ -344,6 +344,17 @@ impl Store {
     /// when the feed is not full).
     pub async fn feed_page(&self, scope: &Scope, limit: u32) -> Result<FeedPage, StoreError> {
         on_backend!(&self.backend, s => s.feed_page(scope, limit).await)
+    }
+
+    /// The `limit` newest live articles of a scope published before `before`, in the feeds'
+    /// order: the page behind a feed page whose oldest entry `before` marks (RFC 5005).
+    pub async fn articles_before(
+        &self,
+        scope: &Scope,
+        before: &FeedCursor,
+        limit: u32,
+    ) -> Result<Vec<StoredArticle>, StoreError> {
+        on_backend!(&self.backend, s => s.articles_before(scope, before, limit).await)
     }
 
     /// Events after the cursor `after`, oldest first.

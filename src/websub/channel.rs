@@ -20,7 +20,7 @@ use crate::domain::{
     ArticleId, Event, FeedFormat, StoredArticle, Subscription, Target, TargetKind, Tombstone,
 };
 use crate::metrics::{Metrics, OutcomeLabel};
-use crate::render::{FeedContext, render_feed};
+use crate::render::{FeedContext, History, render_feed};
 use crate::store::{
     AttemptOutcome, Claimed, CursorMove, NewDelivery, NewMessage, Store, StoreError,
 };
@@ -215,6 +215,7 @@ impl NotificationChannel {
             updated,
             generator: &self.generator,
             public_base: &self.public_base,
+            history: History::default(),
         };
         let body = render_feed(format, &ctx, entries, tombstones);
         Some(Notification {

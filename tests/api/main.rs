@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod feeds;
 mod helpers;
+mod history;
 mod hostile;
 mod ingest;
 mod instances;

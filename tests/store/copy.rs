@@ -11,7 +11,7 @@ use tidings::domain::{
     Article, Event, EventType, FeedFormat, Image, Scope, Secret, StoredArticle, Tombstone,
 };
 use tidings::feed_cache::{CachedFeed, Encoding};
-use tidings::render::{FeedContext, render_feed};
+use tidings::render::{FeedContext, History, render_feed};
 use tidings::store::{
     AttemptOutcome, CopyProgress, CopyReport, CursorMove, EndpointPatch, Enqueued, NewDelivery,
     NewMessage, PendingVerification, Store, TargetKind,
@@ -458,6 +458,7 @@ async fn snapshot(store: &Store, catalog: &Catalog, t: DateTime<Utc>) -> Snapsho
                     updated,
                     generator: "tidings/test",
                     public_base: "http://127.0.0.1:8080",
+                    history: History::default(),
                 };
                 let body = render_feed(format, &ctx, &page.entries, &page.tombstones);
                 let feed = CachedFeed::new(body, updated);

@@ -12,6 +12,7 @@ conformance!(
     updated_is_the_newest_change,
     a_parent_merges_its_sections_newest_first,
     moves_change_both_sections_and_counts,
+    pages_behind_a_feed_reach_every_article_once,
 );
 
 async fn page_ids(store: &Store, scope_name: &str, limit: u32) -> Vec<String> {
@@ -296,4 +297,52 @@ async fn moves_change_both_sections_and_counts(db: Ctx) {
         ]
     );
     assert!(changes.windows(2).all(|w| w[0].seq < w[1].seq));
+}
+
+/// RFC 5005 paging: from a feed page, the pages behind it (each after the oldest entry of the
+/// one before) hold every live article of the scope exactly once, in the feeds' order, across
+/// sections and publication-time ties, and nothing deleted or outside the scope.
+async fn pages_behind_a_feed_reach_every_article_once(db: Ctx) {
+    let store = db.store().await;
+    let placed = [
+        ("p-1", "hnyw", "2024-05-01T08:00:00+08:00"),
+        ("p-2", "hnyw/ldhd", "2024-05-01T08:00:00+08:00"),
+        ("p-3", "hnyw/bmdt", "2024-05-01T08:00:00+08:00"),
+        ("p-4", "hnyw/ldhd", "2024-05-02T08:00:00+08:00"),
+        ("p-5", "zwgk", "2024-05-02T09:00:00+08:00"),
+        ("p-6", "hnyw", "2024-05-03T08:00:00.000001+08:00"),
+        ("p-7", "hnyw/bmdt", "2024-05-03T08:00:00+08:00"),
+        ("p-8", "hnyw/ldhd", "2024-05-04T08:00:00+08:00"),
+    ];
+    for (article_id, path, published) in placed {
+        upsert(
+            &store,
+            &article(article_id, path, published),
+            "2024-05-05T09:00:00+08:00",
+        )
+        .await;
+    }
+    store
+        .delete_article(&id("p-4"), at("2024-05-06T00:00:00Z"))
+        .await
+        .unwrap();
+
+    for (scope_name, expected) in [
+        ("hnyw", vec!["p-8", "p-6", "p-7", "p-3", "p-2", "p-1"]),
+        ("hnyw/ldhd", vec!["p-8", "p-2"]),
+        ("all", vec!["p-8", "p-6", "p-7", "p-5", "p-3", "p-2", "p-1"]),
+    ] {
+        let the_scope = scope(scope_name);
+        let first = store.feed_page(&the_scope, 2).await.unwrap().entries;
+        let mut walked: Vec<String> = ids(&first).iter().map(|s| (*s).to_owned()).collect();
+        let mut oldest = first.last().cloned();
+        while let Some(last) = oldest {
+            let cursor = tidings::domain::FeedCursor::after(&last);
+            let page = store.articles_before(&the_scope, &cursor, 2).await.unwrap();
+            assert!(page.len() <= 2);
+            walked.extend(ids(&page).iter().map(|s| (*s).to_owned()));
+            oldest = page.last().cloned();
+        }
+        assert_eq!(walked, expected, "{scope_name}");
+    }
 }

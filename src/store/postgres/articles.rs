@@ -9,7 +9,9 @@ use sqlx::{PgConnection, Row};
 use tokio_util::sync::CancellationToken;
 
 use super::{EVENTS_LOCK, PgStore, advisory_lock, db_time, notify};
-use crate::domain::{Article, ArticleId, Event, EventType, Scope, SectionPath, StoredArticle};
+use crate::domain::{
+    Article, ArticleId, Event, EventType, FeedCursor, Scope, SectionPath, StoredArticle,
+};
 use crate::store::{
     DeleteOutcome, FeedPage, SectionChange, StoreError, UpsertOutcome, Upserted, pages, versions,
 };
@@ -211,6 +213,58 @@ impl PgStore {
         })
     }
 
+    /// See [`crate::store::Store::articles_before`]: one bounded index walk per section.
+    #[tracing::instrument(skip_all, fields(scope = scope.as_str(), limit))]
+    pub async fn articles_before(
+        &self,
+        scope: &Scope,
+        before: &FeedCursor,
+        limit: u32,
+    ) -> Result<Vec<StoredArticle>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let published = db_time(before.published);
+        let id = before.id.as_str();
+        let limit_param = i64::from(limit);
+        let entries = match scope {
+            Scope::All => sqlx::query(&page_sql::older())
+                .bind(published)
+                .bind(id)
+                .bind(limit_param)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(stored_from_row)
+                .collect::<Result<Vec<_>, _>>()?,
+            Scope::Section(_) => {
+                let filter = ScopeFilter::of(scope, 1);
+                let sections: Vec<(String, i64, DateTime<Utc>)> = filter
+                    .bind_as(sqlx::query_as(&page_sql::sections(&filter.sql)))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let live: Vec<&str> = sections
+                    .iter()
+                    .filter(|(_, live, _)| *live > 0)
+                    .map(|(s, _, _)| s.as_str())
+                    .collect();
+                let keys: Vec<(DateTime<Utc>, String)> =
+                    sqlx::query_as(page_sql::OLDER_OF_SECTIONS)
+                        .bind(&live)
+                        .bind(published)
+                        .bind(id)
+                        .bind(limit_param)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let ids = pages::newest_ids(keys, limit);
+                pages::in_order(articles_by_id(&mut tx, &ids).await?, &ids)
+            }
+        };
+        tx.commit().await?;
+        Ok(entries)
+    }
+
     /// A consumer's cursor and the events after it, oldest first.
     pub async fn pending_events(
         &self,
@@ -356,6 +410,25 @@ mod page_sql {
            SELECT published_utc, id FROM articles
            WHERE deleted_at IS NULL AND section = s.section COLLATE \"C\"
            ORDER BY published_utc DESC, id DESC LIMIT $2) AS a";
+
+    /// The `$3` newest live articles of the whole site before the key (`$1`, `$2`).
+    pub fn older() -> String {
+        format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NULL
+               AND (published_utc, id) < ($1, $2 COLLATE \"C\")
+             ORDER BY published_utc DESC, id DESC LIMIT $3"
+        )
+    }
+
+    /// The keys of the `$4` newest live articles of each section of `$1` before the key
+    /// (`$2`, `$3`), one bounded index walk each.
+    pub const OLDER_OF_SECTIONS: &str =
+        "SELECT a.published_utc, a.id FROM unnest($1::text[]) AS s (section)
+         CROSS JOIN LATERAL (
+           SELECT published_utc, id FROM articles
+           WHERE deleted_at IS NULL AND section = s.section COLLATE \"C\"
+             AND (published_utc, id) < ($2, $3 COLLATE \"C\")
+           ORDER BY published_utc DESC, id DESC LIMIT $4) AS a";
 
     /// At most `$2` tombstones of the whole site published since `$1` (NULL: ever), the
     /// newest published first.

@@ -24,7 +24,9 @@ use super::{
     DeleteOutcome, FeedPage, SectionChange, StoreError, Upserted, pages, parse_time_key, time_key,
     versions,
 };
-use crate::domain::{Article, ArticleId, Event, EventType, Scope, SectionPath, StoredArticle};
+use crate::domain::{
+    Article, ArticleId, Event, EventType, FeedCursor, Scope, SectionPath, StoredArticle,
+};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -296,6 +298,57 @@ impl SqliteStore {
         })
     }
 
+    /// See [`crate::store::Store::articles_before`]: one bounded index walk per section.
+    #[tracing::instrument(skip_all, fields(scope = scope.as_str(), limit))]
+    pub async fn articles_before(
+        &self,
+        scope: &Scope,
+        before: &FeedCursor,
+        limit: u32,
+    ) -> Result<Vec<StoredArticle>, StoreError> {
+        let mut tx = self.read.begin().await?;
+        let published = time_key(before.published);
+        let id = before.id.as_str();
+        let entries = match scope {
+            Scope::All => sqlx::query(&page_sql::older())
+                .bind(&published)
+                .bind(id)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(stored_from_row)
+                .collect::<Result<Vec<_>, _>>()?,
+            Scope::Section(_) => {
+                let (filter, lo, hi) = scope_filter(scope);
+                let sections: Vec<(String, i64, String)> =
+                    sqlx::query_as(&page_sql::sections(filter))
+                        .bind(&lo)
+                        .bind(&hi)
+                        .bind(scope.as_str())
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let mut keys = Vec::new();
+                for (section, _, _) in sections.iter().filter(|(_, live, _)| *live > 0) {
+                    let rows: Vec<(String, String)> = sqlx::query_as(page_sql::OLDER_OF_SECTION)
+                        .bind(section)
+                        .bind(&published)
+                        .bind(id)
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for (published, id) in rows {
+                        keys.push((parse_time_key(&published)?, id));
+                    }
+                }
+                let ids = pages::newest_ids(keys, limit);
+                pages::in_order(articles_by_id(&mut tx, &ids).await?, &ids)
+            }
+        };
+        tx.commit().await?;
+        Ok(entries)
+    }
+
     /// A consumer's cursor and the events after it, oldest first.
     pub async fn pending_events(
         &self,
@@ -490,6 +543,21 @@ mod page_sql {
     pub const NEWEST_OF_SECTION: &str = "SELECT published_utc, id FROM articles
          WHERE deleted_at IS NULL AND section = ?1
          ORDER BY published_utc DESC, id DESC LIMIT ?2";
+
+    /// The `?3` newest live articles of the whole site before the key (`?1`, `?2`).
+    pub fn older() -> String {
+        format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE deleted_at IS NULL
+               AND (published_utc < ?1 OR (published_utc = ?1 AND id < ?2))
+             ORDER BY published_utc DESC, id DESC LIMIT ?3"
+        )
+    }
+
+    /// The keys of the `?4` newest live articles of section `?1` before the key (`?2`, `?3`).
+    pub const OLDER_OF_SECTION: &str = "SELECT published_utc, id FROM articles
+         WHERE deleted_at IS NULL AND section = ?1
+           AND (published_utc < ?2 OR (published_utc = ?2 AND id < ?3))
+         ORDER BY published_utc DESC, id DESC LIMIT ?4";
 
     /// At most `?3` tombstones published since `?2`, the newest published first, of the
     /// articles `filter` selects (with `?1`).
