@@ -1,5 +1,5 @@
 //! The feed readers people use read every field that their formats carry from our feeds: Python
-//! feedparser and feed-rs.
+//! feedparser, feed-rs and newsboat (driven headless, its cache read back).
 //!
 //! Two articles are published and read back from `/feeds/all.*`, which holds both:
 //! - the seed article of the Huangnan portal: 来源 黄南报 (the author, as it has no authors),
@@ -11,8 +11,12 @@
 //! The summary and content we render are taken from our JSON Feed, so that each client's reading
 //! is compared with what we meant, byte for byte.
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use sqlx::{ConnectOptions, Connection, Row};
 
 use crate::helpers::{TestApp, repo_path, require_tool, seed_article, spawn_app};
 use crate::seed::{ENTRY_ID as SEED_ID, IMAGE_BASE, IMAGES, seed_paragraphs};
@@ -144,6 +148,16 @@ fn assert_english_body(what: &str, html: &str) {
         html.contains(&format!("src=\"{ENGLISH_IMAGE}\"")),
         "{what}: {html}"
     );
+}
+
+/// Whether `program arg` runs and succeeds (checked before a server starts).
+fn runs(program: &str, arg: &str) -> bool {
+    std::process::Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,5 +506,200 @@ async fn feed_rs_reads_every_field_of_every_format() {
                 assert_eq!(item["_tidings"]["source"], "Huangnan Daily", "{what}");
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// newsboat
+
+/// What newsboat made of one feed: its cache database, and what `-x print-unread` printed.
+struct NewsboatRun {
+    cache: PathBuf,
+    unread: String,
+}
+
+/// Runs newsboat headless (`-x reload print-unread`, no terminal) on `/feeds/all.{ext}` alone,
+/// in a folder of its own that is also its HOME (it creates `~/.newsboat` even when told where
+/// its files are). It needs no other environment: the locale does not matter to its cache,
+/// which is UTF-8, and a proxy from the caller's environment must not see a loopback request.
+///
+/// One feed per run: newsboat keeps one row per guid across all the feeds it reads, so with our
+/// RSS and Atom feeds (which share entry ids) in one urls file, one format's reading would
+/// overwrite the other's and no row would say which format it came from.
+async fn newsboat(app: &TestApp, ext: &str) -> NewsboatRun {
+    let dir = app.dir.path().join(format!("newsboat-{ext}"));
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let urls = dir.join("urls");
+    std::fs::write(
+        &urls,
+        format!("{}\n", app.url(&format!("/feeds/all.{ext}"))),
+    )
+    .unwrap();
+    let errors = dir.join("error.log");
+    let config = dir.join("config");
+    std::fs::write(&config, format!("error-log \"{}\"\n", errors.display())).unwrap();
+    let cache = dir.join("cache.db");
+    let output = tokio::process::Command::new("newsboat")
+        .arg("-u")
+        .arg(&urls)
+        .arg("-c")
+        .arg(&cache)
+        .arg("-C")
+        .arg(&config)
+        .args(["-x", "reload", "print-unread"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("newsboat runs");
+    let logged = std::fs::read_to_string(&errors).unwrap_or_default();
+    assert!(
+        output.status.success() && logged.is_empty(),
+        "newsboat on {ext}: {}\n{}\n{logged}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+    );
+    NewsboatRun {
+        cache,
+        unread: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+    }
+}
+
+/// A row of newsboat's `rss_item` table.
+#[derive(Debug)]
+struct NewsboatItem {
+    guid: String,
+    title: String,
+    author: String,
+    url: String,
+    feedurl: String,
+    /// Unix time.
+    pub_date: i64,
+    content: String,
+    enclosure_url: Option<String>,
+    enclosure_type: Option<String>,
+}
+
+/// newsboat's cache, read back: `rss_feed` (rssurl, url, title) and `rss_item`.
+async fn read_newsboat_cache(cache: &Path) -> (Vec<(String, String, String)>, Vec<NewsboatItem>) {
+    let mut db = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(cache)
+        .read_only(true)
+        .connect()
+        .await
+        .expect("newsboat's cache opens");
+    let feeds = sqlx::query("SELECT rssurl, url, title FROM rss_feed")
+        .fetch_all(&mut db)
+        .await
+        .expect("rss_feed")
+        .into_iter()
+        .map(|r| (r.get("rssurl"), r.get("url"), r.get("title")))
+        .collect();
+    let items = sqlx::query(
+        "SELECT guid, title, author, url, feedurl, pubDate, content, enclosure_url, \
+         enclosure_type FROM rss_item ORDER BY pubDate",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("rss_item")
+    .into_iter()
+    .map(|r| NewsboatItem {
+        guid: r.get("guid"),
+        title: r.get("title"),
+        author: r.get("author"),
+        url: r.get("url"),
+        feedurl: r.get("feedurl"),
+        pub_date: r.get("pubDate"),
+        content: r.get("content"),
+        enclosure_url: r.get("enclosure_url"),
+        enclosure_type: r.get("enclosure_type"),
+    })
+    .collect();
+    db.close().await.expect("the cache closes");
+    (feeds, items)
+}
+
+/// newsboat keeps an enclosure only when its type is audio, video or `application/ogg` (a
+/// podcast, `is_valid_podcast_type`), from `<enclosure>` and `media:content` alike, so it keeps
+/// none of our images; they reach its reader in the content, asserted beside this. Should a
+/// newsboat keep image enclosures, what it keeps must be one of the article's images.
+fn assert_newsboat_enclosure(what: &str, item: &NewsboatItem, images: &[String]) {
+    match item.enclosure_url.as_deref() {
+        None | Some("") => {}
+        Some(url) => {
+            assert!(images.iter().any(|i| i == url), "{what}: {item:?}");
+            assert!(
+                item.enclosure_type
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("image/")),
+                "{what}: {item:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn newsboat_keeps_every_field_it_stores_from_rss_and_atom() {
+    if !require_tool("newsboat", runs("newsboat", "--version")) {
+        return;
+    }
+    let (app, ours) = app_with_both_articles().await;
+    let seed = seed_article();
+    for ext in ["rss", "atom"] {
+        let feed_url = app.url(&format!("/feeds/all.{ext}"));
+        let run = newsboat(&app, ext).await;
+        assert_eq!(run.unread, "2 unread articles", "{ext}");
+        let (feeds, items) = read_newsboat_cache(&run.cache).await;
+        assert_eq!(
+            feeds,
+            [(
+                feed_url.clone(),
+                SITE_HOME.to_owned(),
+                SITE_TITLE.to_owned()
+            )],
+            "{ext}: the feed's URL, home page and title"
+        );
+        assert_eq!(items.len(), 2, "{ext}: {items:?}");
+
+        let [item, english] = &items[..] else {
+            unreachable!()
+        };
+        let what = format!("newsboat {ext} seed");
+        assert_eq!(item.guid, SEED_ID, "{what}");
+        assert_eq!(item.title, text(&seed["title"], "title"), "{what}");
+        assert_eq!(item.url, text(&seed["url"], "url"), "{what}");
+        assert_eq!(item.feedurl, feed_url, "{what}");
+        assert_eq!(item.author, SEED_SOURCE, "{what}: 来源 as the author");
+        assert_eq!(
+            item.pub_date,
+            unix(SEED_PUBLISHED),
+            "{what}: 2021-06-01T00:00:00+08:00 is 2021-05-31T16:00:00Z"
+        );
+        assert_eq!(
+            item.content,
+            text(&served(&ours, SEED_ID)["content_html"], "content"),
+            "{what}: the content as served"
+        );
+        assert_seed_body(&what, &item.content);
+        assert_newsboat_enclosure(&what, item, &seed_images());
+
+        let what = format!("newsboat {ext} English");
+        assert_eq!(english.guid, ENGLISH_ID, "{what}");
+        assert_eq!(english.title, ENGLISH_TITLE, "{what}");
+        assert_eq!(english.url, ENGLISH_URL, "{what}");
+        assert_eq!(english.feedurl, feed_url, "{what}");
+        assert_eq!(english.author, ENGLISH_AUTHOR, "{what}");
+        // newsboat keeps the publication, not the later update.
+        assert_eq!(english.pub_date, unix(ENGLISH_PUBLISHED), "{what}");
+        assert_eq!(
+            english.content,
+            text(&served(&ours, ENGLISH_ID)["content_html"], "content"),
+            "{what}"
+        );
+        assert_english_body(&what, &english.content);
+        assert_newsboat_enclosure(&what, english, &[ENGLISH_IMAGE.to_owned()]);
     }
 }
