@@ -1,5 +1,5 @@
 //! The feed readers people use read every field that their formats carry from our feeds: Python
-//! feedparser, feed-rs and newsboat (driven headless, its cache read back).
+//! feedparser, feed-rs, newsboat (driven headless, its cache read back) and npm rss-parser.
 //!
 //! Two articles are published and read back from `/feeds/all.*`, which holds both:
 //! - the seed article of the Huangnan portal: 来源 黄南报 (the author, as it has no authors),
@@ -702,4 +702,247 @@ async fn newsboat_keeps_every_field_it_stores_from_rss_and_atom() {
         assert_english_body(&what, &english.content);
         assert_newsboat_enclosure(&what, english, &[ENGLISH_IMAGE.to_owned()]);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// npm rss-parser
+
+fn has_rss_parser() -> bool {
+    repo_path("tests/js/node_modules/rss-parser/package.json").is_file()
+}
+
+/// rss-parser's reading of `/feeds/all.{ext}` over HTTP (see `tests/js/rss-parser.mjs`).
+async fn rss_parser(app: &TestApp, ext: &str) -> Value {
+    let output = tokio::process::Command::new("node")
+        .arg(repo_path("tests/js/rss-parser.mjs"))
+        .arg(app.url(&format!("/feeds/all.{ext}")))
+        .output()
+        .await
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "rss-parser on {ext}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("rss-parser's reading is JSON")
+}
+
+/// rss-parser keeps the attributes of an element it was asked for under `$`.
+fn attributes<'a>(elements: &'a Value, name: &str) -> Vec<&'a str> {
+    elements
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {elements}"))
+        .iter()
+        .map(|e| text(&e["$"][name], name))
+        .collect()
+}
+
+/// The `name` of every Atom person (`[{"name": ["…"]}]` as rss-parser gives them).
+fn people(persons: &Value) -> Vec<&str> {
+    persons
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {persons}"))
+        .iter()
+        .map(|p| text(&p["name"][0], "name"))
+        .collect()
+}
+
+fn requires_rss_parser() -> bool {
+    require_tool("node", runs("node", "--version"))
+        && require_tool("rss-parser (npm ci --prefix tests/js)", has_rss_parser())
+}
+
+#[tokio::test]
+async fn rss_parser_reads_every_field_of_rss() {
+    if !requires_rss_parser() {
+        return;
+    }
+    let (app, ours) = app_with_both_articles().await;
+    let seed = seed_article();
+    let feed = rss_parser(&app, "rss").await;
+    assert_eq!(feed["title"], SITE_TITLE);
+    assert_eq!(feed["link"], SITE_HOME);
+    assert_eq!(feed["feedUrl"], app.url("/feeds/all.rss"));
+    assert_eq!(feed["description"], SITE_DESCRIPTION);
+    assert_eq!(feed["language"], "zh-CN");
+    assert!(
+        text(&feed["generator"], "generator").starts_with("tidings/"),
+        "{}",
+        feed["generator"]
+    );
+    assert_eq!(feed["image"]["title"], SITE_TITLE);
+    assert_eq!(feed["image"]["link"], SITE_HOME);
+    assert_eq!(feed["items"].as_array().unwrap().len(), 2);
+
+    let item = entry(&feed["items"], "guid", SEED_ID);
+    let ours_seed = served(&ours, SEED_ID);
+    assert_eq!(item["title"], seed["title"]);
+    assert_eq!(item["link"], seed["url"]);
+    assert_eq!(item["pubDate"], "Tue, 01 Jun 2021 00:00:00 +0800");
+    assert_eq!(
+        item["isoDate"], "2021-05-31T16:00:00.000Z",
+        "the +08:00 instant"
+    );
+    assert_eq!(item["creator"], SEED_SOURCE, "来源 as the author");
+    assert_eq!(strings(&item["creators"]), [SEED_SOURCE]);
+    assert_eq!(item.get("contributors"), None, "the page names no 责任编辑");
+    assert_eq!(strings(&item["categories"]), SEED_CATEGORIES);
+    // rss-parser's `content` is the description: our summary, which has nothing to escape.
+    assert_eq!(item["content"], ours_seed["summary"]);
+    assert_eq!(item["contentSnippet"], ours_seed["summary"]);
+    assert_eq!(item["content:encoded"], ours_seed["content_html"]);
+    assert_seed_body(
+        "rss-parser content:encoded",
+        text(&item["content:encoded"], "content"),
+    );
+    let snippet = text(&item["content:encodedSnippet"], "snippet");
+    for paragraph in seed_paragraphs() {
+        assert!(
+            snippet.contains(&paragraph),
+            "the snippet lost: {paragraph}"
+        );
+    }
+    assert_eq!(
+        item.get("enclosure"),
+        None,
+        "no enclosure for an image of unknown type and size"
+    );
+    assert_eq!(attributes(&item["mediaContent"], "url"), seed_images());
+    assert_eq!(
+        attributes(&item["mediaContent"], "medium"),
+        ["image", "image", "image"]
+    );
+    assert_eq!(
+        attributes(&item["mediaThumbnail"], "url"),
+        [seed_images()[0].as_str()]
+    );
+
+    let item = entry(&feed["items"], "guid", ENGLISH_ID);
+    assert_eq!(item["title"], ENGLISH_TITLE);
+    assert_eq!(item["link"], ENGLISH_URL);
+    assert_eq!(item["pubDate"], "Wed, 02 Jun 2021 09:30:00 +0800");
+    assert_eq!(item["isoDate"], "2021-06-02T01:30:00.000Z");
+    assert_eq!(item["creator"], ENGLISH_AUTHOR);
+    assert_eq!(strings(&item["creators"]), [ENGLISH_AUTHOR]);
+    assert_eq!(
+        strings(&item["contributors"]),
+        [ENGLISH_EDITOR],
+        "责任编辑 as dc:contributor"
+    );
+    assert_eq!(strings(&item["categories"]), ENGLISH_CATEGORIES);
+    // The description is HTML: the plain summary's `&` is escaped, and the snippet reads it back.
+    assert_eq!(
+        item["content"],
+        "Painters in Tongren &amp; Wutun welcome visitors."
+    );
+    assert_eq!(item["contentSnippet"], ENGLISH_SUMMARY);
+    assert_eq!(
+        item["content:encoded"],
+        served(&ours, ENGLISH_ID)["content_html"]
+    );
+    assert_eq!(item["content:encodedSnippet"], ENGLISH_PARAGRAPH);
+    assert_eq!(
+        item["enclosure"],
+        json!({
+            "url": ENGLISH_IMAGE,
+            "length": ENGLISH_IMAGE_LENGTH.to_string(),
+            "type": ENGLISH_IMAGE_TYPE,
+        })
+    );
+    let media = &item["mediaContent"];
+    assert_eq!(attributes(media, "url"), [ENGLISH_IMAGE]);
+    assert_eq!(attributes(media, "type"), [ENGLISH_IMAGE_TYPE]);
+    assert_eq!(
+        attributes(media, "fileSize"),
+        [ENGLISH_IMAGE_LENGTH.to_string()]
+    );
+    assert_eq!(media[0]["media:title"][0]["_"], ENGLISH_CAPTION);
+    assert_eq!(attributes(&item["mediaThumbnail"], "url"), [ENGLISH_IMAGE]);
+}
+
+#[tokio::test]
+async fn rss_parser_reads_every_field_of_atom() {
+    if !requires_rss_parser() {
+        return;
+    }
+    let (app, ours) = app_with_both_articles().await;
+    let seed = seed_article();
+    let feed = rss_parser(&app, "atom").await;
+    assert_eq!(feed["title"], SITE_TITLE);
+    assert_eq!(feed["link"], SITE_HOME);
+    assert_eq!(feed["feedUrl"], app.url("/feeds/all.atom"));
+    assert_eq!(feed["subtitle"], SITE_DESCRIPTION);
+    // rss-parser reads no xml:lang, so an Atom feed's language does not reach it.
+    assert_eq!(feed.get("language"), None);
+    assert_eq!(feed["items"].as_array().unwrap().len(), 2);
+
+    let item = entry(&feed["items"], "id", SEED_ID);
+    let ours_seed = served(&ours, SEED_ID);
+    assert_eq!(item["title"], seed["title"]);
+    assert_eq!(item["link"], seed["url"]);
+    // rss-parser rewrites <published> in UTC; <updated> it was asked for comes as written.
+    assert_eq!(item["pubDate"], "2021-05-31T16:00:00.000Z");
+    assert_eq!(
+        item["isoDate"], "2021-05-31T16:00:00.000Z",
+        "the +08:00 instant"
+    );
+    assert_eq!(item["updated"], "2021-06-01T00:00:00+08:00");
+    assert_eq!(item["author"], SEED_SOURCE, "来源 as the author");
+    assert_eq!(people(&item["authors"]), [SEED_SOURCE]);
+    assert_eq!(item.get("contributors"), None, "the page names no 责任编辑");
+    assert_eq!(attributes(&item["categories"], "term"), SEED_CATEGORIES);
+    assert_eq!(item["summary"], ours_seed["summary"]);
+    assert_eq!(item["content"], ours_seed["content_html"]);
+    assert_seed_body("rss-parser Atom content", text(&item["content"], "content"));
+    let snippet = text(&item["contentSnippet"], "snippet");
+    for paragraph in seed_paragraphs() {
+        assert!(
+            snippet.contains(&paragraph),
+            "the snippet lost: {paragraph}"
+        );
+    }
+    assert_eq!(
+        attributes(&item["links"], "rel"),
+        ["alternate"],
+        "no enclosure for an image of unknown type and size"
+    );
+    assert_eq!(attributes(&item["mediaContent"], "url"), seed_images());
+    assert_eq!(
+        attributes(&item["mediaThumbnail"], "url"),
+        [seed_images()[0].as_str()]
+    );
+
+    let item = entry(&feed["items"], "id", ENGLISH_ID);
+    assert_eq!(item["title"], ENGLISH_TITLE);
+    assert_eq!(item["link"], ENGLISH_URL);
+    assert_eq!(item["pubDate"], "2021-06-02T01:30:00.000Z");
+    assert_eq!(item["isoDate"], "2021-06-02T01:30:00.000Z");
+    assert_eq!(item["updated"], "2021-06-03T10:15:00+08:00");
+    assert_eq!(item["author"], ENGLISH_AUTHOR);
+    assert_eq!(people(&item["authors"]), [ENGLISH_AUTHOR]);
+    assert_eq!(
+        people(&item["contributors"]),
+        [ENGLISH_EDITOR],
+        "责任编辑 as the contributor"
+    );
+    assert_eq!(attributes(&item["categories"], "term"), ENGLISH_CATEGORIES);
+    assert_eq!(item["summary"], ENGLISH_SUMMARY);
+    assert_eq!(item["content"], served(&ours, ENGLISH_ID)["content_html"]);
+    assert_eq!(item["contentSnippet"], ENGLISH_PARAGRAPH);
+    let links = item["links"].as_array().unwrap();
+    assert_eq!(
+        attributes(&item["links"], "rel"),
+        ["alternate", "enclosure"]
+    );
+    assert_eq!(
+        links[1]["$"],
+        json!({
+            "href": ENGLISH_IMAGE,
+            "rel": "enclosure",
+            "type": ENGLISH_IMAGE_TYPE,
+            "length": ENGLISH_IMAGE_LENGTH.to_string(),
+        })
+    );
+    assert_eq!(attributes(&item["mediaContent"], "url"), [ENGLISH_IMAGE]);
+    assert_eq!(attributes(&item["mediaThumbnail"], "url"), [ENGLISH_IMAGE]);
 }
