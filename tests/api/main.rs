@@ -11,6 +11,7 @@ mod hostile;
 mod ingest;
 mod instances;
 mod interop;
+mod readers;
 mod receiver;
 mod seed;
 mod soak;

@@ -5,16 +5,16 @@ use serde_json::Value;
 
 use crate::helpers::{repo_path, seed_article, spawn_app};
 
-const ENTRY_ID: &str = "tag:www.huangnan.gov.cn,2021:article/hn-20210601-shuangyong";
-const IMAGE_BASE: &str = "https://www.huangnan.gov.cn/hnyw/ldhd/202106/";
-const IMAGES: [&str; 3] = [
+pub(crate) const ENTRY_ID: &str = "tag:www.huangnan.gov.cn,2021:article/hn-20210601-shuangyong";
+pub(crate) const IMAGE_BASE: &str = "https://www.huangnan.gov.cn/hnyw/ldhd/202106/";
+pub(crate) const IMAGES: [&str; 3] = [
     "1622509259278633.png",
     "1622509275332037.png",
     "1622509290564823.png",
 ];
 
 /// The text paragraphs of the seed, as the fixture carries them.
-fn seed_paragraphs() -> Vec<String> {
+pub(crate) fn seed_paragraphs() -> Vec<String> {
     let html = seed_article()["content_html"].as_str().unwrap().to_owned();
     html.split("<p>")
         .filter_map(|p| p.split("</p>").next())
