@@ -139,6 +139,11 @@ fn item(ctx: &FeedContext<'_>, stored: &StoredArticle) -> Item {
                 .map(xml_string)
                 .into_iter()
                 .collect(),
+            // An item in another language than its channel says so, as Atom's xml:lang does.
+            languages: entry::language_override(article, ctx.catalog.feed_language(ctx.scope))
+                .map(xml_string)
+                .into_iter()
+                .collect(),
             ..DublinCoreExtension::default()
         }),
         extensions: media_extensions(article),

@@ -947,14 +947,10 @@ async fn rss_parser_reads_every_field_of_atom() {
     assert_eq!(attributes(&item["mediaThumbnail"], "url"), [ENGLISH_IMAGE]);
 }
 
-/// DEFECT(rss-item-language): our RSS loses the language of an article written in another
-/// language than its feed. rss-parser reads an item's `dc:language` into `language` unasked (as
-/// it reads `dc:creator`), and our RSS declares the Dublin Core namespace already, but the item
-/// carries no `dc:language`: rss-parser, like any RSS reader, can only take the English article
-/// for Chinese, the channel's `<language>zh-CN</language>`. Atom marks the entry `xml:lang="en"`
-/// and JSON Feed says `"language": "en"`. (feedparser reads an item's `dc:language` too, as the
-/// entry's `language`.) This fails until the RSS item writes
-/// `<dc:language>en</dc:language>` when its language differs from the feed's.
+/// An RSS item in another language than its channel carries `dc:language`, which rss-parser
+/// reads into `language` unasked (as feedparser does into the entry's `language`); without it
+/// any RSS reader takes the English article for Chinese, the channel's language. The seed,
+/// in the channel's language, carries none.
 #[tokio::test]
 async fn rss_parser_reads_the_language_of_an_rss_item_in_another_language() {
     if !requires_rss_parser() {
@@ -965,7 +961,7 @@ async fn rss_parser_reads_the_language_of_an_rss_item_in_another_language() {
     let english = entry(&feed["items"], "guid", ENGLISH_ID);
     assert_eq!(
         english["language"], "en",
-        "DEFECT(rss-item-language): the English item has no dc:language: {english}"
+        "the English item has no dc:language: {english}"
     );
     let seed = entry(&feed["items"], "guid", SEED_ID);
     assert_eq!(
