@@ -16,5 +16,6 @@ mod receiver;
 mod seed;
 mod soak;
 mod validity;
+mod w3c_rules;
 mod webhooks;
 mod websub;
