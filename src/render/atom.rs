@@ -33,6 +33,15 @@ pub fn render_atom(
             mime_type: Some("text/html".to_owned()),
             ..Link::default()
         },
+        // The service's page of the feed, for people. Not a second HTML alternate: readers
+        // take one alternate for the feed's home, feedparser and newsboat the last, rss-parser
+        // the first, and that home must stay the portal's page.
+        Link {
+            href: ctx.page_url(),
+            rel: "related".to_owned(),
+            mime_type: Some("text/html".to_owned()),
+            ..Link::default()
+        },
         // RFC 4287 §4.2.7.2: a feed SHOULD link to itself.
         Link {
             href: ctx.self_url.to_owned(),
@@ -416,6 +425,13 @@ mod tests {
             rels("alternate"),
             [(
                 "http://www.huangnan.gov.cn/html/hnyw/".to_owned(),
+                Some("text/html".to_owned())
+            )]
+        );
+        assert_eq!(
+            rels("related"),
+            [(
+                "http://127.0.0.1:8080/feeds/hnyw.html".to_owned(),
                 Some("text/html".to_owned())
             )]
         );

@@ -88,6 +88,13 @@ impl FeedContext<'_> {
     }
 }
 
+impl FeedContext<'_> {
+    /// The service's HTML page of this feed, for people (`/feeds/{scope}.html`).
+    pub fn page_url(&self) -> String {
+        format!("{}/feeds/{}.html", self.public_base, self.scope.as_str())
+    }
+}
+
 /// Where the service serves its own logo, a 512×512 PNG.
 pub const LOGO_PATH: &str = "/logo.png";
 

@@ -22,12 +22,22 @@ pub fn render_rss(ctx: &FeedContext<'_>, entries: &[StoredArticle]) -> Vec<u8> {
     let description = xml_string(&catalog.feed_description(ctx.scope));
     let home = catalog.feed_home(ctx.scope).to_string();
 
-    let mut links = vec![Link {
-        href: ctx.self_url.to_owned(),
-        rel: "self".to_owned(),
-        mime_type: Some(FeedFormat::Rss.media_type().to_owned()),
-        ..Link::default()
-    }];
+    let mut links = vec![
+        Link {
+            href: ctx.self_url.to_owned(),
+            rel: "self".to_owned(),
+            mime_type: Some(FeedFormat::Rss.media_type().to_owned()),
+            ..Link::default()
+        },
+        // The service's page of the feed, for people; `related`, as readers (feedparser) take
+        // an alternate atom:link for the channel's home over `<link>`, the portal's page.
+        Link {
+            href: ctx.page_url(),
+            rel: "related".to_owned(),
+            mime_type: Some("text/html".to_owned()),
+            ..Link::default()
+        },
+    ];
     // WebSub §4: the hub is advertised next to the self link, both as atom:link in RSS.
     if let Some(hub) = ctx.hub_url {
         links.push(Link {
@@ -272,7 +282,13 @@ mod tests {
         assert_eq!(channel.description, "黄南藏族自治州人民政府 - 政务公开");
         assert!(channel.items.is_empty());
         let links = channel.atom_ext.expect("atom links").links;
-        assert_eq!(links.len(), 1, "no hub link without a hub");
+        assert!(
+            links.iter().all(|l| l.rel != "hub"),
+            "no hub link without a hub"
+        );
+        let rels: Vec<&str> = links.iter().map(|l| l.rel.as_str()).collect();
+        assert_eq!(rels, ["self", "related"]);
+        assert_eq!(links[1].href, "http://127.0.0.1:8080/feeds/zwgk.html");
     }
 
     #[test]
