@@ -404,6 +404,7 @@ impl Service {
                 public_base: &public_base,
                 history: History {
                     older: older.as_deref(),
+                    newer: None,
                     current: None,
                 },
             };
@@ -432,6 +433,25 @@ impl Service {
         ))
     }
 
+    /// The URL of the page in front of the page behind `before`: the one whose oldest entry is
+    /// the article at `before`, that is, the `limit` articles from it on. `None` when those are
+    /// the newest, as the feed itself is in front then.
+    async fn newer_url(
+        &self,
+        scope: &Scope,
+        format: FeedFormat,
+        before: &FeedCursor,
+        limit: u32,
+    ) -> Result<Option<String>, StoreError> {
+        let keys = self
+            .store
+            .article_keys_from(scope, before, limit + 1)
+            .await?;
+        Ok(keys
+            .get(limit as usize)
+            .map(|front| format!("{}?before={}", self.feed_url(scope, format), front.token())))
+    }
+
     /// A page behind a feed: its `limit` articles published before `before`, rendered as an
     /// archive document (RFC 5005 §4) at `{feed}?before=…`, with its version (a digest of the
     /// document) so that it can be served at a URL that never changes what it holds.
@@ -452,6 +472,7 @@ impl Service {
         let current = self.feed_url(scope, format);
         let self_url = format!("{current}?before={}", before.token());
         let older = self.older_url(scope, format, &entries, limit);
+        let newer = self.newer_url(scope, format, before, limit).await?;
         let hub_url = self.hub_url();
         let generator = self.generator();
         let public_base = self.config.public_base().to_owned();
@@ -468,6 +489,7 @@ impl Service {
                 public_base: &public_base,
                 history: History {
                     older: older.as_deref(),
+                    newer: newer.as_deref(),
                     current: Some(&current),
                 },
             };

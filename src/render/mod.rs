@@ -46,6 +46,9 @@ pub struct History<'a> {
     /// be any: `rel="next"` (paged feeds, §3) and `rel="prev-archive"` (archived feeds, §4) in
     /// Atom and RSS, `next_url` in JSON Feed.
     pub older: Option<&'a str>,
+    /// On a page behind the feed, the page in front of it, when that is not the feed itself:
+    /// `rel="next-archive"` (§4).
+    pub newer: Option<&'a str>,
     /// Set on a page behind the feed: the feed itself (`rel="current"`); the page is then an
     /// archive document (`fh:archive`) and takes the feed's id.
     pub current: Option<&'a str>,
@@ -55,14 +58,16 @@ pub struct History<'a> {
 pub const HISTORY_NS: &str = "http://purl.org/syndication/history/1.0";
 
 /// The `(rel, href)` links a document's history gives it, for Atom and RSS alike: the older
-/// page as both `next` (paged feeds) and `prev-archive` (archived feeds), and the feed itself
-/// as `current`.
+/// page as both `next` (paged feeds) and `prev-archive` (archived feeds), the newer page as
+/// `next-archive`, and the feed itself as `current`.
 fn history_links<'a>(history: &History<'a>) -> impl Iterator<Item = (&'static str, &'a str)> {
     let older = history
         .older
         .into_iter()
         .flat_map(|href| [("next", href), ("prev-archive", href)]);
-    older.chain(history.current.map(|href| ("current", href)))
+    older
+        .chain(history.newer.map(|href| ("next-archive", href)))
+        .chain(history.current.map(|href| ("current", href)))
 }
 
 /// `<fh:archive/>` (RFC 5005 §4) as an extension map entry of either crate's kind, built by

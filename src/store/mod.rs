@@ -357,6 +357,18 @@ impl Store {
         on_backend!(&self.backend, s => s.articles_before(scope, before, limit).await)
     }
 
+    /// The keys of the `limit` oldest live articles of a scope at or after `from`, oldest
+    /// first: where the page in front of a page behind a feed begins (RFC 5005
+    /// `next-archive`).
+    pub async fn article_keys_from(
+        &self,
+        scope: &Scope,
+        from: &FeedCursor,
+        limit: u32,
+    ) -> Result<Vec<FeedCursor>, StoreError> {
+        on_backend!(&self.backend, s => s.article_keys_from(scope, from, limit).await)
+    }
+
     /// Events after the cursor `after`, oldest first.
     pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
         on_backend!(&self.backend, s => s.events_after(after, limit).await)
@@ -441,6 +453,22 @@ pub(crate) fn stored_event_types(names: &[String]) -> Result<Vec<EventType>, Sto
 }
 
 /// A time as both engines store it: to the microsecond.
+/// The `limit` oldest of `keys` (from one walk per section), as cursors, oldest first.
+pub(crate) fn oldest_keys(
+    mut keys: Vec<(DateTime<Utc>, String)>,
+    limit: u32,
+) -> Result<Vec<FeedCursor>, StoreError> {
+    keys.sort_unstable();
+    keys.truncate(limit as usize);
+    keys.into_iter()
+        .map(|(published, id)| {
+            let id =
+                ArticleId::parse(&id).map_err(|_| StoreError::Corrupt(format!("id {id:?}")))?;
+            Ok(FeedCursor { published, id })
+        })
+        .collect()
+}
+
 pub(crate) fn to_microsecond(t: DateTime<Utc>) -> DateTime<Utc> {
     t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
         .unwrap_or(t)

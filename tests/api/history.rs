@@ -115,12 +115,16 @@ async fn a_reader_walks_back_through_every_article_of_a_section() {
         let mut next = link(&feed, "prev-archive");
         assert_eq!(next, link(&feed, "next"), "paged and archived alike");
         let mut pages = 0;
+        let mut in_front: Option<String> = None;
         while let Some(href) = next {
             let (location, page) = follow(&app, &href).await;
             assert!(is_archive(&page), "{location}");
             assert_eq!(link(&page, "current").as_deref(), Some(feed_url.as_str()));
+            // The page in front: none for the first (the feed is), else the one just read.
+            assert_eq!(link(&page, "next-archive"), in_front, "{location}");
             seen.extend(entry_ids(&page));
             next = link(&page, "prev-archive");
+            in_front = Some(href);
             pages += 1;
         }
         assert_eq!(pages, 2, "{ext}: 5 + 5 + 2");

@@ -341,6 +341,23 @@ async fn pages_behind_a_feed_reach_every_article_once(db: Ctx) {
             let page = store.articles_before(&the_scope, &cursor, 2).await.unwrap();
             assert!(page.len() <= 2);
             walked.extend(ids(&page).iter().map(|s| (*s).to_owned()));
+            // From the cursor on, the keys run oldest first, the cursor's article first.
+            let front = store
+                .article_keys_from(&the_scope, &cursor, 3)
+                .await
+                .unwrap();
+            let front_ids: Vec<&str> = front.iter().map(|k| k.id.as_str()).collect();
+            let at = walked
+                .iter()
+                .position(|w| *w == cursor.id.as_str())
+                .unwrap();
+            let expected_front: Vec<&str> = walked[..=at]
+                .iter()
+                .rev()
+                .take(3)
+                .map(String::as_str)
+                .collect();
+            assert_eq!(front_ids, expected_front, "{scope_name}");
             oldest = page.last().cloned();
         }
         assert_eq!(walked, expected, "{scope_name}");

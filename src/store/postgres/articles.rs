@@ -265,6 +265,53 @@ impl PgStore {
         Ok(entries)
     }
 
+    /// See [`crate::store::Store::article_keys_from`]: one bounded index walk per section.
+    pub async fn article_keys_from(
+        &self,
+        scope: &Scope,
+        from: &FeedCursor,
+        limit: u32,
+    ) -> Result<Vec<FeedCursor>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let published = db_time(from.published);
+        let id = from.id.as_str();
+        let limit_param = i64::from(limit);
+        let keys: Vec<(DateTime<Utc>, String)> = match scope {
+            Scope::All => {
+                sqlx::query_as(page_sql::NEWER_FROM)
+                    .bind(published)
+                    .bind(id)
+                    .bind(limit_param)
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+            Scope::Section(_) => {
+                let filter = ScopeFilter::of(scope, 1);
+                let sections: Vec<(String, i64, DateTime<Utc>)> = filter
+                    .bind_as(sqlx::query_as(&page_sql::sections(&filter.sql)))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let live: Vec<&str> = sections
+                    .iter()
+                    .filter(|(_, live, _)| *live > 0)
+                    .map(|(s, _, _)| s.as_str())
+                    .collect();
+                sqlx::query_as(page_sql::NEWER_FROM_SECTIONS)
+                    .bind(&live)
+                    .bind(published)
+                    .bind(id)
+                    .bind(limit_param)
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+        };
+        tx.commit().await?;
+        crate::store::oldest_keys(keys, limit)
+    }
+
     /// A consumer's cursor and the events after it, oldest first.
     pub async fn pending_events(
         &self,
@@ -429,6 +476,21 @@ mod page_sql {
            WHERE deleted_at IS NULL AND section = s.section COLLATE \"C\"
              AND (published_utc, id) < ($2, $3 COLLATE \"C\")
            ORDER BY published_utc DESC, id DESC LIMIT $4) AS a";
+
+    /// The keys of the `$3` oldest live articles of the whole site at or after the key (`$1`,
+    /// `$2`).
+    pub const NEWER_FROM: &str = "SELECT published_utc, id FROM articles
+         WHERE deleted_at IS NULL AND (published_utc, id) >= ($1, $2 COLLATE \"C\")
+         ORDER BY published_utc, id LIMIT $3";
+
+    /// As [`NEWER_FROM`], for each section of `$1`, from the key (`$2`, `$3`), `$4` each.
+    pub const NEWER_FROM_SECTIONS: &str =
+        "SELECT a.published_utc, a.id FROM unnest($1::text[]) AS s (section)
+         CROSS JOIN LATERAL (
+           SELECT published_utc, id FROM articles
+           WHERE deleted_at IS NULL AND section = s.section COLLATE \"C\"
+             AND (published_utc, id) >= ($2, $3 COLLATE \"C\")
+           ORDER BY published_utc, id LIMIT $4) AS a";
 
     /// At most `$2` tombstones of the whole site published since `$1` (NULL: ever), the
     /// newest published first.

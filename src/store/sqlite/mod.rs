@@ -349,6 +349,49 @@ impl SqliteStore {
         Ok(entries)
     }
 
+    /// See [`crate::store::Store::article_keys_from`]: one bounded index walk per section.
+    pub async fn article_keys_from(
+        &self,
+        scope: &Scope,
+        from: &FeedCursor,
+        limit: u32,
+    ) -> Result<Vec<FeedCursor>, StoreError> {
+        let mut tx = self.read.begin().await?;
+        let published = time_key(from.published);
+        let id = from.id.as_str();
+        let sections: Vec<Option<String>> = match scope {
+            Scope::All => vec![None],
+            Scope::Section(_) => {
+                let (filter, lo, hi) = scope_filter(scope);
+                let rows: Vec<(String, i64, String)> = sqlx::query_as(&page_sql::sections(filter))
+                    .bind(&lo)
+                    .bind(&hi)
+                    .bind(scope.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                rows.into_iter()
+                    .filter(|(_, live, _)| *live > 0)
+                    .map(|(section, _, _)| Some(section))
+                    .collect()
+            }
+        };
+        let mut keys = Vec::new();
+        for section in &sections {
+            let rows: Vec<(String, String)> = sqlx::query_as(page_sql::NEWER_FROM)
+                .bind(section)
+                .bind(&published)
+                .bind(id)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            for (published, id) in rows {
+                keys.push((parse_time_key(&published)?, id));
+            }
+        }
+        tx.commit().await?;
+        crate::store::oldest_keys(keys, limit)
+    }
+
     /// A consumer's cursor and the events after it, oldest first.
     pub async fn pending_events(
         &self,
@@ -558,6 +601,13 @@ mod page_sql {
          WHERE deleted_at IS NULL AND section = ?1
            AND (published_utc < ?2 OR (published_utc = ?2 AND id < ?3))
          ORDER BY published_utc DESC, id DESC LIMIT ?4";
+
+    /// The keys of the `?4` oldest live articles at or after the key (`?2`, `?3`), of section
+    /// `?1`, or of the whole site when `?1` is NULL.
+    pub const NEWER_FROM: &str = "SELECT published_utc, id FROM articles
+         WHERE deleted_at IS NULL AND (?1 IS NULL OR section = ?1)
+           AND (published_utc > ?2 OR (published_utc = ?2 AND id >= ?3))
+         ORDER BY published_utc, id LIMIT ?4";
 
     /// At most `?3` tombstones published since `?2`, the newest published first, of the
     /// articles `filter` selects (with `?1`).
