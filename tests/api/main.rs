@@ -13,5 +13,6 @@ mod interop;
 mod receiver;
 mod seed;
 mod soak;
+mod tags;
 mod webhooks;
 mod websub;
