@@ -3,7 +3,8 @@
 //! A feed is rendered once per change, not once per request: readers are answered from here,
 //! and a matching conditional GET is answered 304 from the cached validators without rendering
 //! or touching the store. A change in a section invalidates that section's scopes (the
-//! section, its ancestors and `all`) and nothing else.
+//! section, its ancestors and `all`) and the feeds of the tags the article carries or dropped,
+//! and nothing else.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -264,9 +265,11 @@ impl FeedCache {
 
     /// Drops every cached feed of these scopes.
     pub fn invalidate(&self, scopes: &[Scope]) {
+        // A set: a batch of changes may name hundreds of tags.
+        let scopes: std::collections::HashSet<&Scope> = scopes.iter().collect();
         let mut inner = self.lock();
-        for scope in scopes {
-            *inner.generations.entry(scope.clone()).or_insert(0) += 1;
+        for scope in &scopes {
+            *inner.generations.entry((*scope).clone()).or_insert(0) += 1;
         }
         inner.feeds.retain(|key, _| !scopes.contains(&key.scope));
     }

@@ -289,17 +289,16 @@ impl Service {
             };
             self.delivery.wake();
             *applied = last.seq;
-            let mut scopes: Vec<Scope> = Vec::new();
+            // A set: a batch of changes can name many tags (up to 100 an article).
+            let mut scopes: std::collections::BTreeSet<Scope> = Default::default();
             for change in &changes {
-                for section in std::iter::once(&change.section).chain(change.moved_from.as_ref()) {
-                    for scope in self.catalog.scopes_including(section) {
-                        if !scopes.contains(&scope) {
-                            scopes.push(scope);
-                        }
-                    }
+                scopes.extend(self.catalog.scopes_including(&change.section, &change.tags));
+                if let Some(from) = &change.moved_from {
+                    scopes.extend(self.catalog.scopes_including(from, &[]));
                 }
             }
-            self.cache.invalidate(&scopes);
+            self.cache
+                .invalidate(&scopes.into_iter().collect::<Vec<_>>());
         }
     }
 
@@ -341,12 +340,7 @@ impl Service {
 
     /// The absolute URL of a feed.
     pub fn feed_url(&self, scope: &Scope, format: FeedFormat) -> String {
-        format!(
-            "{}/feeds/{}.{}",
-            self.config.public_base(),
-            scope.as_str(),
-            format.extension()
-        )
+        scope.feed_url(self.config.public_base(), format)
     }
 
     /// Whether [`Service::feed`] would answer from the cache now.

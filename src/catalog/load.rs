@@ -9,6 +9,9 @@ use url::Url;
 use super::{Catalog, Section, Site};
 use crate::domain::SectionPath;
 
+/// The top-level slug the tag feeds' URLs start with (`TAG_SCOPE_PREFIX` without its `/`).
+const RESERVED_FOR_TAGS: &str = "tags";
+
 /// One thing wrong with the catalogue, where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -368,6 +371,19 @@ fn build_tree(
             None => SectionPath::parse(e.slug.get_ref()),
         };
         let path = match path {
+            // `/feeds/tags/…` are the tag feeds: a top-level section of that name would share
+            // their URLs.
+            Ok(path) if path.as_str() == RESERVED_FOR_TAGS => {
+                problems.push(source.problem(
+                    &e.slug,
+                    format!(
+                        "slug {RESERVED_FOR_TAGS:?} is reserved at the top level for the tag \
+                         feeds (/feeds/tags/{{tag}}.atom); choose another slug, or put the \
+                         section under a parent"
+                    ),
+                ));
+                continue;
+            }
             Ok(path) if !e.slug.get_ref().contains('/') => path,
             Ok(_) => {
                 problems.push(source.problem(
@@ -445,6 +461,26 @@ fn build_tree(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_top_level_section_cannot_take_the_tag_feeds_urls() {
+        assert_eq!(
+            format!("{RESERVED_FOR_TAGS}/"),
+            crate::domain::TAG_SCOPE_PREFIX
+        );
+        let site = include_str!("../../feeds/site.toml");
+        let sections = "[[section]]\nslug = \"hnyw\"\ntitle = \"黄南要闻\"\n\n\
+                        [[section]]\nslug = \"tags\"\ntitle = \"标签\"\n\n\
+                        [[section]]\nparent = \"hnyw\"\nslug = \"tags\"\ntitle = \"标签\"\n";
+        let err = catalog_from_texts(site, &[("s.toml", sections)]).expect_err("refused");
+        assert_eq!(err.0.len(), 1, "{err:?}");
+        assert_eq!(err.0[0].line, 6);
+        assert!(err.0[0].message.contains("reserved"), "{err:?}");
+        // Below a parent the slug is free: hnyw/tags is no tag feed's URL.
+        let nested = "[[section]]\nslug = \"hnyw\"\ntitle = \"黄南要闻\"\n\n\
+                      [[section]]\nparent = \"hnyw\"\nslug = \"tags\"\ntitle = \"标签\"\n";
+        assert!(catalog_from_texts(site, &[("s.toml", nested)]).is_ok());
+    }
 
     #[test]
     fn the_builtin_catalogue_is_the_shipped_folder() {

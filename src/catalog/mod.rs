@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use url::Url;
 
 pub use crate::domain::Scope;
-use crate::domain::SectionPath;
+use crate::domain::{SectionPath, TAG_SCOPE_PREFIX, Tag};
 
 pub use load::{
     BUILTIN_SECTION_FILES, CatalogError, Problem, builtin_catalog, catalog_from_texts, load_catalog,
@@ -95,16 +95,20 @@ impl Catalog {
             .filter(move |s| s.path.parent() == parent)
     }
 
-    /// Every feed scope: `all` first, then each section.
+    /// The scopes of the site's tree: `all` first, then each section. (Tag feeds are not
+    /// listed: any tag has one, whether or not an article carries it yet.)
     pub fn scopes(&self) -> impl Iterator<Item = Scope> + '_ {
         std::iter::once(Scope::All)
             .chain(self.sections.iter().map(|s| Scope::Section(s.path.clone())))
     }
 
-    /// Parses `all` or a known section path.
+    /// Parses `all`, a known section path, or `tags/` and a valid tag (see [`Tag`]).
     pub fn scope(&self, name: &str) -> Option<Scope> {
         if name == "all" {
             return Some(Scope::All);
+        }
+        if let Some(tag) = name.strip_prefix(TAG_SCOPE_PREFIX) {
+            return Tag::parse(tag).ok().map(Scope::Tag);
         }
         let path = SectionPath::parse(name).ok()?;
         self.by_path
@@ -112,14 +116,20 @@ impl Catalog {
             .then_some(Scope::Section(path))
     }
 
-    /// The scopes whose feeds show an article of `section`: the section, its ancestors, `all`.
-    pub fn scopes_including(&self, section: &SectionPath) -> Vec<Scope> {
+    /// The scopes whose feeds show an article of `section` carrying `tags`: the section, its
+    /// ancestors, `all`, and each tag's (a tag that cannot name a feed has none).
+    pub fn scopes_including(&self, section: &SectionPath, tags: &[String]) -> Vec<Scope> {
         let mut scopes: Vec<Scope> = section
             .self_and_ancestors()
             .into_iter()
             .map(Scope::Section)
             .collect();
         scopes.push(Scope::All);
+        scopes.extend(
+            tags.iter()
+                .filter_map(|t| Tag::parse(t).ok())
+                .map(Scope::Tag),
+        );
         scopes
     }
 
@@ -180,7 +190,8 @@ impl Catalog {
             .collect()
     }
 
-    /// The title shown for a scope's feed: the site's title, then the section's trail.
+    /// The title shown for a scope's feed: the site's title, then the section's trail, or the
+    /// tag (`黄南藏族自治州人民政府 - 双拥`).
     pub fn feed_title(&self, scope: &Scope) -> String {
         match scope {
             Scope::All => self.site.title.clone(),
@@ -189,12 +200,15 @@ impl Catalog {
                 parts.extend(self.titles_of(path));
                 parts.join(" - ")
             }
+            Scope::Tag(tag) => format!("{} - {tag}", self.site.title),
         }
     }
 
+    /// A section's description; the site's for `all` and for a tag, whose articles come from
+    /// every section.
     pub fn feed_description(&self, scope: &Scope) -> String {
         match scope {
-            Scope::All => self.site.description.clone(),
+            Scope::All | Scope::Tag(_) => self.site.description.clone(),
             Scope::Section(path) => self
                 .section(path)
                 .map(|s| s.description.clone())
@@ -204,7 +218,7 @@ impl Catalog {
 
     pub fn feed_language(&self, scope: &Scope) -> &str {
         match scope {
-            Scope::All => &self.site.language,
+            Scope::All | Scope::Tag(_) => &self.site.language,
             Scope::Section(path) => self
                 .section(path)
                 .map(|s| s.language.as_str())
@@ -212,9 +226,11 @@ impl Catalog {
         }
     }
 
+    /// A section's page on the portal; the site's home for `all` and for a tag (the portal
+    /// has no page per tag that tidings would know of).
     pub fn feed_home(&self, scope: &Scope) -> &Url {
         match scope {
-            Scope::All => &self.site.home,
+            Scope::All | Scope::Tag(_) => &self.site.home,
             Scope::Section(path) => self
                 .section(path)
                 .map(|s| &s.link)

@@ -45,6 +45,10 @@ pub struct Event {
     /// The previous section, when an update moved the article.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moved_from: Option<SectionPath>,
+    /// The tags whose feeds the change touches: the article's at this version and, for an
+    /// update, those it dropped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     pub version: i64,
     pub occurred_at: DateTime<Utc>,
     /// The article as `GET /api/v1/articles/{id}` showed it at this version (for a deletion:

@@ -11,6 +11,7 @@ mod queue;
 mod scope;
 mod secret;
 mod subscription;
+mod tag;
 mod target;
 mod url;
 
@@ -24,5 +25,6 @@ pub use queue::QueueStats;
 pub use scope::Scope;
 pub use secret::Secret;
 pub use subscription::{SignatureAlgorithm, Subscription};
+pub use tag::{MAX_TAG_CHARS, TAG_SCOPE_PREFIX, Tag, fold_white_space};
 pub use target::{Target, TargetKind};
 pub use url::{CallbackUrl, EndpointUrl};

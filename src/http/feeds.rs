@@ -1,4 +1,5 @@
-//! `/feeds/{scope}.{rss,atom,json}`: the feeds, with HTTP caching done right.
+//! `/feeds/{scope}.{rss,atom,json}`: the feeds of `all`, of each section and of each tag
+//! (`/feeds/tags/{tag}.atom`), with HTTP caching done right.
 
 use std::sync::Arc;
 
@@ -12,7 +13,8 @@ use axum::routing::get;
 use super::AppState;
 use super::clients::Client;
 use super::error::ApiError;
-use crate::domain::{FeedCursor, FeedFormat};
+use crate::catalog::Scope;
+use crate::domain::{FeedCursor, FeedFormat, TAG_SCOPE_PREFIX, Tag};
 use crate::feed_cache::{CachedFeed, Encoding};
 
 pub fn router() -> Router<AppState> {
@@ -20,7 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/feeds/{*feed}", get(get_feed))
 }
 
-/// `GET /feeds/hnyw/ldhd.atom?limit=20`
+/// `GET /feeds/hnyw/ldhd.atom?limit=20`, `GET /feeds/tags/%E5%8F%8C%E6%8B%A5.json`
 async fn get_feed(
     State(state): State<AppState>,
     Client(client): Client,
@@ -31,15 +33,21 @@ async fn get_feed(
     let not_found = || ApiError::NotFound(format!("no feed at /feeds/{feed}"));
     let (name, ext) = feed.rsplit_once('.').ok_or_else(not_found)?;
     let format = FeedFormat::from_extension(ext).ok_or_else(not_found)?;
-    let scope = state.service.catalog.scope(name).ok_or_else(|| {
-        let suggestions = state.service.catalog.suggest(name, 3);
-        let hint = if suggestions.is_empty() {
-            String::new()
-        } else {
-            format!("; did you mean {}?", suggestions.join(", "))
-        };
-        ApiError::NotFound(format!("no section {name:?}{hint}"))
-    })?;
+    let scope = match name.strip_prefix(TAG_SCOPE_PREFIX) {
+        // The path arrives percent-decoded: `tags/%E5%8F%8C%E6%8B%A5.atom` is the tag 双拥.
+        Some(tag) => Tag::parse(tag)
+            .map(Scope::Tag)
+            .map_err(|err| ApiError::NotFound(format!("no feed for the tag {tag:?}: {err}")))?,
+        None => state.service.catalog.scope(name).ok_or_else(|| {
+            let suggestions = state.service.catalog.suggest(name, 3);
+            let hint = if suggestions.is_empty() {
+                String::new()
+            } else {
+                format!("; did you mean {}?", suggestions.join(", "))
+            };
+            ApiError::NotFound(format!("no section {name:?}{hint}"))
+        })?,
+    };
     if let Some(before) = query_value(query.as_deref(), "before") {
         let version = query_value(query.as_deref(), "v");
         return archive(&state, client, &scope, format, &before, version, &headers).await;
@@ -77,7 +85,7 @@ async fn get_feed(
 async fn archive(
     state: &AppState,
     client: Option<std::net::IpAddr>,
-    scope: &crate::catalog::Scope,
+    scope: &Scope,
     format: FeedFormat,
     before: &str,
     version: Option<String>,

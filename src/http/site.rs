@@ -33,10 +33,13 @@ async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
     let entries: Vec<IndexEntry> = catalog
         .scopes()
         .map(|scope| {
+            // Live articles per section: the index lists `all` and the sections, whose
+            // feeds the section alone decides (tags are not counted per section).
             let articles = counts
                 .iter()
                 .filter(|(section, _)| {
-                    crate::domain::SectionPath::parse(section).is_ok_and(|s| scope.includes(&s))
+                    crate::domain::SectionPath::parse(section)
+                        .is_ok_and(|s| scope.includes(&s, &[]))
                 })
                 .map(|(_, n)| n)
                 .sum();

@@ -18,7 +18,7 @@ use url::Url;
 
 use crate::catalog::Catalog;
 use crate::config::IngestConfig;
-use crate::domain::{Article, ArticleId, Image, SectionPath};
+use crate::domain::{Article, ArticleId, Image, MAX_TAG_CHARS, SectionPath};
 use sanitize::{clean_text, sanitize_html};
 pub use time::parse_time;
 
@@ -26,7 +26,6 @@ pub use time::parse_time;
 /// `content_html` is left out.
 const MAX_SUMMARY_CHARS: usize = 5000;
 const MAX_NAME_CHARS: usize = 200;
-const MAX_TAG_CHARS: usize = 100;
 const MAX_CAPTION_CHARS: usize = 1000;
 const MAX_IMAGES: usize = 200;
 const MAX_URL_BYTES: usize = 2048;

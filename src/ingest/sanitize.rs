@@ -23,20 +23,9 @@ pub fn strip_xml_illegal(s: &str) -> Cow<'_, str> {
 /// characters removed, runs of white space folded to one space, trimmed.
 pub fn clean_text(raw: &str) -> String {
     let decoded = html_escape::decode_html_entities(&strip_xml_illegal(raw)).into_owned();
-    // Decoding can produce forbidden characters (`&#1;`), so strip again.
-    let stripped = strip_xml_illegal(&decoded);
-    let mut out = String::with_capacity(stripped.len());
-    // A no-break space is kept: publishers put it where a break must not fall.
-    for word in stripped.split(|c: char| c.is_whitespace() && c != '\u{a0}') {
-        if word.is_empty() {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    out
+    // Decoding can produce forbidden characters (`&#1;`), so strip again; then fold white
+    // space as tag feeds fold the tags they are asked for.
+    crate::domain::fold_white_space(&strip_xml_illegal(&decoded))
 }
 
 /// Attributes that lazy-loading scripts use instead of `src`, most specific first.

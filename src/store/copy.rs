@@ -106,6 +106,7 @@ pub(crate) static TABLES: &[Table] = &[
             col("version", Integer),
             col("occurred_at", Time),
             col("payload", Json),
+            col("tags", Json),
         ],
     },
     Table {

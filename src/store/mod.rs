@@ -42,6 +42,7 @@ mod versions;
 use crate::config::DatabaseConfig;
 use postgres::PgStore;
 use sqlite::SqliteStore;
+use types::SectionChangeRow;
 pub use types::{
     Attempt, AttemptOutcome, AttemptRecord, Claimed, CursorMove, DeliveryView, EndpointPatch,
     Enqueued, LastDelivery, NewDelivery, NewEndpoint, NewMessage, PendingVerification, Recorded,
@@ -148,7 +149,7 @@ pub const SNAPSHOT_READER: &str = "webhooks";
 /// without a snapshot of its own comes with its article's row, which holds the event's
 /// version unless a later write replaced it.
 const EVENTS_SQL: &str = "SELECT e.seq, e.id, e.type, e.article_id, e.section, e.moved_from,
-       e.version AS event_version, e.occurred_at, e.payload,
+       e.tags, e.version AS event_version, e.occurred_at, e.payload,
        a.body, a.version, a.created_at, a.modified_at, a.deleted_at
   FROM events e LEFT JOIN articles a ON e.payload IS NULL AND a.id = e.article_id
  WHERE e.seq > $1 ORDER BY e.seq LIMIT $2";
@@ -374,8 +375,8 @@ impl Store {
         on_backend!(&self.backend, s => s.events_after(after, limit).await)
     }
 
-    /// The sections changed by the events after the cursor `after`, oldest first: what a
-    /// reader of events needs to invalidate feeds, without the events' payloads.
+    /// The sections and tags changed by the events after the cursor `after`, oldest first:
+    /// what a reader of events needs to invalidate feeds, without the events' payloads.
     pub async fn section_changes_after(
         &self,
         after: i64,

@@ -131,12 +131,24 @@ pub struct SectionChange {
     pub section: SectionPath,
     /// The section the article left, when the change moved it.
     pub moved_from: Option<SectionPath>,
+    /// The tags whose feeds the change touches (see [`Event::tags`]).
+    ///
+    /// [`Event::tags`]: crate::domain::Event::tags
+    pub tags: Vec<String>,
 }
 
+/// An event row's `seq`, `section`, `moved_from` and `tags`, as either engine reads them.
+pub(super) type SectionChangeRow = (
+    i64,
+    String,
+    Option<String>,
+    Option<sqlx::types::Json<Vec<String>>>,
+);
+
 impl SectionChange {
-    /// From an event row's `seq`, `section` and `moved_from`.
+    /// From an event row's `seq`, `section`, `moved_from` and `tags`.
     pub(super) fn from_row(
-        (seq, section, moved_from): (i64, String, Option<String>),
+        (seq, section, moved_from, tags): SectionChangeRow,
     ) -> Result<Self, super::StoreError> {
         let path = |raw: &str| {
             SectionPath::parse(raw).map_err(|e| super::StoreError::Corrupt(e.to_string()))
@@ -145,6 +157,7 @@ impl SectionChange {
             seq,
             section: path(&section)?,
             moved_from: moved_from.as_deref().map(path).transpose()?,
+            tags: tags.map(|t| t.0).unwrap_or_default(),
         })
     }
 }

@@ -25,6 +25,9 @@ pub(super) struct Write {
     pub stored: StoredArticle,
     /// The section the article leaves, when the update moves it.
     pub moved_from: Option<SectionPath>,
+    /// The tags of the version this write replaces that this one lacks: the tag feeds the
+    /// article leaves (or whose tombstone it takes away).
+    pub tags_left: Vec<String>,
     /// The version this write replaces (`None` for a new row): its event may need to keep a
     /// snapshot of it (see [`snapshot`]).
     pub superseded: Option<Box<StoredArticle>>,
@@ -69,6 +72,7 @@ pub(super) fn upsert(
                 deleted_at: None,
             },
             moved_from: None,
+            tags_left: Vec::new(),
             superseded: None,
         });
     };
@@ -86,6 +90,13 @@ pub(super) fn upsert(
     }
     let moved_from =
         (before.article.section != article.section).then(|| before.article.section.clone());
+    let tags_left = before
+        .article
+        .tags
+        .iter()
+        .filter(|t| !article.tags.contains(t))
+        .cloned()
+        .collect();
     let (outcome, event) = if was_deleted {
         (UpsertOutcome::Created, EventType::Published)
     } else {
@@ -103,6 +114,7 @@ pub(super) fn upsert(
             deleted_at: None,
         },
         moved_from,
+        tags_left,
         superseded: Some(Box::new(before)),
     })
 }
@@ -121,6 +133,22 @@ impl Write {
             None => vec![(section, i64::from(revived_or_new))],
         }
     }
+
+    /// The tags whose feeds this write changes: the article's, and those it dropped.
+    pub fn touched_tags(&self) -> Vec<String> {
+        touched_tags(&self.stored.article.tags, &self.tags_left)
+    }
+}
+
+/// `tags` and then `left`, each once: the tags an event names (see the events' `tags`).
+pub(super) fn touched_tags(tags: &[String], left: &[String]) -> Vec<String> {
+    let mut touched: Vec<String> = Vec::with_capacity(tags.len() + left.len());
+    for tag in tags.iter().chain(left) {
+        if !touched.contains(tag) {
+            touched.push(tag.clone());
+        }
+    }
+    touched
 }
 
 /// What a batch of upserts knows as it goes: what each of its articles is stored as (read once
@@ -131,6 +159,8 @@ impl Write {
 pub(super) struct Batch {
     stored: HashMap<String, (StoredArticle, String)>,
     sections: BTreeMap<SectionPath, (i64, DateTime<Utc>)>,
+    /// The tags whose feeds the batch changed, each with its last change.
+    tags: BTreeMap<String, DateTime<Utc>>,
 }
 
 impl Batch {
@@ -142,6 +172,7 @@ impl Batch {
                 .map(|(stored, hash)| (stored.article.id.to_string(), (stored, hash)))
                 .collect(),
             sections: BTreeMap::new(),
+            tags: BTreeMap::new(),
         }
     }
 
@@ -162,6 +193,11 @@ impl Batch {
                 entry.0 += live;
                 entry.1 = entry.1.max(at);
             }
+            for tag in write.touched_tags() {
+                let at = write.stored.modified_at;
+                let last = self.tags.entry(tag).or_insert(at);
+                *last = (*last).max(at);
+            }
             self.stored.insert(
                 article.id.to_string(),
                 (write.stored.clone(), content_hash.to_owned()),
@@ -173,6 +209,11 @@ impl Batch {
     /// Each section the batch changed: its change in live articles, and its last change.
     pub fn section_changes(&self) -> impl Iterator<Item = (&SectionPath, i64, DateTime<Utc>)> {
         self.sections.iter().map(|(s, (live, at))| (s, *live, *at))
+    }
+
+    /// Each tag whose feed the batch changed, with its last change.
+    pub fn tag_changes(&self) -> impl Iterator<Item = (&str, DateTime<Utc>)> {
+        self.tags.iter().map(|(t, at)| (t.as_str(), *at))
     }
 }
 

@@ -201,12 +201,7 @@ impl NotificationChannel {
             .chain(tombstones.iter().map(|t| t.deleted_at))
             .max()
             .unwrap_or(DateTime::UNIX_EPOCH);
-        let self_url = format!(
-            "{}/feeds/{}.{}",
-            self.public_base,
-            scope.as_str(),
-            format.extension()
-        );
+        let self_url = scope.feed_url(&self.public_base, format);
         let ctx = FeedContext {
             catalog: &self.catalog,
             scope,
@@ -235,12 +230,16 @@ fn notification_id(topic: &str, from: i64, to: i64) -> String {
     format!("ntf_{}", hex::encode(&digest[..16]))
 }
 
-/// The articles whose events touch a feed, in the order of their first event.
+/// The articles whose events touch a feed, in the order of their first event: those in the
+/// feed's scope before or after the change (by section, old and new, or by tag, carried or
+/// dropped).
 fn touched_articles(scope: &Scope, events: &[Event]) -> Vec<ArticleId> {
     let mut ids: Vec<ArticleId> = Vec::new();
     for e in events {
-        let touches =
-            scope.includes(&e.section) || e.moved_from.as_ref().is_some_and(|m| scope.includes(m));
+        let touches = scope.includes(&e.section, &e.tags)
+            || e.moved_from
+                .as_ref()
+                .is_some_and(|m| scope.includes(m, &e.tags));
         if touches && !ids.contains(&e.article_id) {
             ids.push(e.article_id.clone());
         }
@@ -248,25 +247,30 @@ fn touched_articles(scope: &Scope, events: &[Event]) -> Vec<ArticleId> {
     ids
 }
 
-/// What a notification of `scope` carries about these articles as they are now: live ones as
-/// entries (newest publication first), deleted ones as tombstones. An article moved out of the
-/// feed simply leaves it.
+/// What a notification of `scope` carries about these articles, each touched by its events
+/// (so in the feed before, during or after them), as they are now: live ones in the feed as
+/// entries (newest publication first); as tombstones, the deleted ones and the live ones that
+/// left the feed (moved to another section, or no longer carrying the tag). RFC 6721
+/// tombstones "identify Atom entries that have been removed" from a feed, whatever became of
+/// the resource.
 fn changes_in<'a>(
     scope: &Scope,
     articles: impl Iterator<Item = &'a StoredArticle>,
 ) -> (Vec<StoredArticle>, Vec<Tombstone>) {
     let mut entries = Vec::new();
     let mut tombstones = Vec::new();
-    for stored in articles.filter(|a| scope.includes(&a.article.section)) {
-        match stored.deleted_at {
-            Some(deleted_at) => tombstones.push(Tombstone {
-                id: stored.article.id.clone(),
-                section: stored.article.section.clone(),
-                url: stored.article.url.clone(),
-                deleted_at,
-            }),
-            None => entries.push(stored.clone()),
+    for stored in articles {
+        if stored.deleted_at.is_none() && scope.includes_article(&stored.article) {
+            entries.push(stored.clone());
+            continue;
         }
+        tombstones.push(Tombstone {
+            id: stored.article.id.clone(),
+            section: stored.article.section.clone(),
+            url: stored.article.url.clone(),
+            // A live article left the feed with its latest change.
+            deleted_at: stored.deleted_at.unwrap_or(stored.modified_at),
+        });
     }
     entries.sort_by(|a, b| {
         b.article

@@ -11,14 +11,16 @@ pub use hub::Hub;
 use url::Url;
 
 use crate::catalog::{Catalog, Scope};
-use crate::domain::FeedFormat;
+use crate::domain::{FeedFormat, TAG_SCOPE_PREFIX, Tag};
 pub use crate::domain::{SignatureAlgorithm, Subscription};
 
 /// The feed a topic URL names.
 ///
 /// A topic is one of our feed URLs, `{base_url}/feeds/{scope}.{ext}`. A query string (such as
 /// `?limit=20`) names the same feed: the topic family shares its notifications, and the
-/// subscriber's exact topic string is kept for verification.
+/// subscriber's exact topic string is kept for verification. The path is percent-decoded, as
+/// the feed routes decode it: `tags/%E5%8F%8C%E6%8B%A5.atom`, `tags/双拥.atom` (which the URL
+/// parser encodes) and `tags/%e5%8f%8c%e6%8b%a5.atom` are one topic.
 pub fn feed_of_topic(
     topic: &str,
     public_base: &str,
@@ -39,8 +41,16 @@ pub fn feed_of_topic(
         .strip_prefix(base_path)
         .and_then(|p| p.strip_prefix("/feeds/"))
         .ok_or_else(foreign)?;
+    let rest = percent_encoding::percent_decode_str(rest)
+        .decode_utf8()
+        .map_err(|_| "hub.topic's path is not UTF-8 once percent-decoded".to_owned())?;
     let (name, ext) = rest.rsplit_once('.').ok_or_else(foreign)?;
     let format = FeedFormat::from_extension(ext).ok_or_else(foreign)?;
+    if let Some(tag) = name.strip_prefix(TAG_SCOPE_PREFIX) {
+        return Tag::parse(tag)
+            .map(|tag| (Scope::Tag(tag), format))
+            .map_err(|err| format!("hub.topic names no feed: {err}"));
+    }
     let scope = catalog
         .scope(name)
         .ok_or_else(|| format!("hub.topic names no feed: there is no section {name:?}"))?;
@@ -55,6 +65,32 @@ pub fn link_header(hub_url: &str, self_url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_topics_are_percent_decoded_and_checked() {
+        let catalog = crate::catalog::builtin_catalog().expect("the built-in catalogue");
+        let base = "http://127.0.0.1:8080";
+        let feed = |path: &str| feed_of_topic(&format!("{base}/feeds/{path}"), base, &catalog);
+        for spelling in [
+            "tags/%E5%8F%8C%E6%8B%A5.atom",
+            "tags/%e5%8f%8c%e6%8b%a5.atom?limit=5",
+            "tags/双拥.atom",
+        ] {
+            let (scope, format) = feed(spelling).expect(spelling);
+            assert_eq!((scope.as_str(), format), ("tags/双拥", FeedFormat::Atom));
+        }
+        assert_eq!(feed("tags/a%20b.rss").unwrap().0.as_str(), "tags/a b");
+        assert_eq!(feed("hnyw%2Fldhd.json").unwrap().0.as_str(), "hnyw/ldhd");
+        for bad in [
+            "tags/.atom",
+            "tags/a%2Fb.atom",
+            "tags/%01.atom",
+            "tags/%FF.atom",
+        ] {
+            let err = feed(bad).expect_err(bad);
+            assert!(err.starts_with("hub.topic"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn signatures_match_known_hmacs() {

@@ -19,6 +19,7 @@ async fn app_with_twelve() -> TestApp {
         let mut a = article(&format!("h-{n:02}"), "hnyw/ldhd", &format!("第{n}篇"));
         let minute = if n == 7 { 6 } else { n };
         a["published"] = json!(format!("2024-05-01T08:{minute:02}:00+08:00"));
+        a["tags"] = json!(["双拥"]);
         batch.push(a);
     }
     for n in 0..3 {
@@ -106,9 +107,13 @@ async fn follow(app: &TestApp, href: &str) -> (String, String) {
 #[tokio::test]
 async fn a_reader_walks_back_through_every_article_of_a_section() {
     let app = app_with_twelve().await;
-    for ext in ["atom", "rss"] {
-        let feed_url = app.url(&format!("/feeds/hnyw.{ext}"));
-        let feed = app.get_text(&format!("/feeds/hnyw.{ext}")).await;
+    for feed_path in [
+        "/feeds/hnyw.atom",
+        "/feeds/hnyw.rss",
+        "/feeds/tags/%E5%8F%8C%E6%8B%A5.atom",
+    ] {
+        let feed_url = app.url(feed_path);
+        let feed = app.get_text(feed_path).await;
         assert!(!is_archive(&feed));
         let mut seen = entry_ids(&feed);
         assert_eq!(seen.len(), 5);
@@ -127,10 +132,10 @@ async fn a_reader_walks_back_through_every_article_of_a_section() {
             in_front = Some(href);
             pages += 1;
         }
-        assert_eq!(pages, 2, "{ext}: 5 + 5 + 2");
+        assert_eq!(pages, 2, "{feed_path}: 5 + 5 + 2");
         // h-07 and h-06 share their instant (the later id first), across a page boundary.
         let expected: Vec<String> = (0..12).rev().map(|n| format!("h-{n:02}")).collect();
-        assert_eq!(seen, expected, "{ext}");
+        assert_eq!(seen, expected, "{feed_path}");
     }
 }
 

@@ -15,6 +15,7 @@ mod readers;
 mod receiver;
 mod seed;
 mod soak;
+mod tags;
 mod validity;
 mod w3c_rules;
 mod webhooks;

@@ -438,7 +438,8 @@ async fn snapshot(store: &Store, catalog: &Catalog, t: DateTime<Utc>) -> Snapsho
     }
 
     let mut feeds = Vec::new();
-    for name in ["all", "hnyw", "hnyw/ldhd", "zwgk", "zjhn"] {
+    // A tag's feed too: its index is rebuilt from the copied bodies.
+    for name in ["all", "hnyw", "hnyw/ldhd", "zwgk", "zjhn", "tags/要闻"] {
         let scope = scope(name);
         for limit in [10, 1_000] {
             let page = store.feed_page(&scope, limit).await.unwrap();

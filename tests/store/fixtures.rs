@@ -19,12 +19,9 @@ pub fn section(raw: &str) -> SectionPath {
     SectionPath::parse(raw).expect("a valid section path")
 }
 
+/// `all`, a section path, or `tags/` and a tag.
 pub fn scope(raw: &str) -> Scope {
-    if raw == "all" {
-        Scope::All
-    } else {
-        Scope::Section(section(raw))
-    }
+    Scope::parse_name(raw).expect("a valid scope name")
 }
 
 /// A time given in RFC 3339.

@@ -21,6 +21,7 @@ mod instances;
 mod migrations;
 mod queue;
 mod subscriptions;
+mod tags;
 
 use std::time::Duration;
 

@@ -10,7 +10,10 @@ use sqlx::migrate::Migrator;
 use crate::fixtures::*;
 use crate::harness::Ctx;
 
-conformance!(events_keep_only_the_snapshots_still_needed);
+conformance!(
+    events_keep_only_the_snapshots_still_needed,
+    the_tags_of_stored_articles_are_indexed,
+);
 
 /// Migrates a fresh database with the migrations numbered below `until`, as a release that
 /// stopped there would have.
@@ -188,4 +191,76 @@ async fn events_keep_only_the_snapshots_still_needed(db: Ctx) {
         "hn-a 2",
         "replaced before the dispatcher read it: kept"
     );
+}
+
+/// Tag feeds over articles stored before them: the migration indexes the tags of every stored
+/// body, live and deleted, and dates each tag's feed from its articles' last change.
+async fn the_tags_of_stored_articles_are_indexed(db: Ctx) {
+    migrate_until(&db, if db.is_postgres() { 8 } else { 9 }).await;
+    let (time, json) = if db.is_postgres() {
+        ("::timestamptz", "::jsonb")
+    } else {
+        ("", "")
+    };
+    let rows = [
+        (
+            "old-a",
+            "2024-05-01T08:00:00+08:00",
+            "2024-05-02T00:00:00.000000Z",
+            None,
+        ),
+        (
+            "old-b",
+            "2024-05-03T08:00:00+08:00",
+            "2024-05-03T00:00:00.000000Z",
+            None,
+        ),
+        (
+            "old-c",
+            "2024-05-02T08:00:00+08:00",
+            "2024-05-04T00:00:00.000000Z",
+            Some("2024-05-04T00:00:00.000000Z"),
+        ),
+    ];
+    for (article_id, published, modified, deleted) in rows {
+        let mut stored = article(article_id, "hnyw", published);
+        stored.tags = vec!["双拥".into(), "乡村 振兴".into()];
+        let body = serde_json::to_string(&stored).unwrap();
+        let published_utc = at(published).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let (deleted_column, deleted_value) = match deleted {
+            Some(_) => (", deleted_at", format!(", ?{time}")),
+            None => ("", String::new()),
+        };
+        let mut values = vec![article_id, &body, &published_utc, modified, modified];
+        values.extend(deleted);
+        exec(
+            &db,
+            &format!(
+                "INSERT INTO articles (id, section, body, content_hash, published_utc, version,
+                                       created_at, modified_at{deleted_column})
+                 VALUES (?, 'hnyw', ?{json}, 'h', ?{time}, 1, ?{time}, ?{time}{deleted_value})"
+            ),
+            &values,
+        )
+        .await;
+    }
+
+    let store = db.store().await;
+    for tag in ["tags/双拥", "tags/乡村 振兴"] {
+        let page = store.feed_page(&scope(tag), 50).await.unwrap();
+        assert_eq!(ids(&page.entries), ["old-b", "old-a"], "{tag}");
+        let gone: Vec<&str> = page.tombstones.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(gone, ["old-c"], "{tag}");
+        assert_eq!(page.updated, Some(at("2024-05-04T00:00:00Z")), "{tag}");
+    }
+    // Writes after the migration keep the index.
+    upsert(
+        &store,
+        &article("old-a", "hnyw", "2024-05-01T08:00:00+08:00"),
+        "2024-05-05T08:00:00+08:00",
+    )
+    .await;
+    let page = store.feed_page(&scope("tags/双拥"), 50).await.unwrap();
+    assert_eq!(ids(&page.entries), ["old-b"]);
+    assert_eq!(page.updated, Some(at("2024-05-05T00:00:00Z")));
 }

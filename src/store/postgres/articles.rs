@@ -13,7 +13,8 @@ use crate::domain::{
     Article, ArticleId, Event, EventType, FeedCursor, Scope, SectionPath, StoredArticle,
 };
 use crate::store::{
-    DeleteOutcome, FeedPage, SectionChange, StoreError, UpsertOutcome, Upserted, pages, versions,
+    DeleteOutcome, FeedPage, SectionChange, SectionChangeRow, StoreError, UpsertOutcome, Upserted,
+    pages, versions,
 };
 
 const ARTICLE_COLUMNS: &str = "body, version, created_at, modified_at, deleted_at";
@@ -68,6 +69,7 @@ impl PgStore {
         for (section, live, at) in batch.section_changes() {
             touch_section(&mut tx, section, live, at).await?;
         }
+        super::tags::touch(&mut tx, batch.tag_changes()).await?;
         if caller_gone.is_cancelled() {
             tx.rollback().await?;
             return Err(StoreError::Abandoned);
@@ -120,7 +122,10 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         touch_section(&mut tx, &stored.article.section, -1, now).await?;
-        insert_event(&mut tx, EventType::Deleted, &stored, None, now).await?;
+        let tags = &stored.article.tags;
+        super::tags::bury(&mut tx, id).await?;
+        super::tags::touch(&mut tx, tags.iter().map(|t| (t.as_str(), now))).await?;
+        insert_event(&mut tx, EventType::Deleted, &stored, None, tags, now).await?;
         notify(&mut tx).await?;
         tx.commit().await?;
         Ok(DeleteOutcome::Deleted(stored))
@@ -144,15 +149,26 @@ impl PgStore {
     ///
     /// A tombstone is inside the window when the deleted article was published no earlier than
     /// the oldest live entry shown (or at any time, when the feed is not full). Every read is
-    /// bounded by the page and the scope's number of sections (see [`pages`]).
+    /// bounded by the page and the scope's number of sections (see [`pages`]), or, for a
+    /// tag, by the page alone.
     #[tracing::instrument(skip_all, fields(scope = scope.as_str(), limit))]
     pub async fn feed_page(&self, scope: &Scope, limit: u32) -> Result<FeedPage, StoreError> {
+        match scope {
+            Scope::All => self.tree_page(None, limit).await,
+            Scope::Section(path) => self.tree_page(Some(path), limit).await,
+            Scope::Tag(tag) => self.tag_page(tag, limit).await,
+        }
+    }
+
+    /// [`PgStore::feed_page`] of a section's subtree, or of the whole site (`None`).
+    async fn tree_page(
+        &self,
+        subtree: Option<&SectionPath>,
+        limit: u32,
+    ) -> Result<FeedPage, StoreError> {
         // One snapshot for the page's few statements.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        let filter = ScopeFilter::of(scope, 1);
+        let mut tx = super::read_snapshot(&self.pool).await?;
+        let filter = ScopeFilter::of(subtree, 1);
         let sections: Vec<(String, i64, DateTime<Utc>)> = filter
             .bind_as(sqlx::query_as(&page_sql::sections(&filter.sql)))
             .fetch_all(&mut *tx)
@@ -160,15 +176,15 @@ impl PgStore {
         let updated = sections.iter().map(|(_, _, m)| *m).max();
         let limit_param = i64::from(limit);
 
-        let entries = match scope {
-            Scope::All => sqlx::query(&page_sql::newest())
+        let entries = match subtree {
+            None => sqlx::query(&page_sql::newest())
                 .bind(limit_param)
                 .fetch_all(&mut *tx)
                 .await?
                 .iter()
                 .map(stored_from_row)
                 .collect::<Result<Vec<_>, _>>()?,
-            Scope::Section(_) => {
+            Some(_) => {
                 let live: Vec<&str> = sections
                     .iter()
                     .filter(|(_, live, _)| *live > 0)
@@ -188,9 +204,9 @@ impl PgStore {
 
         let since = pages::window_start(&entries, limit).map(db_time);
         let all_deleted = page_sql::deleted();
-        let deleted = match scope {
-            Scope::All => sqlx::query(&all_deleted).bind(since).bind(limit_param),
-            Scope::Section(_) => sqlx::query(page_sql::DELETED_OF_SECTIONS)
+        let deleted = match subtree {
+            None => sqlx::query(&all_deleted).bind(since).bind(limit_param),
+            Some(_) => sqlx::query(page_sql::DELETED_OF_SECTIONS)
                 .bind(since)
                 .bind(limit_param)
                 .bind(
@@ -221,6 +237,11 @@ impl PgStore {
         before: &FeedCursor,
         limit: u32,
     ) -> Result<Vec<StoredArticle>, StoreError> {
+        let path = match scope {
+            Scope::Tag(tag) => return self.tag_articles_before(tag, before, limit).await,
+            Scope::All => None,
+            Scope::Section(path) => Some(path),
+        };
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
@@ -228,8 +249,8 @@ impl PgStore {
         let published = db_time(before.published);
         let id = before.id.as_str();
         let limit_param = i64::from(limit);
-        let entries = match scope {
-            Scope::All => sqlx::query(&page_sql::older())
+        let entries = match path {
+            None => sqlx::query(&page_sql::older())
                 .bind(published)
                 .bind(id)
                 .bind(limit_param)
@@ -238,8 +259,8 @@ impl PgStore {
                 .iter()
                 .map(stored_from_row)
                 .collect::<Result<Vec<_>, _>>()?,
-            Scope::Section(_) => {
-                let filter = ScopeFilter::of(scope, 1);
+            Some(path) => {
+                let filter = ScopeFilter::of(Some(path), 1);
                 let sections: Vec<(String, i64, DateTime<Utc>)> = filter
                     .bind_as(sqlx::query_as(&page_sql::sections(&filter.sql)))
                     .fetch_all(&mut *tx)
@@ -272,6 +293,11 @@ impl PgStore {
         from: &FeedCursor,
         limit: u32,
     ) -> Result<Vec<FeedCursor>, StoreError> {
+        let path = match scope {
+            Scope::Tag(tag) => return self.tag_keys_from(tag, from, limit).await,
+            Scope::All => None,
+            Scope::Section(path) => Some(path),
+        };
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
@@ -279,8 +305,8 @@ impl PgStore {
         let published = db_time(from.published);
         let id = from.id.as_str();
         let limit_param = i64::from(limit);
-        let keys: Vec<(DateTime<Utc>, String)> = match scope {
-            Scope::All => {
+        let keys: Vec<(DateTime<Utc>, String)> = match path {
+            None => {
                 sqlx::query_as(page_sql::NEWER_FROM)
                     .bind(published)
                     .bind(id)
@@ -288,8 +314,8 @@ impl PgStore {
                     .fetch_all(&mut *tx)
                     .await?
             }
-            Scope::Section(_) => {
-                let filter = ScopeFilter::of(scope, 1);
+            Some(path) => {
+                let filter = ScopeFilter::of(Some(path), 1);
                 let sections: Vec<(String, i64, DateTime<Utc>)> = filter
                     .bind_as(sqlx::query_as(&page_sql::sections(&filter.sql)))
                     .fetch_all(&mut *tx)
@@ -346,8 +372,8 @@ impl PgStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<SectionChange>, StoreError> {
-        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
-            "SELECT seq, section, moved_from FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        let rows: Vec<SectionChangeRow> = sqlx::query_as(
+            "SELECT seq, section, moved_from, tags FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after)
         .bind(i64::from(limit))
@@ -512,8 +538,8 @@ mod page_sql {
            ORDER BY published_utc DESC LIMIT $2) AS a";
 }
 
-/// The rows of a scope: SQL, with its parameters numbered from `first`, bound after those
-/// before them.
+/// The rows of a section's subtree, or of the whole site (`None`): SQL, with its parameters
+/// numbered from `first`, bound after those before them.
 ///
 /// A section's subtree is the section itself and the paths in ['path/', 'path0'): `0` is the
 /// character after `/`, so the range holds exactly the descendants and can use the index. The
@@ -526,13 +552,13 @@ struct ScopeFilter {
 }
 
 impl ScopeFilter {
-    fn of(scope: &Scope, first: usize) -> Self {
-        match scope {
-            Scope::All => Self {
+    fn of(subtree: Option<&SectionPath>, first: usize) -> Self {
+        match subtree {
+            None => Self {
                 sql: "TRUE".into(),
                 binds: None,
             },
-            Scope::Section(path) => Self {
+            Some(path) => Self {
                 sql: format!(
                     "(section = ${} OR (section >= ${} AND section < ${}))",
                     first,
@@ -638,6 +664,7 @@ async fn write_all(
             .execute(&mut *tx)
             .await?;
     }
+    super::tags::replace(tx, last.iter().map(|(i, _)| &writes[*i].0.stored.article)).await?;
     // The versions stored before the batch that it replaces: each article's first write says
     // which. A version the batch itself replaces gets its snapshot with its event below.
     let superseded: Vec<&StoredArticle> = first
@@ -666,6 +693,7 @@ async fn write_all(
             .push(write.moved_from.as_ref().map(SectionPath::as_str));
         events.version.push(stored.version);
         events.at.push(db_time(stored.modified_at));
+        events.tags.push(event_tags(&write.touched_tags()));
         // The last version of the batch is the article's row; an earlier one is replaced.
         events.payload.push(if is_last[i] {
             None
@@ -675,11 +703,11 @@ async fn write_all(
     }
     // In the batch's order: the events' seqs follow the rows as the ordered SELECT gives them.
     sqlx::query(
-        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at, payload)
-         SELECT v.id, v.type, v.article_id, v.section, v.moved_from, v.version, v.occurred_at, v.payload
+        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at, payload, tags)
+         SELECT v.id, v.type, v.article_id, v.section, v.moved_from, v.version, v.occurred_at, v.payload, v.tags
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-                     $7::timestamptz[], $8::jsonb[])
-              WITH ORDINALITY AS v (id, type, article_id, section, moved_from, version, occurred_at, payload, n)
+                     $7::timestamptz[], $8::jsonb[], $9::jsonb[])
+              WITH ORDINALITY AS v (id, type, article_id, section, moved_from, version, occurred_at, payload, tags, n)
          ORDER BY v.n",
     )
     .bind(&events.id)
@@ -690,6 +718,7 @@ async fn write_all(
     .bind(&events.version)
     .bind(&events.at)
     .bind(&events.payload)
+    .bind(&events.tags)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -739,6 +768,7 @@ struct EventColumns<'a> {
     version: Vec<i64>,
     at: Vec<DateTime<Utc>>,
     payload: Vec<Option<Json<serde_json::Value>>>,
+    tags: Vec<Option<Json<Vec<String>>>>,
 }
 
 /// Writes an event; the transaction must hold [`EVENTS_LOCK`].
@@ -749,11 +779,12 @@ async fn insert_event(
     kind: EventType,
     stored: &StoredArticle,
     moved_from: Option<&SectionPath>,
+    tags: &[String],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at, tags)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
     .bind(kind.as_str())
@@ -762,9 +793,15 @@ async fn insert_event(
     .bind(moved_from.map(SectionPath::as_str))
     .bind(stored.version)
     .bind(db_time(now))
+    .bind(event_tags(tags))
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// An event's `tags`: NULL for none.
+fn event_tags(tags: &[String]) -> Option<Json<Vec<String>>> {
+    (!tags.is_empty()).then(|| Json(tags.to_vec()))
 }
 
 /// Gives the events of `superseded`, versions a write is about to replace in their articles'
@@ -854,6 +891,10 @@ fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         section: section_path(&section)?,
         moved_from: moved_from.as_deref().map(section_path).transpose()?,
+        tags: row
+            .try_get::<Option<sqlx::types::Json<Vec<String>>>, _>("tags")?
+            .map(|t| t.0)
+            .unwrap_or_default(),
         version,
         occurred_at: row.try_get("occurred_at")?,
         payload: versions::event_payload(own.map(|Json(p)| p), version, article_row)?,
@@ -871,8 +912,8 @@ mod tests {
             return;
         };
         let pool = &db.store.pool;
-        let section = Scope::Section(SectionPath::parse("hnyw").expect("a path"));
-        let filter = ScopeFilter::of(&section, 1);
+        let section = SectionPath::parse("hnyw").expect("a path");
+        let filter = ScopeFilter::of(Some(&section), 1);
         let sections = vec!["hnyw", "hnyw/ldhd"];
         let explain = |sql: &str| format!("EXPLAIN {sql}");
         let since = Some(db_time(Utc::now()));

@@ -122,21 +122,29 @@ impl PgStore {
         Ok(inserted)
     }
 
-    /// Counts the articles into `sections`, and moves the sequence of each identity key past
-    /// the largest key in its table (never back), so that the rows written next get keys after
-    /// the copied ones.
+    /// Counts the articles into `sections`, indexes their tags into `article_tags` and
+    /// `tags`, and moves the sequence of each identity key past the largest key in its table
+    /// (never back), so that the rows written next get keys after the copied ones.
     pub async fn finish_import(&self, tables: &[Table]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM sections")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
+        for statement in [
+            "DELETE FROM sections",
             "INSERT INTO sections (section, live, modified_at)
              SELECT section, count(*) FILTER (WHERE deleted_at IS NULL), max(modified_at)
              FROM articles GROUP BY section",
-        )
-        .execute(&mut *tx)
-        .await?;
+            "DELETE FROM article_tags",
+            "INSERT INTO article_tags (article_id, tag, published_utc, live)
+             SELECT DISTINCT a.id, t.tag, a.published_utc, a.deleted_at IS NULL
+               FROM articles a CROSS JOIN LATERAL jsonb_array_elements_text(
+                      CASE WHEN jsonb_typeof(a.body -> 'tags') = 'array' THEN a.body -> 'tags' END)
+                    AS t (tag)",
+            "DELETE FROM tags",
+            "INSERT INTO tags (tag, modified_at)
+             SELECT t.tag, max(a.modified_at)
+               FROM article_tags t JOIN articles a ON a.id = t.article_id GROUP BY t.tag",
+        ] {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         for table in tables.iter().filter(|t| t.identity) {
             sqlx::query(&format!(

@@ -22,6 +22,7 @@ mod copy;
 mod deliveries;
 mod listen;
 mod queue;
+mod tags;
 mod webhooks;
 mod websub;
 
@@ -244,6 +245,17 @@ pub(super) async fn notify(conn: &mut PgConnection) -> Result<(), StoreError> {
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// A read-only transaction whose statements all see one snapshot: a feed page's few reads.
+pub(super) async fn read_snapshot(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 /// A time as stored: cut to the microsecond like SQLite's `time_key` (which drops the

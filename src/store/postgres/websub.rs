@@ -253,11 +253,7 @@ pub(super) fn subscription_from_row(row: &PgRow, prefix: &str) -> Result<Subscri
     let col = |name: &str| format!("{prefix}{name}");
     let corrupt = |what: &str| StoreError::Corrupt(format!("subscription {what}"));
     let scope: String = row.try_get(col("scope").as_str())?;
-    let scope = if scope == "all" {
-        Scope::All
-    } else {
-        Scope::Section(crate::domain::SectionPath::parse(&scope).map_err(|_| corrupt("scope"))?)
-    };
+    let scope = Scope::parse_name(&scope).map_err(|_| corrupt("scope"))?;
     let format: String = row.try_get(col("format").as_str())?;
     let callback: String = row.try_get(col("callback").as_str())?;
     Ok(Subscription {

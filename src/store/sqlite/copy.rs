@@ -87,19 +87,27 @@ impl SqliteStore {
         Ok(inserted)
     }
 
-    /// Counts the copied articles into `sections` (an AUTOINCREMENT table's counter follows
-    /// the largest key inserted by itself).
+    /// Counts the copied articles into `sections`, and indexes their tags into
+    /// `article_tags` and `tags` (an AUTOINCREMENT table's counter follows the largest key
+    /// inserted by itself).
     pub async fn finish_import(&self, _tables: &[Table]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM sections")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
+        for statement in [
+            "DELETE FROM sections",
             "INSERT INTO sections (section, live, modified_at)
              SELECT section, sum(deleted_at IS NULL), max(modified_at) FROM articles GROUP BY section",
-        )
-        .execute(&mut *tx)
-        .await?;
+            "DELETE FROM article_tags",
+            "INSERT OR IGNORE INTO article_tags (article_id, tag, published_utc, live)
+             SELECT a.id, t.value, a.published_utc, a.deleted_at IS NULL
+               FROM articles a, json_each(a.body, '$.tags') t
+              WHERE json_type(a.body, '$.tags') = 'array' AND t.type = 'text'",
+            "DELETE FROM tags",
+            "INSERT INTO tags (tag, modified_at)
+             SELECT t.tag, max(a.modified_at)
+               FROM article_tags t JOIN articles a ON a.id = t.article_id GROUP BY t.tag",
+        ] {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

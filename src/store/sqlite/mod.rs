@@ -7,6 +7,7 @@
 
 mod copy;
 mod deliveries;
+mod tags;
 mod webhooks;
 mod websub;
 
@@ -21,8 +22,8 @@ use sqlx::{Row, SqlitePool};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    DeleteOutcome, FeedPage, SectionChange, StoreError, Upserted, pages, parse_time_key, time_key,
-    versions,
+    DeleteOutcome, FeedPage, SectionChange, SectionChangeRow, StoreError, Upserted, pages,
+    parse_time_key, time_key, versions,
 };
 use crate::domain::{
     Article, ArticleId, Event, EventType, FeedCursor, Scope, SectionPath, StoredArticle,
@@ -166,6 +167,9 @@ impl SqliteStore {
         for (section, live, at) in batch.section_changes() {
             touch_section(&mut tx, section, live, at).await?;
         }
+        for (tag, at) in batch.tag_changes() {
+            tags::touch(&mut tx, tag, at).await?;
+        }
         if caller_gone.is_cancelled() {
             tx.rollback().await?;
             return Err(StoreError::Abandoned);
@@ -206,7 +210,12 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         touch_section(&mut tx, &stored.article.section, -1, now).await?;
-        insert_event(&mut tx, EventType::Deleted, &stored, None, now).await?;
+        let tags = &stored.article.tags;
+        tags::bury(&mut tx, id).await?;
+        for tag in tags {
+            tags::touch(&mut tx, tag, now).await?;
+        }
+        insert_event(&mut tx, EventType::Deleted, &stored, None, tags, now).await?;
         tx.commit().await?;
         Ok(DeleteOutcome::Deleted(stored))
     }
@@ -229,29 +238,43 @@ impl SqliteStore {
     ///
     /// A tombstone is inside the window when the deleted article was published no earlier than
     /// the oldest live entry shown (or at any time, when the feed is not full). Every read is
-    /// bounded by the page and the scope's number of sections (see [`pages`]).
+    /// bounded by the page and the scope's number of sections (see [`pages`]), or, for a
+    /// tag, by the page alone.
     #[tracing::instrument(skip_all, fields(scope = scope.as_str(), limit))]
     pub async fn feed_page(&self, scope: &Scope, limit: u32) -> Result<FeedPage, StoreError> {
+        match scope {
+            Scope::All => self.tree_page(None, limit).await,
+            Scope::Section(path) => self.tree_page(Some(path), limit).await,
+            Scope::Tag(tag) => self.tag_page(tag, limit).await,
+        }
+    }
+
+    /// [`SqliteStore::feed_page`] of a section's subtree, or of the whole site (`None`).
+    async fn tree_page(
+        &self,
+        subtree: Option<&SectionPath>,
+        limit: u32,
+    ) -> Result<FeedPage, StoreError> {
         // One connection, one read transaction: the page is one snapshot.
         let mut tx = self.read.begin().await?;
-        let (filter, lo, hi) = scope_filter(scope);
+        let (filter, lo, hi) = scope_filter(subtree);
         let sections: Vec<(String, i64, String)> = sqlx::query_as(&page_sql::sections(filter))
             .bind(&lo)
             .bind(&hi)
-            .bind(scope.as_str())
+            .bind(subtree.map_or("all", SectionPath::as_str))
             .fetch_all(&mut *tx)
             .await?;
         let updated = sections.iter().map(|(_, _, m)| m).max();
 
-        let entries = match scope {
-            Scope::All => sqlx::query(&page_sql::newest())
+        let entries = match subtree {
+            None => sqlx::query(&page_sql::newest())
                 .bind(limit)
                 .fetch_all(&mut *tx)
                 .await?
                 .iter()
                 .map(stored_from_row)
                 .collect::<Result<Vec<_>, _>>()?,
-            Scope::Section(_) => {
+            Some(_) => {
                 let mut keys = Vec::new();
                 for (section, _, _) in sections.iter().filter(|(_, live, _)| *live > 0) {
                     let rows: Vec<(String, String)> = sqlx::query_as(page_sql::NEWEST_OF_SECTION)
@@ -271,9 +294,9 @@ impl SqliteStore {
         let since = pages::window_start(&entries, limit)
             .map(time_key)
             .unwrap_or_default();
-        let walks: Vec<(String, Option<&str>)> = match scope {
-            Scope::All => vec![(page_sql::deleted("?1 IS NULL"), None)],
-            Scope::Section(_) => sections
+        let walks: Vec<(String, Option<&str>)> = match subtree {
+            None => vec![(page_sql::deleted("?1 IS NULL"), None)],
+            Some(_) => sections
                 .iter()
                 .map(|(s, _, _)| (page_sql::deleted("section = ?1"), Some(s.as_str())))
                 .collect(),
@@ -306,11 +329,16 @@ impl SqliteStore {
         before: &FeedCursor,
         limit: u32,
     ) -> Result<Vec<StoredArticle>, StoreError> {
+        let path = match scope {
+            Scope::Tag(tag) => return self.tag_articles_before(tag, before, limit).await,
+            Scope::All => None,
+            Scope::Section(path) => Some(path),
+        };
         let mut tx = self.read.begin().await?;
         let published = time_key(before.published);
         let id = before.id.as_str();
-        let entries = match scope {
-            Scope::All => sqlx::query(&page_sql::older())
+        let entries = match path {
+            None => sqlx::query(&page_sql::older())
                 .bind(&published)
                 .bind(id)
                 .bind(limit)
@@ -319,13 +347,13 @@ impl SqliteStore {
                 .iter()
                 .map(stored_from_row)
                 .collect::<Result<Vec<_>, _>>()?,
-            Scope::Section(_) => {
-                let (filter, lo, hi) = scope_filter(scope);
+            Some(path) => {
+                let (filter, lo, hi) = scope_filter(Some(path));
                 let sections: Vec<(String, i64, String)> =
                     sqlx::query_as(&page_sql::sections(filter))
                         .bind(&lo)
                         .bind(&hi)
-                        .bind(scope.as_str())
+                        .bind(path.as_str())
                         .fetch_all(&mut *tx)
                         .await?;
                 let mut keys = Vec::new();
@@ -356,17 +384,22 @@ impl SqliteStore {
         from: &FeedCursor,
         limit: u32,
     ) -> Result<Vec<FeedCursor>, StoreError> {
+        let path = match scope {
+            Scope::Tag(tag) => return self.tag_keys_from(tag, from, limit).await,
+            Scope::All => None,
+            Scope::Section(path) => Some(path),
+        };
         let mut tx = self.read.begin().await?;
         let published = time_key(from.published);
         let id = from.id.as_str();
-        let sections: Vec<Option<String>> = match scope {
-            Scope::All => vec![None],
-            Scope::Section(_) => {
-                let (filter, lo, hi) = scope_filter(scope);
+        let sections: Vec<Option<String>> = match path {
+            None => vec![None],
+            Some(path) => {
+                let (filter, lo, hi) = scope_filter(Some(path));
                 let rows: Vec<(String, i64, String)> = sqlx::query_as(&page_sql::sections(filter))
                     .bind(&lo)
                     .bind(&hi)
-                    .bind(scope.as_str())
+                    .bind(path.as_str())
                     .fetch_all(&mut *tx)
                     .await?;
                 rows.into_iter()
@@ -426,7 +459,7 @@ impl SqliteStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<SectionChange>, StoreError> {
-        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(SECTION_CHANGES)
+        let rows: Vec<SectionChangeRow> = sqlx::query_as(SECTION_CHANGES)
             .bind(after)
             .bind(limit)
             .fetch_all(&self.read)
@@ -563,7 +596,7 @@ async fn touch_section(
 
 /// See [`SqliteStore::section_changes_after`].
 const SECTION_CHANGES: &str =
-    "SELECT seq, section, moved_from FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+    "SELECT seq, section, moved_from, tags FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 
 /// The statements of a feed page (see [`SqliteStore::feed_page`]).
 mod page_sql {
@@ -620,18 +653,19 @@ mod page_sql {
     }
 }
 
-/// SQL selecting the rows of a scope, with its three parameters (?1, ?2, ?3).
+/// SQL selecting the rows of a section's subtree, or of the whole site (`None`), with its
+/// three parameters (?1, ?2, ?3).
 ///
 /// A section's subtree is the section itself and the paths in ['path/', 'path0'): `0` is the
 /// character after `/`, so the range holds exactly the descendants and can use the index.
-fn scope_filter(scope: &Scope) -> (&'static str, String, String) {
-    match scope {
-        Scope::All => (
+fn scope_filter(subtree: Option<&SectionPath>) -> (&'static str, String, String) {
+    match subtree {
+        None => (
             "(?1 = ?1 AND ?2 = ?2 AND ?3 = ?3)",
             String::new(),
             String::new(),
         ),
-        Scope::Section(path) => (
+        Some(path) => (
             "(section = ?3 OR (section >= ?1 AND section < ?2))",
             format!("{path}/"),
             format!("{path}0"),
@@ -678,6 +712,7 @@ async fn write_one(
         .bind(time_key(stored.modified_at))
         .execute(&mut *tx)
         .await?;
+    tags::replace(tx, article, !write.is_new).await?;
     if let Some(superseded) = &write.superseded {
         keep_snapshot(tx, superseded).await?;
     }
@@ -686,6 +721,7 @@ async fn write_one(
         write.event,
         stored,
         write.moved_from.as_ref(),
+        &write.touched_tags(),
         stored.modified_at,
     )
     .await?;
@@ -766,11 +802,13 @@ async fn insert_event(
     kind: EventType,
     stored: &StoredArticle,
     moved_from: Option<&SectionPath>,
+    tags: &[String],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let tags = (!tags.is_empty()).then_some(sqlx::types::Json(tags));
     sqlx::query(
-        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at)
-         VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6)",
+        "INSERT INTO events (id, type, article_id, section, moved_from, version, occurred_at, tags)
+         VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6, ?8)",
     )
     .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
     .bind(kind.as_str())
@@ -779,6 +817,7 @@ async fn insert_event(
     .bind(stored.version)
     .bind(time_key(now))
     .bind(moved_from.map(SectionPath::as_str))
+    .bind(tags)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -850,6 +889,10 @@ fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         section: section_path(&section)?,
         moved_from: moved_from.as_deref().map(section_path).transpose()?,
+        tags: row
+            .try_get::<Option<sqlx::types::Json<Vec<String>>>, _>("tags")?
+            .map(|t| t.0)
+            .unwrap_or_default(),
         version,
         occurred_at: parse_time_key(&row.try_get::<String, _>("occurred_at")?)?,
         payload: versions::event_payload(own, version, article_row)?,
@@ -904,7 +947,7 @@ mod plans {
     async fn feed_pages_walk_indexes_and_sort_nothing() {
         let (_dir, store) = store().await;
         let (section_filter, _, _) =
-            scope_filter(&Scope::Section(SectionPath::parse("hnyw").expect("a path")));
+            scope_filter(Some(&SectionPath::parse("hnyw").expect("a path")));
         let statements = [
             ("sections of a section", page_sql::sections(section_filter)),
             ("newest of everything", page_sql::newest()),

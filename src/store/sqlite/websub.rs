@@ -236,11 +236,7 @@ async fn delete_subscription(
 pub(super) fn subscription_from_row(row: &SqliteRow) -> Result<Subscription, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("subscription {what}"));
     let scope: String = row.try_get("scope")?;
-    let scope = if scope == "all" {
-        Scope::All
-    } else {
-        Scope::Section(crate::domain::SectionPath::parse(&scope).map_err(|_| corrupt("scope"))?)
-    };
+    let scope = Scope::parse_name(&scope).map_err(|_| corrupt("scope"))?;
     let format: String = row.try_get("format")?;
     let callback: String = row.try_get("callback")?;
     Ok(Subscription {
