@@ -1,4 +1,5 @@
-//! `/feeds/{scope}.{rss,atom,json}`: the feeds, with HTTP caching done right.
+//! `/feeds/{scope}.{rss,atom,json}`: the feeds, with HTTP caching done right; beside them
+//! `/feeds/{scope}.html`, the scope's page (see `pages`).
 
 use std::sync::Arc;
 
@@ -30,7 +31,11 @@ async fn get_feed(
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("no feed at /feeds/{feed}"));
     let (name, ext) = feed.rsplit_once('.').ok_or_else(not_found)?;
-    let format = FeedFormat::from_extension(ext).ok_or_else(not_found)?;
+    // Beside the feeds, the scope's page for people: not a feed format.
+    let format = match ext {
+        "html" => None,
+        ext => Some(FeedFormat::from_extension(ext).ok_or_else(not_found)?),
+    };
     let scope = state.service.catalog.scope(name).ok_or_else(|| {
         let suggestions = state.service.catalog.suggest(name, 3);
         let hint = if suggestions.is_empty() {
@@ -40,6 +45,9 @@ async fn get_feed(
         };
         ApiError::NotFound(format!("no section {name:?}{hint}"))
     })?;
+    let Some(format) = format else {
+        return super::pages::get_section_page(&state, Client(client), &scope, &headers).await;
+    };
     let limit = parse_limit(&state, query.as_deref())?;
 
     // Only a request that renders counts against its client; the cache serves everyone.

@@ -7,6 +7,7 @@ pub mod error;
 mod events;
 mod extract;
 mod feeds;
+mod pages;
 pub mod server;
 mod site;
 mod webhooks;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(site::router())
         .merge(feeds::router())
+        .merge(pages::router())
         .merge(articles::router())
         .merge(webhooks::router())
         .merge(deliveries::router())

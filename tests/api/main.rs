@@ -10,6 +10,7 @@ mod hostile;
 mod ingest;
 mod instances;
 mod interop;
+mod pages;
 mod receiver;
 mod seed;
 mod soak;
