@@ -2,6 +2,7 @@
 //! driven over HTTP.
 
 mod aborts;
+mod browser;
 mod cli;
 mod crash;
 mod feeds;
