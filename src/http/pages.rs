@@ -138,7 +138,11 @@ async fn respond(state: &AppState, document: Arc<CachedFeed>, request: &HeaderMa
     if let Some(coding) = encoding.header() {
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
     }
-    let body = blocking(move || document.encoded(encoding)).await;
+    let body = match document.encoded_if_ready(encoding) {
+        Some(body) => body,
+        // Compressing is CPU work: off the async workers.
+        None => blocking(move || document.encoded(encoding)).await,
+    };
     (StatusCode::OK, headers, Body::from(body)).into_response()
 }
 

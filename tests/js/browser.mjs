@@ -55,7 +55,7 @@ const browser = await chromium.launch({
 });
 
 /** A page in a fresh context that records every error it meets. */
-async function open(width, context) {
+async function open(context) {
   const page = await context.newPage();
   const errors = { console: [], page: [], failed: [], http: [] };
   page.on("console", (message) => {
@@ -70,7 +70,7 @@ async function open(width, context) {
   page.on("response", (response) => {
     if (response.status() >= 400) errors.http.push({ url: response.url(), status: response.status() });
   });
-  return { page, errors, width };
+  return { page, errors };
 }
 
 /** Scrolls to the end and back, so that lazy images load, and waits until every image is
@@ -161,7 +161,7 @@ function facts(page) {
 
 async function visit({ name, url }, width) {
   const context = await browser.newContext({ ...VIEWPORTS[width], locale: "zh-CN" });
-  const { page, errors } = await open(width, context);
+  const { page, errors } = await open(context);
   const response = await page.goto(url, { waitUntil: "load" });
   await settle(page);
   const screenshot = join(outDir, `${name}-${width}.png`);
@@ -174,7 +174,7 @@ async function visit({ name, url }, width) {
 /** Types `text` into the first page's search box and submits it, as a reader would. */
 async function submitSearch(text) {
   const context = await browser.newContext(VIEWPORTS.desktop);
-  const { page, errors } = await open("desktop", context);
+  const { page, errors } = await open(context);
   await page.goto(pages[0].url, { waitUntil: "load" });
   await page.fill("form.search input[name=q]", text);
   await Promise.all([page.waitForURL(/\/search\?/), page.press("form.search input[name=q]", "Enter")]);
@@ -198,7 +198,7 @@ async function copyAddress(name, granted) {
       Object.defineProperty(Navigator.prototype, "clipboard", { get: () => undefined }),
     );
   }
-  const { page, errors } = await open("desktop", context);
+  const { page, errors } = await open(context);
   await page.goto(target.url, { waitUntil: "load" });
   const button = page.locator("button[data-copy=feed-atom]");
   const before = await button.textContent();
