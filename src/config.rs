@@ -116,16 +116,17 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeedsConfig {
-    /// Entries in a feed without `?limit=`.
+    /// Entries in a feed without `?limit=`, and the articles a scope's page shows.
     pub default_limit: u32,
     /// Largest `?limit=` accepted.
     pub max_limit: u32,
-    /// `Cache-Control: public, max-age=N` on feeds.
+    /// `Cache-Control: public, max-age=N` on feeds and pages.
     pub max_age_secs: u32,
     /// How often to look for changes written by other processes (the CLI, other instances).
     pub poll_interval_ms: u64,
     /// Feed requests one client may make per minute that find no cached document and render
-    /// one (429 beyond); requests served from the cache are not counted.
+    /// one (429 beyond); requests served from the cache are not counted. Pages and searches,
+    /// rendered at each request, count too.
     pub max_misses_per_client_per_minute: u32,
 }
 

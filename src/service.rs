@@ -12,17 +12,22 @@ use crate::catalog::{Catalog, Scope};
 use crate::config::Config;
 use crate::delivery::client::{AddressPolicy, ClientSettings, Lookup, Outbound};
 use crate::delivery::{Channel, DeliveryEngine, Waker};
-use crate::domain::{Article, ArticleId, FeedCursor, FeedFormat, QueueStats, StoredArticle};
+use crate::domain::{
+    Article, ArticleId, FeedCursor, FeedFormat, QueueStats, SearchQuery, StoredArticle,
+};
 use crate::feed_cache::{CachedFeed, FeedCache, FeedKey};
 use crate::ingest::{FieldError, Normalizer, Rejection};
 use crate::metrics::Metrics;
-use crate::render::{FeedContext, History, render_feed};
-use crate::store::{DeleteOutcome, Store, StoreError, Upserted};
+use crate::render::{FeedContext, History, render_feed, shown_summary};
+use crate::store::{DeleteOutcome, FeedPage, Store, StoreError, Upserted};
 use crate::webhooks::{WebhookChannel, Webhooks};
 use crate::websub::Hub;
 
 /// How many rendered documents the feed cache keeps.
 const FEED_CACHE_CAPACITY: usize = 2048;
+
+/// How many candidates a search reads from the store at a time.
+const SEARCH_BATCH: u32 = 100;
 
 /// Runs CPU work (sanitising, rendering, compressing) on the blocking pool, so that the async
 /// workers stay free for every other request; a panic in it carries on in the caller.
@@ -322,6 +327,53 @@ impl Service {
         self.store.article_counts().await
     }
 
+    /// The newest `limit` live articles of a scope and the time of its newest change, read
+    /// from the store (for pages, which are not cached).
+    pub async fn latest(&self, scope: &Scope, limit: u32) -> Result<FeedPage, StoreError> {
+        self.store.feed_page(scope, limit).await
+    }
+
+    /// Live articles whose title or shown summary (their own, or the start of the body's
+    /// text, as feeds and pages show it) contains `query`, ASCII letters in either case:
+    /// newest first, at most `limit`, and whether older ones match too.
+    ///
+    /// The store finds candidates in the body's HTML; only those whose shown text matches
+    /// are kept, so markup (`img`, `style`) never matches, and matches from the part of a body
+    /// beyond its summary are not shown.
+    pub async fn search(
+        &self,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> Result<(Vec<StoredArticle>, bool), StoreError> {
+        let mut found = Vec::new();
+        let mut after: Option<StoredArticle> = None;
+        loop {
+            let batch = self
+                .store
+                .search_articles(query, after.as_ref(), SEARCH_BATCH)
+                .await?;
+            let is_last = batch.len() < SEARCH_BATCH as usize;
+            after = batch.last().cloned();
+            let query = query.clone();
+            // A summary is the text of a body, up to megabytes: CPU work, off the async workers.
+            found.extend(
+                blocking(move || {
+                    batch
+                        .into_iter()
+                        .filter(|stored| shows(&query, &stored.article))
+                        .collect::<Vec<_>>()
+                })
+                .await,
+            );
+            if found.len() > limit || is_last {
+                break;
+            }
+        }
+        let more = found.len() > limit;
+        found.truncate(limit);
+        Ok((found, more))
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
@@ -497,4 +549,9 @@ impl Service {
             updated,
         })
     }
+}
+
+/// Whether a search for `query` shows `article`: its title or its shown summary contains it.
+fn shows(query: &SearchQuery, article: &Article) -> bool {
+    query.is_in(&article.title) || query.is_in(&shown_summary(article))
 }

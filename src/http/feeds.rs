@@ -1,5 +1,6 @@
 //! `/feeds/{scope}.{rss,atom,json}`: the feeds of `all`, of each section and of each tag
-//! (`/feeds/tags/{tag}.atom`), with HTTP caching done right.
+//! (`/feeds/tags/{tag}.atom`), with HTTP caching done right; beside them `/feeds/{scope}.html`,
+//! the scope's page (see `pages`).
 
 use std::sync::Arc;
 
@@ -32,7 +33,11 @@ async fn get_feed(
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("no feed at /feeds/{feed}"));
     let (name, ext) = feed.rsplit_once('.').ok_or_else(not_found)?;
-    let format = FeedFormat::from_extension(ext).ok_or_else(not_found)?;
+    // Beside the feeds, the scope's page for people: not a feed format.
+    let format = match ext {
+        "html" => None,
+        ext => Some(FeedFormat::from_extension(ext).ok_or_else(not_found)?),
+    };
     let scope = match name.strip_prefix(TAG_SCOPE_PREFIX) {
         // The path arrives percent-decoded: `tags/%E5%8F%8C%E6%8B%A5.atom` is the tag 双拥.
         Some(tag) => Tag::parse(tag)
@@ -47,6 +52,9 @@ async fn get_feed(
             };
             ApiError::NotFound(format!("no section {name:?}{hint}"))
         })?,
+    };
+    let Some(format) = format else {
+        return super::pages::get_section_page(&state, Client(client), &scope, &headers).await;
     };
     if let Some(before) = query_value(query.as_deref(), "before") {
         let version = query_value(query.as_deref(), "v");

@@ -8,6 +8,7 @@ pub mod error;
 mod events;
 mod extract;
 mod feeds;
+mod pages;
 pub mod server;
 mod site;
 mod webhooks;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(site::router())
         .merge(assets::router())
         .merge(feeds::router())
+        .merge(pages::router())
         .merge(articles::router())
         .merge(webhooks::router())
         .merge(deliveries::router())

@@ -25,7 +25,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(get_openapi))
 }
 
-/// `GET /`: every section with its feeds, and autodiscovery links.
+/// How many of the whole site's latest articles the index shows.
+const INDEX_LATEST: u32 = 10;
+
+/// `GET /`: a search box, the site's latest articles, every section with its page and feeds,
+/// and autodiscovery links.
 async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
     let counts = state.service.article_counts().await?;
     let subscribers = state.service.hub.subscriber_counts().await?;
@@ -54,11 +58,17 @@ async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
             }
         })
         .collect();
-    Ok(Html(render_index(
-        catalog,
-        state.service.config.public_base(),
-        &entries,
-    )))
+    let latest = state
+        .service
+        .latest(&Scope::All, INDEX_LATEST)
+        .await?
+        .entries;
+    let catalog = catalog.clone();
+    let base = state.service.config.public_base().to_owned();
+    // Summaries are the text of bodies, up to megabytes each: off the async workers.
+    let html =
+        crate::service::blocking(move || render_index(&catalog, &base, &entries, &latest)).await;
+    Ok(Html(html))
 }
 
 /// `GET /feeds.opml`: every feed, for readers to import.

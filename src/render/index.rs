@@ -1,13 +1,16 @@
-//! The HTML index of all feeds: autodiscovery links in `<head>` (one per scope and format) and
-//! the section tree with each feed's links, rendered by maud, which escapes every value.
+//! The HTML index of all feeds: autodiscovery links in `<head>` (one per scope and format), a
+//! search box, the latest articles of the whole site, and the section tree with each
+//! section's page and feeds, rendered by maud, which escapes every value.
 
 use std::collections::HashMap;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::listing::{ICON, ListContext, STYLE, article_list, page_url, search_form};
 use super::opml::feed_url;
+use super::words::Labels;
 use crate::catalog::{Catalog, Scope, Section};
-use crate::domain::{FeedFormat, SectionPath};
+use crate::domain::{FeedFormat, SectionPath, StoredArticle};
 
 /// How many live articles a scope's feed draws from, and how many WebSub subscribers each of
 /// its topics (one per format, in `FeedFormat::ALL` order) has.
@@ -18,11 +21,16 @@ pub struct IndexEntry {
     pub subscribers: [u64; 3],
 }
 
-/// Renders the index page: a complete HTML5 document without scripts. Scopes missing from
-/// `entries` are shown without a count.
+/// Renders the index page: a complete HTML5 document without scripts, `latest` being the
+/// newest articles of the whole site. Scopes missing from `entries` are shown without a count.
 ///
 /// `feeds_base` is the service's absolute base URL without a trailing slash.
-pub fn render_index(catalog: &Catalog, feeds_base: &str, entries: &[IndexEntry]) -> String {
+pub fn render_index(
+    catalog: &Catalog,
+    feeds_base: &str,
+    entries: &[IndexEntry],
+    latest: &[StoredArticle],
+) -> String {
     let page = Page {
         catalog,
         feeds_base,
@@ -32,22 +40,8 @@ pub fn render_index(catalog: &Catalog, feeds_base: &str, entries: &[IndexEntry])
             .collect(),
         labels: Labels::for_language(&catalog.site.language),
     };
-    page.render().into_string()
+    page.render(latest).into_string()
 }
-
-/// Kept small and inline: the page is served alone, without assets.
-const STYLE: &str = "\
-body{font-family:system-ui,sans-serif;line-height:1.6;max-width:52rem;margin:0 auto;padding:1rem 1.5rem;color:#222}\
-h1{font-size:1.6rem;margin-bottom:.25rem}\
-ul{list-style:none;padding-left:1.25rem;border-left:1px solid #ddd}\
-main>section>ul{padding-left:0;border-left:none}\
-li{margin:.75rem 0}\
-.title{font-weight:600}\
-.path{color:#666;font-size:.9em;margin-left:.5em}\
-.description{margin:.1rem 0;color:#444}\
-.feeds a{margin-right:.75em}\
-.count{color:#666;margin-right:.75em}\
-footer{margin-top:2rem;border-top:1px solid #ddd;padding-top:.5rem;font-size:.9em}";
 
 struct Page<'a> {
     catalog: &'a Catalog,
@@ -57,7 +51,7 @@ struct Page<'a> {
 }
 
 impl Page<'_> {
-    fn render(&self) -> Markup {
+    fn render(&self, latest: &[StoredArticle]) -> Markup {
         let site = &self.catalog.site;
         let opml_url = format!("{}/feeds.opml", self.feeds_base);
         html! {
@@ -80,31 +74,52 @@ impl Page<'_> {
                         }
                     }
                     link rel="alternate" type="text/x-opml" title=(self.labels.opml) href=(opml_url);
+                    link rel="icon" href=(ICON);
                     style { (PreEscaped(STYLE)) }
                 }
                 body {
-                    header {
-                        h1 { (site.title) }
-                        @if !site.description.trim().is_empty() {
-                            p { (site.description) }
+                    div.page {
+                        header {
+                            h1 { (site.title) }
+                            @if !site.description.trim().is_empty() {
+                                p.lead { (site.description) }
+                            }
+                            p { a href=(site.home.as_str()) { (self.labels.home) } }
+                            (search_form(self.feeds_base, &self.labels, ""))
                         }
-                        p { a href=(site.home.as_str()) { (self.labels.home) } }
-                    }
-                    main {
-                        section {
-                            h2 { (self.labels.whole_site) }
-                            (self.feeds(&Scope::All))
+                        main {
+                            section #latest {
+                                h2 { (self.labels.latest_site) }
+                                (article_list(&self.list_context(), latest))
+                                p { a href=(page_url(self.feeds_base, &Scope::All)) { (self.labels.more) " ›" } }
+                            }
+                            section #all {
+                                h2 {
+                                    a href=(page_url(self.feeds_base, &Scope::All)) { (self.labels.whole_site) }
+                                }
+                                (self.feeds(&Scope::All))
+                            }
+                            section #sections {
+                                h2 { (self.labels.sections) }
+                                (self.tree(None))
+                            }
                         }
-                        section {
-                            h2 { (self.labels.sections) }
-                            (self.tree(None))
+                        footer {
+                            p { a href=(opml_url) { (self.labels.opml) } }
                         }
-                    }
-                    footer {
-                        p { a href=(opml_url) { (self.labels.opml) } }
                     }
                 }
             }
+        }
+    }
+
+    fn list_context(&self) -> ListContext<'_> {
+        ListContext {
+            catalog: self.catalog,
+            base: self.feeds_base,
+            labels: &self.labels,
+            language: &self.catalog.site.language,
+            scope: &Scope::All,
         }
     }
 
@@ -114,10 +129,12 @@ impl Page<'_> {
         let children: Vec<&Section> = self.catalog.children(parent).collect();
         html! {
             @if !children.is_empty() {
-                ul {
+                ul.tree {
                     @for section in children {
                         li {
-                            span.title { (section.title) }
+                            a.title href=(page_url(self.feeds_base, &Scope::Section(section.path.clone()))) {
+                                (section.title)
+                            }
                             code.path { (section.path) }
                             @if !section.description.trim().is_empty() {
                                 p.description { (section.description) }
@@ -154,66 +171,6 @@ impl Page<'_> {
     }
 }
 
-/// The page's own words, in Chinese for a Chinese site and in English otherwise.
-struct Labels {
-    chinese: bool,
-    whole_site: &'static str,
-    sections: &'static str,
-    opml: &'static str,
-    home: &'static str,
-}
-
-impl Labels {
-    fn for_language(language: &str) -> Self {
-        let chinese = language
-            .get(..2)
-            .is_some_and(|l| l.eq_ignore_ascii_case("zh"))
-            && language.get(2..3).is_none_or(|sep| sep == "-");
-        if chinese {
-            Self {
-                chinese,
-                whole_site: "全站",
-                sections: "栏目",
-                opml: "全部订阅（OPML）",
-                home: "网站首页",
-            }
-        } else {
-            Self {
-                chinese,
-                whole_site: "All sections",
-                sections: "Sections",
-                opml: "All feeds (OPML)",
-                home: "Website",
-            }
-        }
-    }
-
-    /// A topic's WebSub subscriber count, shown after its link.
-    fn subscribers(&self, count: u64) -> String {
-        match (self.chinese, count) {
-            (true, n) => format!("（{n} 个订阅）"),
-            (false, 1) => "(1 subscriber)".to_owned(),
-            (false, n) => format!("({n} subscribers)"),
-        }
-    }
-
-    fn subscribers_title(&self) -> &'static str {
-        if self.chinese {
-            "WebSub 订阅者数量"
-        } else {
-            "WebSub subscribers of this feed"
-        }
-    }
-
-    fn articles(&self, count: u64) -> String {
-        match (self.chinese, count) {
-            (true, n) => format!("{n} 篇文章"),
-            (false, 1) => "1 article".to_owned(),
-            (false, n) => format!("{n} articles"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::entry::fixtures::*;
@@ -238,7 +195,7 @@ mod tests {
 
     #[test]
     fn the_page_is_a_complete_document() {
-        let html = render_index(&catalog(), BASE, &entries());
+        let html = render_index(&catalog(), BASE, &entries(), &[]);
         assert!(
             html.starts_with("<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">")
         );
@@ -249,7 +206,7 @@ mod tests {
 
     #[test]
     fn every_feed_is_discoverable() {
-        let html = render_index(&catalog(), BASE, &entries());
+        let html = render_index(&catalog(), BASE, &entries(), &[]);
         // 5 scopes (all and 4 sections) × 3 formats, plus the OPML list.
         assert_eq!(html.matches("<link rel=\"alternate\"").count(), 16);
         assert!(html.contains(
@@ -267,7 +224,7 @@ mod tests {
 
     #[test]
     fn the_sections_are_nested_with_counts_and_escaped() {
-        let html = render_index(&catalog(), BASE, &entries());
+        let html = render_index(&catalog(), BASE, &entries(), &[]);
         assert!(html.contains("<span class=\"count\">12 篇文章</span>"));
         assert!(html.contains("<span class=\"count\">7 篇文章</span>"));
         assert_eq!(
@@ -277,17 +234,15 @@ mod tests {
         );
         assert!(html.contains("<p class=\"description\">通知 &amp; 公告</p>"));
         // 领导动态 sits in a list inside 黄南要闻's item.
-        let hnyw = html
-            .find("<span class=\"title\">黄南要闻</span>")
-            .expect("黄南要闻");
-        let ldhd = html
-            .find("<span class=\"title\">领导动态</span>")
-            .expect("领导动态");
-        let zwgk = html
-            .find("<span class=\"title\">政务公开</span>")
-            .expect("政务公开");
+        let title = |path: &str, title: &str| {
+            let link = format!("<a class=\"title\" href=\"{BASE}/feeds/{path}.html\">{title}</a>");
+            html.find(&link).unwrap_or_else(|| panic!("{link}"))
+        };
+        let hnyw = title("hnyw", "黄南要闻");
+        let ldhd = title("hnyw/ldhd", "领导动态");
+        let zwgk = title("zwgk", "政务公开");
         assert!(hnyw < ldhd && ldhd < zwgk);
-        assert!(html[hnyw..ldhd].contains("<ul>"));
+        assert!(html[hnyw..ldhd].contains("<ul class=\"tree\">"));
         assert!(html[ldhd..zwgk].contains("</ul></li>"));
         assert!(html.contains("<code class=\"path\">hnyw/ldhd</code>"));
     }
@@ -304,12 +259,31 @@ mod tests {
                 articles: 1,
                 subscribers: [0, 0, 0],
             }],
+            &[],
         );
         assert!(html.contains("<html lang=\"en-GB\">"));
         assert!(html.contains("1 article<"));
         assert!(html.contains("<h2>Sections</h2>"));
-        assert!(Labels::for_language("zh").chinese);
-        assert!(Labels::for_language("zh-Hans-CN").chinese);
-        assert!(!Labels::for_language("zha").chinese);
+        assert!(html.contains("<h2>Latest across the site</h2>"));
+        assert!(html.contains("No articles yet."));
+    }
+
+    #[test]
+    fn the_latest_articles_and_a_search_box_come_first() {
+        let html = render_index(&catalog(), BASE, &entries(), &[leader_article()]);
+        let search = html
+            .find("<form class=\"search\" role=\"search\" method=\"get\" action=\"http://127.0.0.1:8080/search\">")
+            .expect("the search box");
+        let latest = html.find("<h2>全站最新文章</h2>").expect("the latest");
+        let sections = html.find("<h2>栏目</h2>").expect("the sections");
+        assert!(search < latest && latest < sections);
+        assert!(
+            html.contains(
+                "<input type=\"search\" name=\"q\" value=\"\" required maxlength=\"200\""
+            )
+        );
+        assert!(html[latest..sections].contains("州委书记调研乡村振兴工作</a></h3>"));
+        assert!(html[latest..sections].contains("2021-06-01 00:00 +08:00"));
+        assert!(html.contains("<a href=\"http://127.0.0.1:8080/feeds/all.html\">全站</a>"));
     }
 }

@@ -7,8 +7,12 @@ mod atom;
 mod entry;
 mod index;
 mod json_feed;
+mod listing;
 mod opml;
+mod page;
 mod rss;
+mod search;
+mod words;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +23,14 @@ use crate::domain::{FeedFormat, StoredArticle, Tombstone};
 
 pub use index::{IndexEntry, render_index};
 pub use opml::render_opml;
+pub use page::{PageContext, render_section_page};
+pub use search::render_search_page;
+
+/// The summary an article is shown with, in feeds and on pages: its own, or the start of its
+/// body's text (see `entry::summary`).
+pub fn shown_summary(article: &crate::domain::Article) -> String {
+    entry::summary(article)
+}
 
 /// What a feed document needs besides its entries.
 #[derive(Debug, Clone)]
@@ -96,7 +108,7 @@ impl FeedContext<'_> {
 impl FeedContext<'_> {
     /// The service's HTML page of this feed, for people (`/feeds/{scope}.html`).
     pub fn page_url(&self) -> String {
-        format!("{}/feeds/{}.html", self.public_base, self.scope.as_str())
+        format!("{}/feeds/{}.html", self.public_base, self.scope.url_path())
     }
 }
 

@@ -31,11 +31,7 @@ pub fn render_opml(catalog: &Catalog, feeds_base: &str) -> String {
 
 /// The absolute URL of a scope's feed: `{feeds_base}/feeds/{scope}.{ext}`.
 pub(super) fn feed_url(feeds_base: &str, scope: &Scope, format: FeedFormat) -> String {
-    format!(
-        "{feeds_base}/feeds/{}.{}",
-        scope.as_str(),
-        format.extension()
-    )
+    scope.feed_url(feeds_base, format)
 }
 
 /// The outlines of `parent`'s children (the top-level sections for `None`), each with its own

@@ -32,10 +32,11 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::domain::{Article, ArticleId, FeedCursor, Scope, StoredArticle, Tombstone};
+use crate::domain::{Article, ArticleId, FeedCursor, Scope, SearchQuery, StoredArticle, Tombstone};
 pub use crate::domain::{Event, EventType, QueueStats, Target, TargetKind};
 
 mod pages;
+mod search;
 mod types;
 mod versions;
 
@@ -368,6 +369,26 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<FeedCursor>, StoreError> {
         on_backend!(&self.backend, s => s.article_keys_from(scope, from, limit).await)
+    }
+
+    /// Live articles whose title, own summary or body contains `query` (ASCII letters in
+    /// either case, every other character as written), in the feeds' order: newest
+    /// publication first, then the greater id. At most `limit`, and, given `after` (the last
+    /// article of a previous batch), only those that come after it in that order, so that a
+    /// caller can read on.
+    ///
+    /// The body is searched as stored, HTML: its markup may match (a caller that wants only
+    /// text checks the candidates again), and a phrase that markup interrupts
+    /// (`双<b>拥</b>`) does not. The read walks the live articles newest first and stops at
+    /// `limit` matches, so its cost grows with how far back the matches lie: a query that
+    /// matches nothing reads every live article once.
+    pub async fn search_articles(
+        &self,
+        query: &SearchQuery,
+        after: Option<&StoredArticle>,
+        limit: u32,
+    ) -> Result<Vec<StoredArticle>, StoreError> {
+        on_backend!(&self.backend, s => s.search_articles(query, after, limit).await)
     }
 
     /// Events after the cursor `after`, oldest first.

@@ -2,6 +2,7 @@
 //! driven over HTTP.
 
 mod aborts;
+mod browser;
 mod cli;
 mod crash;
 mod feeds;
@@ -11,6 +12,7 @@ mod hostile;
 mod ingest;
 mod instances;
 mod interop;
+mod pages;
 mod readers;
 mod receiver;
 mod seed;

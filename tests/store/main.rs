@@ -20,6 +20,7 @@ mod feeds;
 mod instances;
 mod migrations;
 mod queue;
+mod search;
 mod subscriptions;
 mod tags;
 

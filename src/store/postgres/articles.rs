@@ -17,7 +17,7 @@ use crate::store::{
     pages, versions,
 };
 
-const ARTICLE_COLUMNS: &str = "body, version, created_at, modified_at, deleted_at";
+pub(super) const ARTICLE_COLUMNS: &str = "body, version, created_at, modified_at, deleted_at";
 
 impl PgStore {
     /// Stores articles in one transaction: each unless an identical one (same content hash) is

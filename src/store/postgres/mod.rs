@@ -14,14 +14,15 @@
 //!
 //! The files: this one connects, closes and holds what the others share; `articles` (articles,
 //! their events, feeds), `queue` (enqueue with the cursor's compare-and-set), `deliveries`
-//! (claims, attempts, replay), `webhooks`, `websub`, `listen`, and `copy` (whole tables, for
-//! `tidings copy`).
+//! (claims, attempts, replay), `webhooks`, `websub`, `listen`, `search` (articles by their
+//! text), and `copy` (whole tables, for `tidings copy`).
 
 mod articles;
 mod copy;
 mod deliveries;
 mod listen;
 mod queue;
+mod search;
 mod tags;
 mod webhooks;
 mod websub;

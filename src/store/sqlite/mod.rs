@@ -7,6 +7,7 @@
 
 mod copy;
 mod deliveries;
+mod search;
 mod tags;
 mod webhooks;
 mod websub;
