@@ -61,7 +61,7 @@ async fn atom_feeds_are_valid_against_the_rfc_4287_grammar() {
     let schema = repo_path("tests/fixtures/atom.rnc");
     let docs = documents(&app).await;
     let atom: Vec<_> = docs.iter().filter(|(_, kind, _)| *kind == "atom").collect();
-    assert_eq!(atom.len(), 5, "four feeds and a page behind one");
+    assert_eq!(atom.len(), 6, "five feeds and a page behind one");
     for (path, _, text) in atom {
         let file = app.dir.path().join("feed.atom");
         std::fs::write(&file, text).unwrap();
@@ -104,11 +104,17 @@ async fn the_grammar_check_fails_on_an_invalid_feed() {
 }
 
 /// The documents of a site with history: every feed format of a section with pages behind it,
-/// of its child, of the whole site and of an empty section, the pages behind `hnyw`, and the
-/// OPML; each with its kind.
+/// of its child, of the whole site, of an empty section and of a tag, the pages behind `hnyw`,
+/// and the OPML; each with its kind.
 async fn documents(app: &TestApp) -> Vec<(String, &'static str, String)> {
     let mut docs = Vec::new();
-    for scope in ["hnyw", "hnyw/ldhd", "all", "zwgk"] {
+    for scope in [
+        "hnyw",
+        "hnyw/ldhd",
+        "all",
+        "zwgk",
+        "tags/%E7%83%AD%E8%B4%A1%E8%89%BA%E6%9C%AF",
+    ] {
         for kind in ["rss", "atom"] {
             let path = format!("/feeds/{scope}.{kind}");
             let text = app.get_text(&path).await;
@@ -173,4 +179,39 @@ async fn every_document_keeps_the_w3c_validator_rules_that_apply() {
             "/feeds/all.atom"
         ]
     );
+}
+
+/// Every feed links the service's page of itself for people, and the page is there: a
+/// section's, the whole site's and a tag's.
+#[tokio::test]
+async fn every_feed_links_a_page_that_is_there() {
+    let app = app_with_history().await;
+    for path in [
+        "/feeds/hnyw/ldhd.atom",
+        "/feeds/all.rss",
+        "/feeds/tags/%E7%83%AD%E8%B4%A1%E8%89%BA%E6%9C%AF.atom",
+    ] {
+        let text = app.get_text(path).await;
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let page = doc
+            .descendants()
+            .find(|n| n.has_tag_name((ATOM, "link")) && n.attribute("rel") == Some("related"))
+            .and_then(|n| n.attribute("href"))
+            .unwrap_or_else(|| panic!("{path} links no page"))
+            .to_owned();
+        assert_eq!(
+            page,
+            app.url(&path.replace(".atom", ".html").replace(".rss", ".html"))
+        );
+        let answer = app.client.get(&page).send().await.unwrap();
+        assert_eq!(answer.status(), reqwest::StatusCode::OK, "{page}");
+        assert_eq!(answer.headers()["content-type"], "text/html; charset=utf-8");
+        let html = answer.text().await.unwrap();
+        if path.contains("tags/") {
+            assert!(
+                html.contains("热贡艺术") && html.contains("Regong art week"),
+                "{html}"
+            );
+        }
+    }
 }
