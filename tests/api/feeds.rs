@@ -479,12 +479,13 @@ async fn the_api_description_is_served_and_valid_openapi() {
     }
     let file = app.dir.path().join("openapi.json");
     std::fs::write(&file, text).unwrap();
-    let output = std::process::Command::new("python3")
+    let output = tokio::process::Command::new("python3")
         .arg(crate::helpers::repo_path(
             "tests/interop/validate_openapi.py",
         ))
         .arg(&file)
         .output()
+        .await
         .unwrap();
     assert!(
         output.status.success(),

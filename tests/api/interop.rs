@@ -1,7 +1,7 @@
 //! Real third-party consumers read our feeds: Python feedparser, xmllint, and a field-by-field
 //! check of JSON Feed 1.1's requirements.
 
-use std::process::Command;
+use tokio::process::Command;
 
 use serde_json::Value;
 
@@ -11,10 +11,11 @@ fn has_feedparser() -> bool {
     crate::helpers::has_python_module("feedparser")
 }
 
-fn has_xmllint() -> bool {
+async fn has_xmllint() -> bool {
     Command::new("xmllint")
         .arg("--version")
         .output()
+        .await
         .is_ok_and(|o| o.status.success())
 }
 
@@ -60,6 +61,7 @@ async fn feedparser_reads_every_format_without_bozo_and_with_every_field() {
             .arg(repo_path("tests/interop/feedparser_dump.py"))
             .arg(&file)
             .output()
+            .await
             .expect("python3 runs");
         assert!(
             output.status.success(),
@@ -138,7 +140,7 @@ async fn feedparser_reads_every_format_without_bozo_and_with_every_field() {
 
 #[tokio::test]
 async fn xmllint_finds_rss_and_atom_well_formed() {
-    if !require_tool("xmllint", has_xmllint()) {
+    if !require_tool("xmllint", has_xmllint().await) {
         return;
     }
     let app = app_with_articles().await;
@@ -154,6 +156,7 @@ async fn xmllint_finds_rss_and_atom_well_formed() {
             .arg("--noout")
             .arg(&file)
             .output()
+            .await
             .unwrap();
         assert!(
             output.status.success(),

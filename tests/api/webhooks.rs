@@ -1,7 +1,7 @@
 //! Signed webhooks through the durable delivery engine, against real receivers.
 
-use std::process::Command;
 use std::time::Duration;
+use tokio::process::Command;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -78,7 +78,7 @@ fn has_standardwebhooks() -> bool {
 }
 
 /// Verifies each request with the reference Python library, against any of `secrets`.
-fn verify_with_reference_library(app: &TestApp, secret: &str, received: &[Received]) {
+async fn verify_with_reference_library(app: &TestApp, secret: &str, received: &[Received]) {
     if !require_tool("python3 standardwebhooks", has_standardwebhooks()) {
         return;
     }
@@ -102,6 +102,7 @@ fn verify_with_reference_library(app: &TestApp, secret: &str, received: &[Receiv
         .arg(repo_path("tests/interop/verify_webhooks.py"))
         .arg(file.path())
         .output()
+        .await
         .unwrap();
     assert!(
         output.status.success(),
@@ -296,8 +297,8 @@ async fn deliveries_follow_type_and_section_filters_and_verify_with_the_referenc
     .await;
     assert_eq!(d_log[0]["attempt_log"][0]["status_code"], 200);
 
-    verify_with_reference_library(&app, n["secret"].as_str().unwrap(), &got);
-    verify_with_reference_library(&app, d["secret"].as_str().unwrap(), &only_deletion);
+    verify_with_reference_library(&app, n["secret"].as_str().unwrap(), &got).await;
+    verify_with_reference_library(&app, d["secret"].as_str().unwrap(), &only_deletion).await;
     for r in &got {
         let body = r.json();
         let kind = body["type"].as_str().unwrap();
@@ -328,6 +329,7 @@ async fn validate_against_published_schema(app: &TestApp, kind: &str, bodies: &[
         .arg(schema_file.path())
         .arg(docs.path())
         .output()
+        .await
         .unwrap();
     assert!(
         output.status.success(),
@@ -359,7 +361,7 @@ async fn a_failed_attempt_is_retried_with_the_same_id_and_a_fresh_signature() {
         .collect();
     assert_eq!(attempts, [500, 502, 200]);
     assert_eq!(log[0]["attempt_log"][0]["error_class"], "http");
-    verify_with_reference_library(&app, ep["secret"].as_str().unwrap(), &got);
+    verify_with_reference_library(&app, ep["secret"].as_str().unwrap(), &got).await;
 }
 
 #[tokio::test]
@@ -548,7 +550,7 @@ async fn resend_keeps_the_webhook_id_and_test_sends_a_test_event() {
             .status(),
         404
     );
-    verify_with_reference_library(&app, ep["secret"].as_str().unwrap(), &got);
+    verify_with_reference_library(&app, ep["secret"].as_str().unwrap(), &got).await;
 }
 
 #[tokio::test]
@@ -572,8 +574,8 @@ async fn a_rotated_secret_signs_beside_the_old_one() {
     app.publish(&article("rot-1", "hnyw", "轮换")).await;
     let got = receiver.wait_for(1).await;
     assert_eq!(got[0].header("webhook-signature").split(' ').count(), 2);
-    verify_with_reference_library(&app, &old, &got);
-    verify_with_reference_library(&app, &new, &got);
+    verify_with_reference_library(&app, &old, &got).await;
+    verify_with_reference_library(&app, &new, &got).await;
 }
 
 #[tokio::test]
