@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::delivery::client::{AddressPolicy, ClientSettings, Lookup, Outbound};
 use crate::delivery::{Channel, DeliveryEngine, Waker};
 use crate::domain::{
-    Article, ArticleId, FeedCursor, FeedFormat, QueueStats, SearchQuery, StoredArticle,
+    Article, ArticleId, FeedCursor, FeedFormat, QueueStats, SearchQuery, StoredArticle, Tombstone,
 };
 use crate::feed_cache::{CachedFeed, FeedCache, FeedKey};
 use crate::ingest::{FieldError, Normalizer, Rejection};
@@ -64,6 +64,14 @@ pub enum OpenError {
 }
 
 /// Everything a request or command needs; cheap to clone.
+/// Where a feed document stands: its own URL and its [`History`] links, owned.
+struct Place {
+    self_url: String,
+    older: Option<String>,
+    newer: Option<String>,
+    current: Option<String>,
+}
+
 /// A page behind a feed, rendered (see [`Service::feed_archive`]).
 #[derive(Debug)]
 pub struct ArchivePage {
@@ -431,35 +439,54 @@ impl Service {
         let page = self.store.feed_page(scope, limit).await?;
         self.metrics.feed_renders.inc();
         let updated = page.updated.unwrap_or(self.opened_at);
-        let self_url = self.feed_url(scope, format);
-        let older = self.older_url(scope, format, &page.entries, limit);
+        let place = Place {
+            self_url: self.feed_url(scope, format),
+            older: self.older_url(scope, format, &page.entries, limit),
+            newer: None,
+            current: None,
+        };
+        // Rendering up to `max_limit` entries is CPU work: off the async workers.
+        let body = self
+            .render(scope, format, updated, place, page.entries, page.tombstones)
+            .await;
+        let feed = Arc::new(CachedFeed::new(body, updated));
+        self.cache.insert(key, generation, feed.clone());
+        Ok(feed)
+    }
+
+    /// Renders a feed document on the blocking pool: up to `max_limit` entries is CPU work.
+    async fn render(
+        &self,
+        scope: &Scope,
+        format: FeedFormat,
+        updated: DateTime<Utc>,
+        place: Place,
+        entries: Vec<StoredArticle>,
+        tombstones: Vec<Tombstone>,
+    ) -> Vec<u8> {
         let hub_url = self.hub_url();
         let generator = self.generator();
         let public_base = self.config.public_base().to_owned();
         let catalog = self.catalog.clone();
-        let for_render = scope.clone();
-        // Rendering up to `max_limit` entries is CPU work: off the async workers.
-        let feed = blocking(move || {
+        let scope = scope.clone();
+        blocking(move || {
             let ctx = FeedContext {
                 catalog: &catalog,
-                scope: &for_render,
-                self_url: &self_url,
+                scope: &scope,
+                self_url: &place.self_url,
                 hub_url: Some(&hub_url),
                 updated,
                 generator: &generator,
                 public_base: &public_base,
                 history: History {
-                    older: older.as_deref(),
-                    newer: None,
-                    current: None,
+                    older: place.older.as_deref(),
+                    newer: place.newer.as_deref(),
+                    current: place.current.as_deref(),
                 },
             };
-            let body = render_feed(format, &ctx, &page.entries, &page.tombstones);
-            Arc::new(CachedFeed::new(body, updated))
+            render_feed(format, &ctx, &entries, &tombstones)
         })
-        .await;
-        self.cache.insert(key, generation, feed.clone());
-        Ok(feed)
+        .await
     }
 
     /// The URL of the page behind `entries`, a full page of a feed, newest first (RFC 5005);
@@ -516,32 +543,15 @@ impl Service {
             .max()
             .unwrap_or(before.published);
         let current = self.feed_url(scope, format);
-        let self_url = format!("{current}?before={}", before.token());
-        let older = self.older_url(scope, format, &entries, limit);
-        let newer = self.newer_url(scope, format, before, limit).await?;
-        let hub_url = self.hub_url();
-        let generator = self.generator();
-        let public_base = self.config.public_base().to_owned();
-        let catalog = self.catalog.clone();
-        let for_render = scope.clone();
-        let body = blocking(move || {
-            let ctx = FeedContext {
-                catalog: &catalog,
-                scope: &for_render,
-                self_url: &self_url,
-                hub_url: Some(&hub_url),
-                updated,
-                generator: &generator,
-                public_base: &public_base,
-                history: History {
-                    older: older.as_deref(),
-                    newer: newer.as_deref(),
-                    current: Some(&current),
-                },
-            };
-            render_feed(format, &ctx, &entries, &[])
-        })
-        .await;
+        let place = Place {
+            self_url: format!("{current}?before={}", before.token()),
+            older: self.older_url(scope, format, &entries, limit),
+            newer: self.newer_url(scope, format, before, limit).await?,
+            current: Some(current),
+        };
+        let body = self
+            .render(scope, format, updated, place, entries, Vec::new())
+            .await;
         let digest = Sha256::digest(&body);
         Ok(ArchivePage {
             version: hex::encode(&digest[..8]),

@@ -260,16 +260,7 @@ impl PgStore {
                 .map(stored_from_row)
                 .collect::<Result<Vec<_>, _>>()?,
             Some(path) => {
-                let filter = ScopeFilter::of(Some(path), 1);
-                let sections: Vec<(String, i64, DateTime<Utc>)> = filter
-                    .bind_as(sqlx::query_as(&page_sql::sections(&filter.sql)))
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let live: Vec<&str> = sections
-                    .iter()
-                    .filter(|(_, live, _)| *live > 0)
-                    .map(|(s, _, _)| s.as_str())
-                    .collect();
+                let live = live_sections(&mut tx, path).await?;
                 let keys: Vec<(DateTime<Utc>, String)> =
                     sqlx::query_as(page_sql::OLDER_OF_SECTIONS)
                         .bind(&live)
@@ -315,16 +306,7 @@ impl PgStore {
                     .await?
             }
             Some(path) => {
-                let filter = ScopeFilter::of(Some(path), 1);
-                let sections: Vec<(String, i64, DateTime<Utc>)> = filter
-                    .bind_as(sqlx::query_as(&page_sql::sections(&filter.sql)))
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let live: Vec<&str> = sections
-                    .iter()
-                    .filter(|(_, live, _)| *live > 0)
-                    .map(|(s, _, _)| s.as_str())
-                    .collect();
+                let live = live_sections(&mut tx, path).await?;
                 sqlx::query_as(page_sql::NEWER_FROM_SECTIONS)
                     .bind(&live)
                     .bind(published)
@@ -404,6 +386,23 @@ impl PgStore {
 }
 
 /// The articles (live or tombstones) with these ids, in no order; unknown ids are left out.
+/// The sections of `path`'s subtree that hold live articles.
+async fn live_sections(
+    conn: &mut PgConnection,
+    path: &SectionPath,
+) -> Result<Vec<String>, StoreError> {
+    let filter = ScopeFilter::of(Some(path), 1);
+    let sections: Vec<(String, i64, DateTime<Utc>)> = filter
+        .bind_as(sqlx::query_as(&page_sql::sections(&filter.sql)))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(sections
+        .into_iter()
+        .filter(|(_, live, _)| *live > 0)
+        .map(|(section, _, _)| section)
+        .collect())
+}
+
 async fn articles_by_id(
     conn: &mut PgConnection,
     ids: &[impl AsRef<str>],

@@ -349,16 +349,8 @@ impl SqliteStore {
                 .map(stored_from_row)
                 .collect::<Result<Vec<_>, _>>()?,
             Some(path) => {
-                let (filter, lo, hi) = scope_filter(Some(path));
-                let sections: Vec<(String, i64, String)> =
-                    sqlx::query_as(&page_sql::sections(filter))
-                        .bind(&lo)
-                        .bind(&hi)
-                        .bind(path.as_str())
-                        .fetch_all(&mut *tx)
-                        .await?;
                 let mut keys = Vec::new();
-                for (section, _, _) in sections.iter().filter(|(_, live, _)| *live > 0) {
+                for section in &live_sections(&mut tx, path).await? {
                     let rows: Vec<(String, String)> = sqlx::query_as(page_sql::OLDER_OF_SECTION)
                         .bind(section)
                         .bind(&published)
@@ -395,19 +387,11 @@ impl SqliteStore {
         let id = from.id.as_str();
         let sections: Vec<Option<String>> = match path {
             None => vec![None],
-            Some(path) => {
-                let (filter, lo, hi) = scope_filter(Some(path));
-                let rows: Vec<(String, i64, String)> = sqlx::query_as(&page_sql::sections(filter))
-                    .bind(&lo)
-                    .bind(&hi)
-                    .bind(path.as_str())
-                    .fetch_all(&mut *tx)
-                    .await?;
-                rows.into_iter()
-                    .filter(|(_, live, _)| *live > 0)
-                    .map(|(section, _, _)| Some(section))
-                    .collect()
-            }
+            Some(path) => live_sections(&mut tx, path)
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect(),
         };
         let mut keys = Vec::new();
         for section in &sections {
@@ -672,6 +656,25 @@ fn scope_filter(subtree: Option<&SectionPath>) -> (&'static str, String, String)
             format!("{path}0"),
         ),
     }
+}
+
+/// The sections of `path`'s subtree that hold live articles.
+async fn live_sections(
+    conn: &mut sqlx::SqliteConnection,
+    path: &SectionPath,
+) -> Result<Vec<String>, StoreError> {
+    let (filter, lo, hi) = scope_filter(Some(path));
+    let rows: Vec<(String, i64, String)> = sqlx::query_as(&page_sql::sections(filter))
+        .bind(&lo)
+        .bind(&hi)
+        .bind(path.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, live, _)| *live > 0)
+        .map(|(section, _, _)| section)
+        .collect())
 }
 
 /// What is stored under these ids, each with its content hash.
