@@ -103,6 +103,11 @@ impl CachedFeed {
 
     /// The strong ETag of the representation in `encoding` (RFC 9110 §8.8.3: each content
     /// coding is a different representation, so it gets its own tag).
+    /// The hex digest of the document's bytes: the same digest, the same bytes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
     pub fn etag(&self, encoding: Encoding) -> String {
         match encoding {
             Encoding::Identity => format!("\"{}\"", self.digest),

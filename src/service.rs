@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, Scope};
@@ -72,16 +71,6 @@ struct Place {
     current: Option<String>,
 }
 
-/// A page behind a feed, rendered (see [`Service::feed_archive`]).
-#[derive(Debug)]
-pub struct ArchivePage {
-    pub body: Vec<u8>,
-    /// A digest of `body`: the same version, the same bytes.
-    pub version: String,
-    /// The newest change among its entries (the cursor's time when it has none).
-    pub updated: DateTime<Utc>,
-}
-
 #[derive(Debug, Clone)]
 pub struct Service {
     pub config: Arc<Config>,
@@ -101,8 +90,7 @@ pub struct Service {
     applied_seq: Arc<tokio::sync::Mutex<i64>>,
     /// Bounds the CPU given to normalising (sanitising) articles: one batch per core.
     normalizing: Arc<tokio::sync::Semaphore>,
-    /// When this process opened the store, to the second: the `updated` time of a feed with
-    /// nothing in it yet (a real time, not the epoch, which validators call implausible).
+    /// When this process opened the store, to the second (see [`Service::updated`]).
     opened_at: DateTime<Utc>,
 }
 
@@ -438,7 +426,7 @@ impl Service {
         let generation = self.cache.generation(scope);
         let page = self.store.feed_page(scope, limit).await?;
         self.metrics.feed_renders.inc();
-        let updated = page.updated.unwrap_or(self.opened_at);
+        let updated = self.updated(&page);
         let place = Place {
             self_url: self.feed_url(scope, format),
             older: self.older_url(scope, format, &page.entries, limit),
@@ -489,6 +477,13 @@ impl Service {
         .await
     }
 
+    /// The `updated` time of a feed page: its scope's newest change, or, for a scope with
+    /// nothing in it yet, the time this process opened the store (a real time, not the epoch,
+    /// which validators call implausible).
+    pub fn updated(&self, page: &FeedPage) -> DateTime<Utc> {
+        page.updated.unwrap_or(self.opened_at)
+    }
+
     /// The URL of the page behind `entries`, a full page of a feed, newest first (RFC 5005);
     /// `None` when the page is not full, as nothing is behind it then.
     fn older_url(
@@ -499,11 +494,12 @@ impl Service {
         limit: u32,
     ) -> Option<String> {
         let oldest = entries.get(limit as usize - 1)?;
-        Some(format!(
-            "{}?before={}",
-            self.feed_url(scope, format),
-            FeedCursor::after(oldest).token()
-        ))
+        Some(self.archive_url(scope, format, &FeedCursor::after(oldest)))
+    }
+
+    /// The URL of the page behind a feed that holds the articles before `cursor`.
+    pub fn archive_url(&self, scope: &Scope, format: FeedFormat, cursor: &FeedCursor) -> String {
+        format!("{}?before={}", self.feed_url(scope, format), cursor.token())
     }
 
     /// The URL of the page in front of the page behind `before`: the one whose oldest entry is
@@ -522,19 +518,19 @@ impl Service {
             .await?;
         Ok(keys
             .get(limit as usize)
-            .map(|front| format!("{}?before={}", self.feed_url(scope, format), front.token())))
+            .map(|front| self.archive_url(scope, format, front)))
     }
 
     /// A page behind a feed: its `limit` articles published before `before`, rendered as an
-    /// archive document (RFC 5005 §4) at `{feed}?before=…`, with its version (a digest of the
-    /// document) so that it can be served at a URL that never changes what it holds.
+    /// archive document (RFC 5005 §4) at `{feed}?before=…`. Its digest is its version, so that
+    /// each version can be served at a URL that never changes what it holds.
     pub async fn feed_archive(
         &self,
         scope: &Scope,
         format: FeedFormat,
         before: &FeedCursor,
         limit: u32,
-    ) -> Result<ArchivePage, StoreError> {
+    ) -> Result<Arc<CachedFeed>, StoreError> {
         let entries = self.store.articles_before(scope, before, limit).await?;
         self.metrics.feed_renders.inc();
         let updated = entries
@@ -542,22 +538,16 @@ impl Service {
             .map(|e| e.modified_at)
             .max()
             .unwrap_or(before.published);
-        let current = self.feed_url(scope, format);
         let place = Place {
-            self_url: format!("{current}?before={}", before.token()),
+            self_url: self.archive_url(scope, format, before),
             older: self.older_url(scope, format, &entries, limit),
             newer: self.newer_url(scope, format, before, limit).await?,
-            current: Some(current),
+            current: Some(self.feed_url(scope, format)),
         };
         let body = self
             .render(scope, format, updated, place, entries, Vec::new())
             .await;
-        let digest = Sha256::digest(&body);
-        Ok(ArchivePage {
-            version: hex::encode(&digest[..8]),
-            body,
-            updated,
-        })
+        Ok(Arc::new(CachedFeed::new(body, updated)))
     }
 }
 

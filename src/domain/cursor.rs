@@ -1,6 +1,6 @@
 //! Where a page of a feed ends, for the pages behind it (RFC 5005).
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{ArticleId, StoredArticle};
 
@@ -16,11 +16,12 @@ pub struct FeedCursor {
 impl FeedCursor {
     /// The cursor just past `article`.
     pub fn after(article: &StoredArticle) -> Self {
-        let published = article.article.published.with_timezone(&Utc);
         Self {
-            published: published
-                .with_nanosecond(published.nanosecond() / 1_000 * 1_000)
-                .unwrap_or(published),
+            published: article
+                .article
+                .published
+                .with_timezone(&Utc)
+                .trunc_subsecs(6),
             id: article.article.id.clone(),
         }
     }

@@ -52,6 +52,11 @@ impl Scope {
         )
     }
 
+    /// The absolute URL of this scope's page for people, beside its feeds.
+    pub fn page_url(&self, public_base: &str) -> String {
+        format!("{public_base}/feeds/{}.html", self.url_path())
+    }
+
     /// Whether an article of `section` carrying `tags` belongs to this scope's feed.
     pub fn includes(&self, section: &SectionPath, tags: &[String]) -> bool {
         match self {

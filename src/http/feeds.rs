@@ -63,25 +63,13 @@ async fn get_feed(
     let limit = parse_limit(&state, query.as_deref())?;
 
     // Only a request that renders counts against its client; the cache serves everyone.
-    if !state.service.is_cached(&scope, format, limit)
-        && let Err(wait) = state.limits.misses.check(client)
-    {
-        return Err(ApiError::TooManyRequests {
-            reason: format!(
-                "at most {} feed requests a minute from one client may find no cached feed",
-                state.service.config.feeds.max_misses_per_client_per_minute
-            ),
-            retry_after_secs: wait.as_secs() + 1,
-        });
+    if !state.service.is_cached(&scope, format, limit) {
+        charge_render(&state, client)?;
     }
     let feed = state.service.feed(&scope, format, limit).await?;
-    let encoding = Encoding::negotiate(
-        headers
-            .get(header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok()),
-    );
     let self_url = state.service.feed_url(&scope, format);
-    Ok(respond(&state, &feed, format, encoding, &self_url, &headers).await)
+    let how = Delivery::feed(&state, format, &self_url, feed_cache_control(&state));
+    Ok(respond(&feed, how, &headers).await)
 }
 
 /// `/feeds/hnyw.atom?before=CURSOR[&v=VERSION]`: a page behind the feed (RFC 5005), of the
@@ -106,56 +94,33 @@ async fn archive(
         )
     })?;
     // Pages behind a feed are rendered for each request: every one counts against its client.
-    if let Err(wait) = state.limits.misses.check(client) {
-        return Err(ApiError::TooManyRequests {
-            reason: format!(
-                "at most {} feed requests a minute from one client may find no cached feed",
-                state.service.config.feeds.max_misses_per_client_per_minute
-            ),
-            retry_after_secs: wait.as_secs() + 1,
-        });
-    }
-    let feeds = &state.service.config.feeds;
+    charge_render(state, client)?;
     let page = state
         .service
-        .feed_archive(scope, format, &cursor, feeds.default_limit)
+        .feed_archive(
+            scope,
+            format,
+            &cursor,
+            state.service.config.feeds.default_limit,
+        )
         .await?;
-    let self_url = format!(
-        "{}?before={}",
-        state.service.feed_url(scope, format),
-        cursor.token()
-    );
-    let mut answer = HeaderMap::new();
-    let link = crate::websub::link_header(&state.service.hub_url(), &self_url);
-    insert_header(&mut answer, header::LINK, &link);
-    if version.as_deref() != Some(page.version.as_str()) {
-        let location = format!("{self_url}&v={}", page.version);
+    let self_url = state.service.archive_url(scope, format, &cursor);
+    if version.as_deref() != Some(page.digest()) {
+        let mut answer = HeaderMap::new();
+        let link = crate::websub::link_header(&state.service.hub_url(), &self_url);
+        insert_header(&mut answer, header::LINK, &link);
+        let location = format!("{self_url}&v={}", page.digest());
         insert_header(&mut answer, header::LOCATION, &location);
-        let cache = format!("public, max-age={}", feeds.max_age_secs);
-        insert_header(&mut answer, header::CACHE_CONTROL, &cache);
+        insert_header(
+            &mut answer,
+            header::CACHE_CONTROL,
+            &feed_cache_control(state),
+        );
         return Ok((StatusCode::FOUND, answer).into_response());
     }
-    let etag = format!("\"{}\"", page.version);
-    insert_header(&mut answer, header::ETAG, &etag);
-    let last_modified = httpdate::fmt_http_date(page.updated.into());
-    insert_header(&mut answer, header::LAST_MODIFIED, &last_modified);
-    insert_header(
-        &mut answer,
-        header::CACHE_CONTROL,
-        "public, max-age=31536000, immutable",
-    );
-    let revalidated = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|tag| tag.trim() == etag || tag.trim() == "*")
-        });
-    if revalidated {
-        return Ok((StatusCode::NOT_MODIFIED, answer).into_response());
-    }
-    insert_header(&mut answer, header::CONTENT_TYPE, format.content_type());
-    Ok((StatusCode::OK, answer, Body::from(page.body)).into_response())
+    let forever = "public, max-age=31536000, immutable".to_owned();
+    let how = Delivery::feed(state, format, &self_url, forever);
+    Ok(respond(&page, how, headers).await)
 }
 
 /// The first value of `name` in a query string.
@@ -171,14 +136,36 @@ fn insert_header(headers: &mut HeaderMap, name: header::HeaderName, value: &str)
     }
 }
 
+/// Counts a request that renders (a feed missing from the cache, a page behind a feed, a page
+/// for people, a search) against its client's rate of feed misses.
+pub(super) fn charge_render(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+) -> Result<(), ApiError> {
+    state.limits.misses.check(client).map_err(|wait| {
+        let per_minute = state.service.config.feeds.max_misses_per_client_per_minute;
+        ApiError::TooManyRequests {
+            reason: format!(
+                "at most {per_minute} requests a minute from one client may render a feed or page"
+            ),
+            retry_after_secs: wait.as_secs() + 1,
+        }
+    })
+}
+
+/// `Cache-Control` of what changes with the store: feeds and pages.
+pub(super) fn feed_cache_control(state: &AppState) -> String {
+    format!(
+        "public, max-age={}",
+        state.service.config.feeds.max_age_secs
+    )
+}
+
 /// `?limit=N`, 1 to the configured maximum, rounded up to a step (see
 /// [`crate::config::FeedsConfig::limit_step`]); other parameters are ignored.
 fn parse_limit(state: &AppState, query: Option<&str>) -> Result<u32, ApiError> {
     let feeds = &state.service.config.feeds;
-    let Some(raw) = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "limit")
-        .map(|(_, v)| v.into_owned())
-    else {
+    let Some(raw) = query_value(query, "limit") else {
         return Ok(feeds.default_limit);
     };
     match raw.trim().parse::<u32>() {
@@ -193,63 +180,77 @@ fn parse_limit(state: &AppState, query: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-async fn respond(
-    state: &AppState,
-    feed: &Arc<CachedFeed>,
-    format: FeedFormat,
-    encoding: Encoding,
-    self_url: &str,
+/// How a document is answered besides its bytes and validators.
+pub(super) struct Delivery {
+    pub content_type: &'static str,
+    pub cache_control: String,
+    /// A feed's WebSub links (§4: at least one `rel=hub` and exactly one `rel=self`, in every
+    /// answer, 200 and 304, GET and HEAD alike); none for a page, which is not a topic.
+    pub link: Option<String>,
+}
+
+impl Delivery {
+    fn feed(state: &AppState, format: FeedFormat, self_url: &str, cache_control: String) -> Self {
+        Self {
+            content_type: format.content_type(),
+            cache_control,
+            link: Some(crate::websub::link_header(
+                &state.service.hub_url(),
+                self_url,
+            )),
+        }
+    }
+}
+
+/// Answers a rendered document with its validators (a strong `ETag` per coding and
+/// `Last-Modified`), `304` when the request's match, else its bytes in the negotiated coding.
+pub(super) async fn respond(
+    document: &Arc<CachedFeed>,
+    how: Delivery,
     request: &HeaderMap,
 ) -> Response {
-    let mut headers = HeaderMap::new();
-    let etag = feed.etag(encoding);
-    let last_modified = httpdate::fmt_http_date(feed.last_modified.into());
-    let max_age = state.service.config.feeds.max_age_secs;
-    let insert = insert_header;
-    insert(&mut headers, header::ETAG, &etag);
-    insert(&mut headers, header::LAST_MODIFIED, &last_modified);
-    insert(
-        &mut headers,
-        header::CACHE_CONTROL,
-        &format!("public, max-age={max_age}"),
+    let encoding = Encoding::negotiate(
+        request
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
     );
-    insert(&mut headers, header::VARY, "Accept-Encoding");
-    // WebSub §4: the publisher MUST include at least one Link rel=hub and exactly one Link
-    // rel=self; sent in every answer, 200 and 304, GET and HEAD alike.
-    let link = crate::websub::link_header(&state.service.hub_url(), self_url);
-    insert(&mut headers, header::LINK, &link);
-
-    if is_not_modified(feed, request) {
+    let mut headers = HeaderMap::new();
+    let last_modified = httpdate::fmt_http_date(document.last_modified.into());
+    insert_header(&mut headers, header::ETAG, &document.etag(encoding));
+    insert_header(&mut headers, header::LAST_MODIFIED, &last_modified);
+    insert_header(&mut headers, header::CACHE_CONTROL, &how.cache_control);
+    insert_header(&mut headers, header::VARY, "Accept-Encoding");
+    if let Some(link) = &how.link {
+        insert_header(&mut headers, header::LINK, link);
+    }
+    if is_not_modified(document, request) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    insert(&mut headers, header::CONTENT_TYPE, format.content_type());
+    insert_header(&mut headers, header::CONTENT_TYPE, how.content_type);
     if let Some(coding) = encoding.header() {
-        insert(&mut headers, header::CONTENT_ENCODING, coding);
+        insert_header(&mut headers, header::CONTENT_ENCODING, coding);
     }
-    let body = match feed.encoded_if_ready(encoding) {
+    let body = match document.encoded_if_ready(encoding) {
         Some(body) => body,
         // The first compression of a document is CPU work: off the async workers.
         None => {
-            let feed = feed.clone();
-            crate::service::blocking(move || feed.encoded(encoding)).await
+            let document = document.clone();
+            crate::service::blocking(move || document.encoded(encoding)).await
         }
     };
     (StatusCode::OK, headers, Body::from(body)).into_response()
 }
 
 /// RFC 9110 §13.2.2: `If-None-Match` decides when present; `If-Modified-Since` only otherwise.
-fn is_not_modified(feed: &CachedFeed, request: &HeaderMap) -> bool {
+fn is_not_modified(document: &CachedFeed, request: &HeaderMap) -> bool {
     if let Some(inm) = request.get(header::IF_NONE_MATCH) {
         return inm
             .to_str()
-            .is_ok_and(|value| feed.matches_if_none_match(value));
+            .is_ok_and(|value| document.matches_if_none_match(value));
     }
     request
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok())
-        .is_some_and(|since| {
-            let last: std::time::SystemTime = feed.last_modified.into();
-            last <= since
-        })
+        .is_some_and(|since| std::time::SystemTime::from(document.last_modified) <= since)
 }

@@ -6,8 +6,7 @@ use std::collections::HashMap;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::listing::{ICON, ListContext, STYLE, article_list, page_url, search_form};
-use super::opml::feed_url;
+use super::listing::{ICON, ListContext, STYLE, article_list, search_form};
 use super::words::Labels;
 use crate::catalog::{Catalog, Scope, Section};
 use crate::domain::{FeedFormat, SectionPath, StoredArticle};
@@ -70,7 +69,7 @@ impl Page<'_> {
                         @for format in FeedFormat::ALL {
                             link rel="alternate" type=(format.media_type())
                                 title={ (title) " (" (format.label()) ")" }
-                                href=(feed_url(self.feeds_base, &scope, format));
+                                href=(scope.feed_url(self.feeds_base, format));
                         }
                     }
                     link rel="alternate" type="text/x-opml" title=(self.labels.opml) href=(opml_url);
@@ -91,11 +90,11 @@ impl Page<'_> {
                             section #latest {
                                 h2 { (self.labels.latest_site) }
                                 (article_list(&self.list_context(), latest))
-                                p { a href=(page_url(self.feeds_base, &Scope::All)) { (self.labels.more) " ›" } }
+                                p { a href=(Scope::All.page_url(self.feeds_base)) { (self.labels.more) " ›" } }
                             }
                             section #all {
                                 h2 {
-                                    a href=(page_url(self.feeds_base, &Scope::All)) { (self.labels.whole_site) }
+                                    a href=(Scope::All.page_url(self.feeds_base)) { (self.labels.whole_site) }
                                 }
                                 (self.feeds(&Scope::All))
                             }
@@ -132,7 +131,7 @@ impl Page<'_> {
                 ul.tree {
                     @for section in children {
                         li {
-                            a.title href=(page_url(self.feeds_base, &Scope::Section(section.path.clone()))) {
+                            a.title href=(Scope::Section(section.path.clone()).page_url(self.feeds_base)) {
                                 (section.title)
                             }
                             code.path { (section.path) }
@@ -156,7 +155,7 @@ impl Page<'_> {
                     span.count { (self.labels.articles(*articles)) }
                 }
                 @for (i, format) in FeedFormat::ALL.into_iter().enumerate() {
-                    a href=(feed_url(self.feeds_base, scope, format)) type=(format.media_type()) {
+                    a href=(scope.feed_url(self.feeds_base, format)) type=(format.media_type()) {
                         (format.label())
                     }
                     // Only topics that have WebSub subscribers say so; zeros would be noise.

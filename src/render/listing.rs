@@ -68,11 +68,6 @@ viewBox='0 0 16 16'><rect width='16' height='16' rx='3' fill='%23f26522'/>\
 <circle cx='4.5' cy='11.5' r='1.6' fill='white'/><path d='M3 7.2a5.8 5.8 0 0 1 5.8 5.8M3 \
 3a10 10 0 0 1 10 10' stroke='white' stroke-width='2' fill='none'/></svg>";
 
-/// The absolute URL of a scope's page for people: `{base}/feeds/{scope}.html`.
-pub(super) fn page_url(base: &str, scope: &Scope) -> String {
-    format!("{base}/feeds/{}.html", scope.as_str())
-}
-
 /// The absolute URL of the search page.
 pub(super) fn search_url(base: &str) -> String {
     format!("{base}/search")
@@ -130,7 +125,7 @@ fn article_item(ctx: &ListContext<'_>, article: &Article) -> Markup {
                     (display_time(&article.published))
                 }
                 @if let Some(section) = section {
-                    a.section href=(page_url(ctx.base, &Scope::Section(section.path.clone()))) {
+                    a.section href=(Scope::Section(section.path.clone()).page_url(ctx.base)) {
                         (section.title)
                     }
                 }

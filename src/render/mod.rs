@@ -103,12 +103,10 @@ impl FeedContext<'_> {
             None => format!("{}{LOGO_PATH}", self.public_base),
         }
     }
-}
 
-impl FeedContext<'_> {
     /// The service's HTML page of this feed, for people (`/feeds/{scope}.html`).
     pub fn page_url(&self) -> String {
-        format!("{}/feeds/{}.html", self.public_base, self.scope.url_path())
+        self.scope.page_url(self.public_base)
     }
 }
 

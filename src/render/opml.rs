@@ -29,11 +29,6 @@ pub fn render_opml(catalog: &Catalog, feeds_base: &str) -> String {
     format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{xml}")
 }
 
-/// The absolute URL of a scope's feed: `{feeds_base}/feeds/{scope}.{ext}`.
-pub(super) fn feed_url(feeds_base: &str, scope: &Scope, format: FeedFormat) -> String {
-    scope.feed_url(feeds_base, format)
-}
-
 /// The outlines of `parent`'s children (the top-level sections for `None`), each with its own
 /// children nested inside.
 fn section_outlines(
@@ -65,7 +60,7 @@ fn feed_outline(
         text: title.clone(),
         title: Some(title),
         r#type: Some("rss".to_owned()),
-        xml_url: Some(feed_url(feeds_base, scope, FeedFormat::Rss)),
+        xml_url: Some(scope.feed_url(feeds_base, FeedFormat::Rss)),
         html_url: Some(catalog.feed_home(scope).to_string()),
         description: (!description.trim().is_empty()).then_some(description),
         language: Some(catalog.feed_language(scope).to_owned()),

@@ -4,8 +4,7 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::listing::{ICON, ListContext, STYLE, article_list, page_url};
-use super::opml::feed_url;
+use super::listing::{ICON, ListContext, STYLE, article_list};
 use super::words::Labels;
 use crate::catalog::{Catalog, Scope, Section};
 use crate::domain::{FeedFormat, SectionPath, StoredArticle};
@@ -138,7 +137,7 @@ impl SectionPage<'_> {
     }
 
     fn feed_url(&self, format: FeedFormat) -> String {
-        feed_url(self.ctx.base, self.scope, format)
+        self.scope.feed_url(self.ctx.base, format)
     }
 
     /// The index, then the section's ancestors, then the page itself (not a link).
@@ -240,7 +239,7 @@ impl SectionPage<'_> {
     }
 
     fn section_page(&self, path: &SectionPath) -> String {
-        page_url(self.ctx.base, &Scope::Section(path.clone()))
+        Scope::Section(path.clone()).page_url(self.ctx.base)
     }
 }
 
