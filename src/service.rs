@@ -531,7 +531,11 @@ impl Service {
         before: &FeedCursor,
         limit: u32,
     ) -> Result<Arc<CachedFeed>, StoreError> {
-        let entries = self.store.articles_before(scope, before, limit).await?;
+        // The page and where the one in front of it begins: two bounded reads, together.
+        let (entries, newer) = tokio::try_join!(
+            self.store.articles_before(scope, before, limit),
+            self.newer_url(scope, format, before, limit),
+        )?;
         self.metrics.feed_renders.inc();
         let updated = entries
             .iter()
@@ -541,7 +545,7 @@ impl Service {
         let place = Place {
             self_url: self.archive_url(scope, format, before),
             older: self.older_url(scope, format, &entries, limit),
-            newer: self.newer_url(scope, format, before, limit).await?,
+            newer,
             current: Some(self.feed_url(scope, format)),
         };
         let body = self

@@ -75,7 +75,7 @@ fn is_archive(text: &str) -> bool {
 }
 
 /// Follows one `prev-archive` link: a redirect to the current version, then the page.
-async fn follow(app: &TestApp, href: &str) -> (String, String) {
+async fn follow(href: &str) -> (String, String) {
     let client = no_redirects();
     let first = client.get(href).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::FOUND, "{href}");
@@ -100,7 +100,6 @@ async fn follow(app: &TestApp, href: &str) -> (String, String) {
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-    let _ = app;
     (location, text)
 }
 
@@ -122,7 +121,7 @@ async fn a_reader_walks_back_through_every_article_of_a_section() {
         let mut pages = 0;
         let mut in_front: Option<String> = None;
         while let Some(href) = next {
-            let (location, page) = follow(&app, &href).await;
+            let (location, page) = follow(&href).await;
             assert!(is_archive(&page), "{location}");
             assert_eq!(link(&page, "current").as_deref(), Some(feed_url.as_str()));
             // The page in front: none for the first (the feed is), else the one just read.
@@ -168,7 +167,7 @@ async fn a_changed_page_gets_a_new_version_and_the_old_one_redirects() {
     let app = app_with_twelve().await;
     let feed = app.get_text("/feeds/hnyw/ldhd.atom").await;
     let href = link(&feed, "prev-archive").expect("a page behind the feed");
-    let (old, page) = follow(&app, &href).await;
+    let (old, page) = follow(&href).await;
     assert!(entry_ids(&page).contains(&"h-03".to_owned()));
 
     let mut changed = article("h-03", "hnyw/ldhd", "第3篇(更正)");
@@ -183,7 +182,7 @@ async fn a_changed_page_gets_a_new_version_and_the_old_one_redirects() {
     );
     let new = answer.headers()[LOCATION].to_str().unwrap().to_owned();
     assert_ne!(new, old);
-    let (_, page) = follow(&app, &href).await;
+    let (_, page) = follow(&href).await;
     assert!(page.contains("第3篇(更正)"));
 }
 

@@ -285,7 +285,7 @@ fn media(node: Node<'_, '_>, faults: &mut Faults) {
     {
         for number in ["fileSize", "width", "height"] {
             if let Some(value) = content.attribute(number)
-                && value.parse::<u64>().is_ok_and(|n| n == 0) | value.parse::<u64>().is_err()
+                && !value.parse::<u64>().is_ok_and(|n| n > 0)
             {
                 fault(
                     faults,
