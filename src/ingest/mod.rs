@@ -1,9 +1,11 @@
 //! Ingest: parse → validate → sanitise → normalise time and section.
 //!
-//! Every way in (the HTTP API, the CLI, later the page importer) hands a JSON value to
-//! [`Normalizer::article`], which reports every field error at once or returns an [`Article`]
-//! that the rest of tidings can trust, with the hash that decides whether it changed.
+//! Every way in (the HTTP API, the CLI, article pages read by [`page`](crate::ingest::page))
+//! hands a JSON value to [`Normalizer::article`], which reports every field error at once or
+//! returns an [`Article`] that the rest of tidings can trust, with the hash that decides
+//! whether it changed.
 
+pub mod page;
 pub mod sanitize;
 pub mod shape;
 mod time;

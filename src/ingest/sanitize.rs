@@ -29,7 +29,7 @@ pub fn clean_text(raw: &str) -> String {
 }
 
 /// Attributes that lazy-loading scripts use instead of `src`, most specific first.
-const LAZY_SRC_ATTRIBUTES: [&str; 4] = [
+pub(crate) const LAZY_SRC_ATTRIBUTES: [&str; 4] = [
     "data-src",
     "data-original",
     "data-lazy-src",
