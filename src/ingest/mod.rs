@@ -1,14 +1,16 @@
 //! Ingest: parse → validate → sanitise → normalise time and section.
 //!
-//! Every way in (the HTTP API, the CLI, article pages read by [`page`](crate::ingest::page))
-//! hands a JSON value to [`Normalizer::article`], which reports every field error at once or
-//! returns an [`Article`] that the rest of tidings can trust, with the hash that decides
-//! whether it changed.
+//! Every way in (the HTTP API, the CLI, article pages read by [`page`], upstream feeds read
+//! by [`upstream`]) hands a JSON value to [`Normalizer::article`], which reports every field
+//! error at once or returns an [`Article`] that the rest of tidings can trust, with the hash
+//! that decides whether it changed.
 
+pub mod hub_signature;
 pub mod page;
 pub mod sanitize;
 pub mod shape;
 mod time;
+pub mod upstream;
 
 use std::fmt;
 
