@@ -250,7 +250,7 @@ impl Fetcher {
         let now = Instant::now();
         let rules = match robots.take() {
             Some(rules) if rules.is_fresh(now) => rules,
-            _ => self.fetch_robots(url).await,
+            _ => self.fetch_robots(url).await?,
         };
         let verdict = rules.check(url);
         *robots = Some(rules);
@@ -265,19 +265,21 @@ impl Fetcher {
     }
 
     /// Fetches the `robots.txt` of `url`'s site (RFC 9309 §2.3): up to five redirects, 2xx
-    /// read (its first 512 KiB), 4xx none, 5xx or no answer unreachable.
-    async fn fetch_robots(&self, url: &Url) -> Robots {
+    /// read (its first 512 KiB), 4xx none, 5xx or no answer unreachable. A site whose name
+    /// resolves only to refused addresses is refused outright.
+    async fn fetch_robots(&self, url: &Url) -> Result<Robots, FetchError> {
         let mut current = robots::robots_url(url);
         // RFC 9309 §2.3.1.2: at least five redirects are followed; more, and there is none.
         for _ in 0..=5 {
             if !matches!(current.scheme(), "http" | "https")
                 || self.inner.policy.addresses.check_url(&current).is_err()
             {
-                return Robots::missing(Instant::now());
+                return Ok(Robots::missing(Instant::now()));
             }
             let (response, _slot) = match self.send(&current, HeaderMap::new()).await {
                 Ok(sent) => sent,
-                Err(err) => return Robots::unreachable(err.to_string(), Instant::now()),
+                Err(err @ FetchError::Refused { .. }) => return Err(err),
+                Err(err) => return Ok(Robots::unreachable(err.to_string(), Instant::now())),
             };
             let status = response.status();
             if is_redirect(status) {
@@ -288,20 +290,21 @@ impl Fetcher {
                     .and_then(|l| current.join(l.trim()).ok());
                 match next {
                     Some(next) => current = next,
-                    None => return Robots::missing(Instant::now()),
+                    None => return Ok(Robots::missing(Instant::now())),
                 }
                 continue;
             }
             if status.is_success() {
                 let body = read_capped(response, MAX_ROBOTS_BYTES).await;
-                return Robots::parsed(&self.inner.agent, &body, Instant::now());
+                return Ok(Robots::parsed(&self.inner.agent, &body, Instant::now()));
             }
             if status.is_server_error() {
-                return Robots::unreachable(format!("HTTP {}", status.as_u16()), Instant::now());
+                let reason = format!("HTTP {}", status.as_u16());
+                return Ok(Robots::unreachable(reason, Instant::now()));
             }
-            return Robots::missing(Instant::now());
+            return Ok(Robots::missing(Instant::now()));
         }
-        Robots::missing(Instant::now())
+        Ok(Robots::missing(Instant::now()))
     }
 
     /// Sends one GET in the host's turn; the slot is held until dropped (after the body).

@@ -391,4 +391,20 @@ async fn only_http_and_public_addresses_are_fetched() {
             "{private}: {err}"
         );
     }
+
+    // A name that resolves to a private address is refused when it is resolved.
+    let to_loopback: Arc<crate::delivery::client::LookupTable> =
+        Arc::new(|_: &str| vec![std::net::IpAddr::from([127, 0, 0, 1])]);
+    let fetcher = Fetcher::new(FetchPolicy {
+        lookup: Lookup::Table(to_loopback),
+        ..FetchPolicy::default()
+    });
+    let err = fetcher
+        .get(&Url::parse("http://feeds.example/feed").unwrap(), &none)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FetchError::Refused { reason, .. } if reason.contains("non-public")),
+        "{err}"
+    );
 }
