@@ -28,6 +28,9 @@ pub mod metrics;
 pub mod render;
 /// The use cases every front door shares: publish, delete, read feeds.
 pub mod service;
+/// Upstream sources: a polite fetcher (conditional GET, redirects checked hop by hop,
+/// `robots.txt`, per-host limits).
+pub mod sources;
 /// Persistence with its outbox of events.
 pub mod store;
 /// Logging.

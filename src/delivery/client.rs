@@ -176,6 +176,12 @@ struct PolicyResolver {
     lookup: Lookup,
 }
 
+/// A resolver that keeps to `policy`, for clients other than [`Outbound`] (the fetcher of
+/// upstream feeds): every outbound request obeys the one address policy.
+pub fn policy_resolver(policy: AddressPolicy, lookup: Lookup) -> Arc<impl Resolve + 'static> {
+    Arc::new(PolicyResolver { policy, lookup })
+}
+
 /// A name whose every address was refused by the policy.
 #[derive(Debug, thiserror::Error)]
 #[error("{0} resolves only to non-public addresses")]

@@ -14,6 +14,8 @@
 //! one with that source and no authors (the JSON Feed says which is which).
 
 mod entry;
+#[cfg(test)]
+mod foreign_tests;
 mod headers;
 mod raw;
 #[cfg(test)]
