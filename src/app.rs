@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::delivery::client::Lookup;
 use crate::http::{AppState, router};
 use crate::service::Service;
+use crate::sources::Sources;
 
 /// A bound, ready-to-run server. Binding happens in [`Application::build`], so a caller (a test)
 /// can ask for port 0 and learn the real address before serving.
@@ -66,7 +67,9 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let watcher = tokio::spawn(watch_changes(self.service.clone(), shutdown.clone()));
         let delivery = tokio::spawn(self.service.delivery.clone().run(shutdown.clone()));
-        let app = router(AppState::new(self.service.clone()));
+        let sources = Sources::new(self.service.clone());
+        let crawler = tokio::spawn(sources.clone().run(shutdown.clone()));
+        let app = router(AppState::new(self.service.clone(), sources));
         tracing::info!(address = %self.local_addr(), base_url = %self.service.config.base_url, "serving");
         let config = &self.service.config;
         if config.api_token.is_empty() && config.tokens.is_empty() {
@@ -81,6 +84,7 @@ impl Application {
         shutdown.cancel();
         let _ = watcher.await;
         let _ = delivery.await;
+        let _ = crawler.await;
         // A unit of work stuck on a vanished database must not keep the process from ending.
         if tokio::time::timeout(Duration::from_secs(30), self.service.close())
             .await

@@ -35,10 +35,30 @@ pub struct Cli {
 pub enum Command {
     /// Serve feeds and the API.
     Serve,
-    /// Ingest articles from JSON or NDJSON files, folders of them, or `-` (standard input).
+    /// Ingest articles from JSON or NDJSON files, folders of them, or `-` (standard input);
+    /// and article pages (`.html`, `.htm`, `.txt`: a page's HTML or its text form).
     Ingest {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// The URL of the one page given (a text form names none; HTML without a canonical
+        /// link is known by it).
+        #[arg(long, value_name = "URL")]
+        url: Option<url::Url>,
+        /// The section the pages go to [default: each page's breadcrumb decides].
+        #[arg(long, value_name = "PATH")]
+        section: Option<String>,
+        /// Where bare image file names of a text form live.
+        #[arg(long, value_name = "URL")]
+        image_base: Option<url::Url>,
+    },
+    /// Run the sources of sources.toml: once now (`--once`), or each when due until Ctrl-C.
+    Crawl {
+        /// One pass over every source (or `--source`), due or not, with a progress bar.
+        #[arg(long)]
+        once: bool,
+        /// Only this source.
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
     },
     /// Validate the configuration and the section catalogue.
     Check,

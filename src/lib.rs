@@ -28,8 +28,8 @@ pub mod metrics;
 pub mod render;
 /// The use cases every front door shares: publish, delete, read feeds.
 pub mod service;
-/// Upstream sources: a polite fetcher (conditional GET, redirects checked hop by hop,
-/// `robots.txt`, per-host limits).
+/// Sources: crawled sections, upstream feeds and their hubs, imported pages, fetched politely
+/// (conditional GET, redirects checked hop by hop, `robots.txt`, per-host limits).
 pub mod sources;
 /// Persistence with its outbox of events.
 pub mod store;

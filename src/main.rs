@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tidings::cli::{Cli, Command};
 use tidings::commands;
+use tidings::commands::sources;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -51,17 +52,53 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::serve(config, catalog).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { paths } => {
+        Command::Ingest {
+            paths,
+            url,
+            section,
+            image_base,
+        } => {
             let (config, catalog) = commands::load(cli.config.as_deref())?;
-            let summary = commands::ingest(config, catalog, &paths).await?;
-            for rejection in &summary.rejections {
-                eprintln!("rejected {rejection}");
+            let (pages, documents): (Vec<_>, Vec<_>) =
+                paths.into_iter().partition(|p| sources::is_page(p));
+            let mut refused = 0;
+            if !pages.is_empty() {
+                let options = sources::PageOptions {
+                    url,
+                    section,
+                    image_base,
+                };
+                let summary =
+                    sources::ingest_pages(config.clone(), catalog.clone(), &pages, options).await?;
+                for line in &summary.lines {
+                    println!("{line}");
+                }
+                refused += summary.refused;
             }
-            println!("{}", summary.line());
-            Ok(if summary.rejections.is_empty() {
+            if !documents.is_empty() || pages.is_empty() {
+                let summary = commands::ingest(config, catalog, &documents).await?;
+                for rejection in &summary.rejections {
+                    eprintln!("rejected {rejection}");
+                }
+                println!("{}", summary.line());
+                refused += summary.rejections.len();
+            }
+            Ok(if refused == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
+            })
+        }
+        Command::Crawl { once, source } => {
+            let (config, catalog) = commands::load(cli.config.as_deref())?;
+            let reports = sources::crawl(config, catalog, once, source.as_deref()).await?;
+            for report in &reports {
+                println!("{}", sources::report_line(report));
+            }
+            Ok(if reports.iter().any(|r| r.error.is_some()) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
             })
         }
     }

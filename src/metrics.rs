@@ -34,6 +34,19 @@ const ATTEMPT_RESULTS: [&str; 7] = [
     "success", "dns", "refused", "connect", "tls", "timeout", "http",
 ];
 
+/// One source (`sources.toml`) and what one of its fetches or imports led to.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
+    /// Fetches: ok, not_modified, failed. Imports: created, updated, unchanged, deleted,
+    /// rejected.
+    pub outcome: &'static str,
+}
+
+/// The outcomes each source counter knows, shown from the start at zero.
+pub const FETCH_OUTCOMES: [&str; 3] = ["ok", "not_modified", "failed"];
+pub const IMPORT_OUTCOMES: [&str; 5] = ["created", "updated", "unchanged", "deleted", "rejected"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AttemptLabel {
     /// success, or the error class (dns, refused, connect, tls, timeout, http)
@@ -59,6 +72,10 @@ pub struct Metrics {
     endpoints: Gauge,
     requests: Family<RequestLabel, Counter>,
     request_seconds: Family<RequestLabel, Histogram>,
+    /// Fetches of sources' list pages, article pages and feeds, by outcome.
+    pub source_fetches: Family<SourceLabel, Counter>,
+    /// Articles taken from sources (pages, feeds, hub notifications), by outcome.
+    pub source_imports: Family<SourceLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -157,6 +174,18 @@ impl Metrics {
             "Time until an HTTP answer's head is ready, by method, route and status",
             request_seconds.clone(),
         );
+        let source_fetches = Family::<SourceLabel, Counter>::default();
+        registry.register(
+            "source_fetches",
+            "Fetches of sources' list pages, article pages and feeds, by source and outcome",
+            source_fetches.clone(),
+        );
+        let source_imports = Family::<SourceLabel, Counter>::default();
+        registry.register(
+            "source_imports",
+            "Articles taken from sources, by source and outcome",
+            source_imports.clone(),
+        );
         for outcome in DELIVERY_OUTCOMES {
             let _ = deliveries.get_or_create(&OutcomeLabel { outcome });
             let _ = websub_deliveries.get_or_create(&OutcomeLabel { outcome });
@@ -183,7 +212,40 @@ impl Metrics {
             endpoints,
             requests,
             request_seconds,
+            source_fetches,
+            source_imports,
         }
+    }
+
+    /// Shows a source's counters at zero from the start.
+    pub fn add_source(&self, source: &str) {
+        for outcome in FETCH_OUTCOMES {
+            let _ = self.source_fetches.get_or_create(&SourceLabel {
+                source: source.to_owned(),
+                outcome,
+            });
+        }
+        for outcome in IMPORT_OUTCOMES {
+            let _ = self.source_imports.get_or_create(&SourceLabel {
+                source: source.to_owned(),
+                outcome,
+            });
+        }
+    }
+
+    /// Counts one fetch (`FETCH_OUTCOMES`) or import (`IMPORT_OUTCOMES`) of `source`.
+    pub fn count_source(&self, fetch: bool, source: &str, outcome: &'static str) {
+        let family = if fetch {
+            &self.source_fetches
+        } else {
+            &self.source_imports
+        };
+        family
+            .get_or_create(&SourceLabel {
+                source: source.to_owned(),
+                outcome,
+            })
+            .inc();
     }
 
     /// Counts and times one HTTP request.

@@ -161,6 +161,11 @@ impl Service {
         })
     }
 
+    /// The store, for the use cases beside this one that keep their own state in it (sources).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The present, in the site's time zone.
     pub fn now(&self) -> DateTime<FixedOffset> {
         Utc::now()

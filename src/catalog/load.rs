@@ -6,6 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
+use super::sources::{SOURCES_FILE, parse_sources};
 use super::{Catalog, Section, Site};
 use crate::domain::SectionPath;
 
@@ -78,9 +79,9 @@ struct SectionEntry {
     language: Option<Spanned<String>>,
 }
 
-struct Source {
-    file: PathBuf,
-    text: String,
+pub(super) struct Source {
+    pub(super) file: PathBuf,
+    pub(super) text: String,
 }
 
 impl Source {
@@ -92,7 +93,7 @@ impl Source {
             + 1
     }
 
-    fn problem<T>(&self, spanned: &Spanned<T>, message: impl Into<String>) -> Problem {
+    pub(super) fn problem<T>(&self, spanned: &Spanned<T>, message: impl Into<String>) -> Problem {
         Problem {
             file: self.file.clone(),
             line: self.line_of(spanned.span().start),
@@ -100,7 +101,7 @@ impl Source {
         }
     }
 
-    fn parse_error(&self, err: toml::de::Error) -> Problem {
+    pub(super) fn parse_error(&self, err: toml::de::Error) -> Problem {
         Problem {
             file: self.file.clone(),
             line: err.span().map(|s| self.line_of(s.start)).unwrap_or(0),
@@ -147,7 +148,10 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog, CatalogError> {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .filter(|p| p.file_name().is_some_and(|n| n != "site.toml"))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n != "site.toml" && n != SOURCES_FILE)
+            })
             .collect(),
         Err(err) => {
             problems.push(Problem {
@@ -171,7 +175,33 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog, CatalogError> {
             }),
         }
     }
-    build_catalog(dir, &site, &sources, problems)
+    let sources_path = dir.join(SOURCES_FILE);
+    let sources_file = match std::fs::read_to_string(&sources_path) {
+        Ok(text) => Some(Source {
+            file: sources_path,
+            text,
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => {
+            problems.push(Problem {
+                file: sources_path,
+                line: 0,
+                message: format!("cannot read: {err}"),
+            });
+            None
+        }
+    };
+    let mut catalog = build_catalog(dir, &site, &sources, problems)?;
+    if let Some(file) = sources_file {
+        let mut problems = Vec::new();
+        let (specs, fetch) = parse_sources(&file, |p| catalog.section(p).is_some(), &mut problems);
+        if !problems.is_empty() {
+            return Err(CatalogError(problems));
+        }
+        catalog.sources = specs;
+        catalog.fetch = fetch;
+    }
+    Ok(catalog)
 }
 
 /// Validates a catalogue given as texts: the site file's, and each section file's with its

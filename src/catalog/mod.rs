@@ -4,6 +4,7 @@
 //! A section names its `parent` by slug path, so the tree can be spread over several files.
 
 mod load;
+mod sources;
 
 use std::collections::HashMap;
 
@@ -16,6 +17,7 @@ use crate::domain::{SectionPath, TAG_SCOPE_PREFIX, Tag};
 pub use load::{
     BUILTIN_SECTION_FILES, CatalogError, Problem, builtin_catalog, catalog_from_texts, load_catalog,
 };
+pub use sources::{FetchSettings, PageRulesSpec, SOURCES_FILE, SourceKind, SourceSpec};
 
 /// The portal whose articles tidings syndicates.
 #[derive(Debug, Clone)]
@@ -54,6 +56,10 @@ pub struct Catalog {
     /// order of the portal's navigation, kept in listings.
     sections: Vec<Section>,
     by_path: HashMap<SectionPath, usize>,
+    /// Where articles are taken from besides the API (`sources.toml`; none by default).
+    pub sources: Vec<SourceSpec>,
+    /// How the sources are fetched.
+    pub fetch: FetchSettings,
 }
 
 impl Catalog {
@@ -63,6 +69,8 @@ impl Catalog {
             site,
             sections: Vec::new(),
             by_path: HashMap::new(),
+            sources: Vec::new(),
+            fetch: FetchSettings::default(),
         };
         for section in sections {
             if !catalog.by_path.contains_key(&section.path) {

@@ -314,6 +314,11 @@ impl Outbound {
         self.settings.policy
     }
 
+    /// How this client resolves names (a table in tests).
+    pub fn lookup(&self) -> Lookup {
+        self.settings.lookup.clone()
+    }
+
     /// Checks a URL, resolving a hostname (for at most [`RESOLVE_TIMEOUT`]): refused if any
     /// address it resolves to is refused. A name that does not resolve now is accepted, as it
     /// may later, with a note saying so (`Ok(Some)`); it is checked again at every send.

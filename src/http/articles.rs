@@ -86,7 +86,7 @@ async fn publish(state: &AppState, caller: &Caller, document: Value) -> Result<U
     Ok(upserted)
 }
 
-fn upsert_response(state: &AppState, upserted: Upserted) -> Response {
+pub(super) fn upsert_response(state: &AppState, upserted: Upserted) -> Response {
     let status = match upserted.outcome {
         UpsertOutcome::Created => StatusCode::CREATED,
         UpsertOutcome::Updated | UpsertOutcome::Unchanged => StatusCode::OK,

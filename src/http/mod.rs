@@ -11,6 +11,7 @@ mod feeds;
 mod pages;
 pub mod server;
 mod site;
+mod sources;
 mod webhooks;
 mod websub;
 
@@ -31,17 +32,20 @@ use error::ApiError;
 use extract::Tokens;
 
 use crate::service::Service;
+use crate::sources::Sources;
 
 /// What every handler gets; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub service: Service,
+    /// The sources of the catalogue (the same runner the server runs).
+    pub sources: Sources,
     tokens: Arc<Tokens>,
     limits: Arc<clients::PublicLimits>,
 }
 
 impl AppState {
-    pub fn new(service: Service) -> Self {
+    pub fn new(service: Service, sources: Sources) -> Self {
         let tokens = Arc::new(Tokens::from_config(&service.config));
         let limits = Arc::new(clients::PublicLimits {
             hub: clients::PerClient::per_minute(
@@ -53,6 +57,7 @@ impl AppState {
         });
         Self {
             service,
+            sources,
             tokens,
             limits,
         }
@@ -74,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(deliveries::router())
         .merge(events::router())
         .merge(websub::router())
+        .merge(sources::router())
         .route_layer(axum::middleware::from_fn(note_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::catalog::{Catalog, Scope, Section};
 use crate::domain::FeedFormat;
-use crate::render::{IndexEntry, render_index, render_opml};
+use crate::render::{IndexEntry, SourceLine, render_index, render_opml};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -63,11 +63,36 @@ async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
         .latest(&Scope::All, INDEX_LATEST)
         .await?
         .entries;
+    let sources: Vec<SourceLine> = state
+        .sources
+        .views()
+        .await?
+        .into_iter()
+        .map(|view| SourceLine {
+            name: view.name,
+            kind: view.kind,
+            url: view.url,
+            last_fetch_at: view.record.last_fetch_at,
+            outcome: view.record.last_outcome,
+            error: view.record.last_error,
+            articles_taken: view.record.articles_taken,
+            next_run_at: view.next_run_at,
+            hub: view.hub.map(|h| {
+                let state = serde_json::to_value(h.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                (state, h.lease_until)
+            }),
+        })
+        .collect();
     let catalog = catalog.clone();
     let base = state.service.config.public_base().to_owned();
     // Summaries are the text of bodies, up to megabytes each: off the async workers.
-    let html =
-        crate::service::blocking(move || render_index(&catalog, &base, &entries, &latest)).await;
+    let html = crate::service::blocking(move || {
+        render_index(&catalog, &base, &entries, &latest, &sources)
+    })
+    .await;
     Ok(Html(html))
 }
 

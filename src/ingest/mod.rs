@@ -6,6 +6,7 @@
 //! that decides whether it changed.
 
 pub mod hub_signature;
+pub mod links;
 pub mod page;
 pub mod sanitize;
 pub mod shape;

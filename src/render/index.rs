@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::listing::{ICON, ListContext, STYLE, article_list, search_form};
@@ -20,6 +21,23 @@ pub struct IndexEntry {
     pub subscribers: [u64; 3],
 }
 
+/// One source's state as the index shows it (see `GET /api/v1/sources` for all of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLine {
+    pub name: String,
+    /// `pages` or `feed`.
+    pub kind: &'static str,
+    pub url: String,
+    pub last_fetch_at: Option<DateTime<Utc>>,
+    /// `ok`, `not_modified` or `failed`, with the reason of a failure.
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub articles_taken: u64,
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// The hub subscription's state, and its lease's end.
+    pub hub: Option<(String, Option<DateTime<Utc>>)>,
+}
+
 /// Renders the index page: a complete HTML5 document without scripts, `latest` being the
 /// newest articles of the whole site. Scopes missing from `entries` are shown without a count.
 ///
@@ -29,6 +47,7 @@ pub fn render_index(
     feeds_base: &str,
     entries: &[IndexEntry],
     latest: &[StoredArticle],
+    sources: &[SourceLine],
 ) -> String {
     let page = Page {
         catalog,
@@ -39,7 +58,7 @@ pub fn render_index(
             .collect(),
         labels: Labels::for_language(&catalog.site.language),
     };
-    page.render(latest).into_string()
+    page.render(latest, sources).into_string()
 }
 
 struct Page<'a> {
@@ -50,7 +69,7 @@ struct Page<'a> {
 }
 
 impl Page<'_> {
-    fn render(&self, latest: &[StoredArticle]) -> Markup {
+    fn render(&self, latest: &[StoredArticle], sources: &[SourceLine]) -> Markup {
         let site = &self.catalog.site;
         let opml_url = format!("{}/feeds.opml", self.feeds_base);
         html! {
@@ -102,9 +121,56 @@ impl Page<'_> {
                                 h2 { (self.labels.sections) }
                                 (self.tree(None))
                             }
+                            @if !sources.is_empty() {
+                                section #sources {
+                                    h2 { (self.labels.sources) }
+                                    (self.sources(sources))
+                                }
+                            }
                         }
                         footer {
                             p { a href=(opml_url) { (self.labels.opml) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The sources and what each did last, in a table that scrolls sideways on a phone.
+    fn sources(&self, sources: &[SourceLine]) -> Markup {
+        let zone = self.catalog.site.time_zone;
+        let time = |t: &Option<DateTime<Utc>>| {
+            t.map(|t| {
+                t.with_timezone(&zone)
+                    .format("%Y-%m-%d %H:%M:%S %:z")
+                    .to_string()
+            })
+            .unwrap_or_else(|| "—".to_owned())
+        };
+        html! {
+            div.scroll {
+                table.sources {
+                    thead { tr { @for column in self.labels.source_columns { th { (column) } } } }
+                    tbody {
+                        @for source in sources {
+                            tr {
+                                td { (source.name) " (" (source.kind) ")" }
+                                td { a href=(source.url) { (source.url) } }
+                                td { time { (time(&source.last_fetch_at)) } }
+                                td {
+                                    (source.outcome.as_deref().unwrap_or("—"))
+                                    @if let Some(error) = &source.error { br; small { (error) } }
+                                }
+                                td { (source.articles_taken) }
+                                td { time { (time(&source.next_run_at)) } }
+                                td {
+                                    @match &source.hub {
+                                        Some((state, lease)) => { (state) @if lease.is_some() { " → " (time(lease)) } }
+                                        None => "—",
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -194,7 +260,7 @@ mod tests {
 
     #[test]
     fn the_page_is_a_complete_document() {
-        let html = render_index(&catalog(), BASE, &entries(), &[]);
+        let html = render_index(&catalog(), BASE, &entries(), &[], &[]);
         assert!(
             html.starts_with("<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">")
         );
@@ -205,7 +271,7 @@ mod tests {
 
     #[test]
     fn every_feed_is_discoverable() {
-        let html = render_index(&catalog(), BASE, &entries(), &[]);
+        let html = render_index(&catalog(), BASE, &entries(), &[], &[]);
         // 5 scopes (all and 4 sections) × 3 formats, plus the OPML list.
         assert_eq!(html.matches("<link rel=\"alternate\"").count(), 16);
         assert!(html.contains(
@@ -223,7 +289,7 @@ mod tests {
 
     #[test]
     fn the_sections_are_nested_with_counts_and_escaped() {
-        let html = render_index(&catalog(), BASE, &entries(), &[]);
+        let html = render_index(&catalog(), BASE, &entries(), &[], &[]);
         assert!(html.contains("<span class=\"count\">12 篇文章</span>"));
         assert!(html.contains("<span class=\"count\">7 篇文章</span>"));
         assert_eq!(
@@ -259,6 +325,7 @@ mod tests {
                 subscribers: [0, 0, 0],
             }],
             &[],
+            &[],
         );
         assert!(html.contains("<html lang=\"en-GB\">"));
         assert!(html.contains("1 article<"));
@@ -269,7 +336,7 @@ mod tests {
 
     #[test]
     fn the_latest_articles_and_a_search_box_come_first() {
-        let html = render_index(&catalog(), BASE, &entries(), &[leader_article()]);
+        let html = render_index(&catalog(), BASE, &entries(), &[leader_article()], &[]);
         let search = html
             .find("<form class=\"search\" role=\"search\" method=\"get\" action=\"http://127.0.0.1:8080/search\">")
             .expect("the search box");

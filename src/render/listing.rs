@@ -54,6 +54,9 @@ ol.articles>li{display:flow-root;padding:1rem 0;border-bottom:1px solid #eee}\
 .summary{margin:.3rem 0 0;color:#333}\
 img.thumb{float:right;width:10rem;height:6.5rem;margin:.2rem 0 .4rem 1rem;object-fit:cover;\
 border-radius:4px;background:#f1f1f1}\
+.scroll{overflow-x:auto}\
+table.sources{border-collapse:collapse;font-size:.85rem;min-width:40rem}\
+table.sources th,table.sources td{padding:.3rem .5rem;border-bottom:1px solid #eee;text-align:left;vertical-align:top}\
 footer{margin-top:2.5rem;padding-top:.5rem;border-top:1px solid #ddd;font-size:.9rem}\
 @media (max-width:34rem){\
 .page{padding:.75rem 1rem 2rem}\

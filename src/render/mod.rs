@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use crate::catalog::{Catalog, Scope};
 use crate::domain::{FeedFormat, StoredArticle, Tombstone};
 
-pub use index::{IndexEntry, render_index};
+pub use index::{IndexEntry, SourceLine, render_index};
 pub use opml::render_opml;
 pub use page::{PageContext, render_section_page};
 pub use search::render_search_page;

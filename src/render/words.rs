@@ -30,6 +30,9 @@ pub(super) struct Labels {
     pub search: &'static str,
     pub search_placeholder: &'static str,
     pub no_results: &'static str,
+    /// The heading of the sources' table on the index, and its columns.
+    pub sources: &'static str,
+    pub source_columns: [&'static str; 7],
 }
 
 impl Labels {
@@ -68,6 +71,16 @@ impl Labels {
         search: "搜索",
         search_placeholder: "搜索标题和摘要",
         no_results: "没有找到相关文章。",
+        sources: "采集来源",
+        source_columns: [
+            "名称",
+            "地址",
+            "上次抓取",
+            "结果",
+            "已采集文章",
+            "下次运行",
+            "WebSub 订阅",
+        ],
     };
 
     const ENGLISH: Self = Self {
@@ -97,6 +110,16 @@ impl Labels {
         search: "Search",
         search_placeholder: "Search titles and summaries",
         no_results: "Nothing found.",
+        sources: "Sources",
+        source_columns: [
+            "Name",
+            "Address",
+            "Last fetch",
+            "Outcome",
+            "Articles taken",
+            "Next run",
+            "WebSub subscription",
+        ],
     };
 
     /// A topic's WebSub subscriber count, shown after its link.

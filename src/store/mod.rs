@@ -233,6 +233,7 @@ macro_rules! on_backend {
 // After the macro, which they use.
 mod copy;
 mod queue;
+mod sources;
 mod verifications;
 pub use copy::{CopyProgress, CopyReport, TableCopy, is_database_url, same_database, sqlite_file};
 

@@ -23,12 +23,14 @@ use crate::harness::{Ctx, settings};
 conformance!(copies_everything_exactly_once);
 
 /// The tables in copy order.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 11] = [
     "articles",
     "events",
     "webhook_endpoints",
     "websub_subscriptions",
     "websub_verifications",
+    "sources",
+    "source_pages",
     "messages",
     "deliveries",
     "delivery_attempts",

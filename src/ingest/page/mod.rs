@@ -199,6 +199,16 @@ impl Found {
     }
 }
 
+/// A page's text, decoded as [`read_page`] decodes it (for reading a list page's links).
+pub fn decode(bytes: &[u8], content_type: Option<&str>) -> Result<String, PageError> {
+    let input = PageInput {
+        bytes,
+        content_type,
+        url: None,
+    };
+    charset::decode(&input).map(|decoded| decoded.text)
+}
+
 /// The article id of a page that names none: derived from its URL, the same URL always
 /// giving the same id.
 ///

@@ -166,7 +166,7 @@ fn the_gbk_page_gives_the_same_article_as_the_text_form() {
     let bytes = std::fs::read(repo_file("tests/fixtures/pages/seed-gbk.html")).unwrap();
     assert!(std::str::from_utf8(&bytes).is_err(), "the fixture is GBK");
     let doc = read(&bytes, None, Some(SEED_URL)).unwrap();
-    assert_eq!(doc["published"], "2021-06-01T09:30:00");
+    assert_eq!(doc["published"], "2021-06-01T00:00:00");
     assert_eq!(doc["tags"], serde_json::json!(["双拥"]));
     assert_eq!(
         doc["section_titles"],
@@ -175,7 +175,7 @@ fn the_gbk_page_gives_the_same_article_as_the_text_form() {
     let from_html = normalize(&catalog, &doc);
     assert_eq!(
         from_html.published.to_rfc3339(),
-        "2021-06-01T09:30:00+08:00"
+        "2021-06-01T00:00:00+08:00"
     );
     assert_eq!(from_html.url.as_str(), SEED_URL);
 

@@ -23,6 +23,7 @@ mod deliveries;
 mod listen;
 mod queue;
 mod search;
+mod sources;
 mod tags;
 mod webhooks;
 mod websub;

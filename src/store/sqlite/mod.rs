@@ -8,6 +8,7 @@
 mod copy;
 mod deliveries;
 mod search;
+mod sources;
 mod tags;
 mod webhooks;
 mod websub;

@@ -1,5 +1,7 @@
 //! What each CLI command does. `main` parses arguments and reports; the work is here.
 
+pub mod sources;
+
 use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -216,12 +218,36 @@ pub fn check(config_path: Option<&Path>) -> Result<String, Vec<String>> {
         None => "the built-in catalogue".into(),
     };
     match catalog_of(&config) {
+        Ok(catalog) if !selector_problems(&catalog).is_empty() => Err(selector_problems(&catalog)),
         Ok(catalog) => Ok(format!(
-            "ok: {file}; {} sections in {catalogue}",
+            "ok: {file}; {} sections and {} sources in {catalogue}",
             catalog.sections().count(),
+            catalog.sources.len(),
         )),
         Err(err) => Err(err.0.iter().map(ToString::to_string).collect()),
     }
+}
+
+/// The CSS selectors of the sources that do not parse, each named with its source.
+fn selector_problems(catalog: &Catalog) -> Vec<String> {
+    let mut problems = Vec::new();
+    for spec in &catalog.sources {
+        if let crate::catalog::SourceKind::Pages { links, rules, .. } = &spec.kind {
+            let selectors = std::iter::once(("links", links))
+                .chain(rules.title.iter().map(|s| ("page.title", s)))
+                .chain(rules.body.iter().map(|s| ("page.body", s)))
+                .chain(rules.breadcrumb.iter().map(|s| ("page.breadcrumb", s)));
+            for (key, selector) in selectors {
+                if let Err(reason) = crate::ingest::links::check_selector(selector) {
+                    problems.push(format!(
+                        "sources.toml: source {}: {key}: {reason}",
+                        spec.name
+                    ));
+                }
+            }
+        }
+    }
+    problems
 }
 
 /// Articles stored per transaction by `tidings ingest`.
