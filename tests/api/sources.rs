@@ -740,3 +740,123 @@ interval_secs = 3600
     );
     assert!(view["failing_since"].is_string());
 }
+
+#[tokio::test]
+async fn the_command_line_imports_pages_and_names_what_it_refuses() {
+    let Some(seed) = seed_text() else { return };
+    let app = spawn_app_with(|_| {}).await;
+    let dir = app.dir.path();
+    std::fs::write(dir.join("seed.txt"), seed).unwrap();
+    std::fs::write(dir.join("logo.html"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    let config = cli_config(&app, &repo_path("feeds"));
+    let ingest = |files: &'static [&'static str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"));
+        command
+            .args(["--config", config.to_str().unwrap(), "ingest"])
+            .args(files.iter().map(|f| dir.join(f)))
+            .env("TIDINGS_LOG", "warn");
+        command
+    };
+    let mut first = ingest(&["seed.txt"]);
+    first.args(["--url", SEED_URL, "--image-base", IMAGE_BASE]);
+    let output = first.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "seed.txt: created www.huangnan.gov.cn:hnyw:ldhd:202106:t20210601_1.html in hnyw/ldhd"
+        ),
+        "{stdout}"
+    );
+    let stored: Value = app
+        .get_authorized("/api/v1/articles/www.huangnan.gov.cn:hnyw:ldhd:202106:t20210601_1.html")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["title"], SEED_TITLE);
+
+    // The text form names no URL: without one it is refused, as is a file that is no page.
+    let output = ingest(&["seed.txt", "logo.html"]).output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("seed.txt: rejected: has no URL"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("logo.html: rejected: is binary"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_breadcrumbs_huge_pages_and_feeds_that_are_not_feeds_are_refused() {
+    let site = TestSite::start().await;
+    let page = article_page("某县动态", "2021-06-02 09:30", "内容。")
+        .replace("领导动态</a>", "不存在的栏目</a>");
+    site.put("/big.html", Page::html(vec![b'a'; 6 * 1024 * 1024]));
+    site.put(
+        "/not-a-feed.xml",
+        Page::html("<html><body>not a feed</body></html>"),
+    );
+    let catalog = catalog_with_sources(&format!(
+        "{FAST_FETCH}
+[[source]]
+name = \"county\"
+kind = \"feed\"
+url = \"{url}\"
+section = \"hnyw/xxdt\"
+interval_secs = 3600
+",
+        url = site.url("/not-a-feed.xml")
+    ));
+    let app = spawn_with_catalog(catalog.path(), true).await;
+
+    let response = import_bytes(
+        &app,
+        page.into_bytes(),
+        "text/html",
+        &query(&[("url", SEED_URL)]),
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "section_titles", "{problem}");
+
+    let response = app
+        .post_json(
+            "/api/v1/articles/import",
+            &json!({"url": site.url("/big.html")}),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let problem: Value = response.json().await.unwrap();
+    let reason = problem["errors"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("/big.html") && reason.contains("larger than"),
+        "{reason}"
+    );
+
+    let view = eventually("the source's first run", || async {
+        let view = source_view(&app).await;
+        view["last_outcome"].is_string().then_some(view)
+    })
+    .await;
+    assert_eq!(view["last_outcome"], "failed");
+    let error = view["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("/not-a-feed.xml") && error.contains("is not a feed"),
+        "{error}"
+    );
+    let feed: Value = app.get("/feeds/all.json").await.json().await.unwrap();
+    assert_eq!(
+        feed["items"].as_array().unwrap().len(),
+        0,
+        "nothing partial was stored"
+    );
+}

@@ -21,6 +21,7 @@ mod instances;
 mod migrations;
 mod queue;
 mod search;
+mod sources;
 mod subscriptions;
 mod tags;
 
