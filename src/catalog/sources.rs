@@ -146,6 +146,8 @@ pub(super) fn parse_sources(
     };
     let fetch = fetch_settings(source, raw.fetch, problems);
     let mut specs: Vec<SourceSpec> = Vec::new();
+    // Every name met, valid source or not: a name is taken once.
+    let mut names: Vec<String> = Vec::new();
     for entry in raw.source {
         let before = problems.len();
         let e = entry.get_ref();
@@ -163,9 +165,10 @@ pub(super) fn parse_sources(
                      and -"
                 ),
             ));
-        } else if specs.iter().any(|s| s.name == name) {
+        } else if names.contains(&name) {
             problems.push(source.problem(&e.name, format!("duplicate source {name:?}")));
         }
+        names.push(name.clone());
         let section = e
             .section
             .as_ref()

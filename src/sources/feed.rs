@@ -14,6 +14,8 @@ use crate::ingest::upstream::{SourceMapping, UpstreamFeed, hub_links, poll_inter
 
 /// While a hub pushes, the feed is still polled this many times less often.
 const PUSHED_SLOWDOWN: u32 = 6;
+/// However short the lease a hub grants, polls for renewal come no closer than this.
+const RENEWAL_FLOOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Sources {
     pub(super) async fn poll_feed(
@@ -141,9 +143,9 @@ impl Sources {
         let mut wait = poll_interval(cache_control, ttl, spec.interval);
         if let Some(hub) = hub.filter(|h| h.state == HubState::Active) {
             wait = wait.max(spec.interval * PUSHED_SLOWDOWN);
-            if let Some(renew) = hub.lease_until.map(super::hub::renewal_time) {
+            if let Some(renew) = super::hub::renewal_time(hub) {
                 let until_renewal = (renew - now).to_std().unwrap_or_default();
-                wait = wait.min(until_renewal.max(std::time::Duration::from_secs(60)));
+                wait = wait.min(until_renewal.max(RENEWAL_FLOOR));
             }
         }
         now + chrono::Duration::from_std(wait).unwrap_or_default()

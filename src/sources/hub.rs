@@ -52,10 +52,12 @@ fn random_hex(bytes: usize) -> String {
         .collect()
 }
 
-/// When a lease ending at `lease_until` is renewed: a fifth of the lease (at most a day)
-/// before its end.
-pub(super) fn renewal_time(lease_until: DateTime<Utc>) -> DateTime<Utc> {
-    lease_until - chrono::Duration::seconds((LEASE_SECS / 5).min(24 * 3600))
+/// When `hub`'s lease is renewed: a fifth of the lease it was granted (at most a day) before
+/// its end; `None` without a lease.
+pub(super) fn renewal_time(hub: &SourceHub) -> Option<DateTime<Utc>> {
+    let lease_until = hub.lease_until?;
+    let granted = (lease_until - hub.requested_at).num_seconds().max(0);
+    Some(lease_until - chrono::Duration::seconds((granted / 5).min(24 * 3600)))
 }
 
 impl Sources {
@@ -69,36 +71,50 @@ impl Sources {
         topic: &Url,
     ) -> SourceHub {
         let now = Utc::now();
-        if let Some(current) = current.filter(|c| c.hub == *hub_url && c.topic == *topic) {
+        let current = current.filter(|c| c.hub == *hub_url && c.topic == *topic);
+        if let Some(current) = &current {
+            let asked_lately = (now - current.requested_at).num_seconds() < UNVERIFIED_RETRY_SECS;
             let keep = match current.state {
-                HubState::Active => current.lease_until.is_some_and(|t| renewal_time(t) > now),
-                HubState::Requested => {
-                    (now - current.requested_at).num_seconds() < UNVERIFIED_RETRY_SECS
-                }
+                // Renewed a fifth before its end; a renewal asked for waits for its verification.
+                HubState::Active => renewal_time(current).is_some_and(|t| t > now) || asked_lately,
+                HubState::Requested => asked_lately,
                 HubState::Failed => (now - current.requested_at).num_seconds() < FAILED_RETRY_SECS,
             };
             if keep {
-                return current;
+                return current.clone();
             }
         }
-        let (secret, token) = (random_hex(32), random_hex(12));
-        let callback = format!(
-            "{}/websub/callback/{}/{token}",
-            self.inner.service.config.public_base(),
-            spec.name
-        );
-        let mut subscription = SourceHub {
-            hub: hub_url.clone(),
-            topic: topic.clone(),
-            secret,
-            callback_token: token,
-            state: HubState::Requested,
-            requested_at: now,
-            lease_until: None,
-            last_notification_at: None,
-            notifications: 0,
-            error: None,
+        // The same hub and topic keep their secret and callback, so that the hub renews the
+        // subscription it has rather than adding one; an active one stays active meanwhile.
+        let mut subscription = match current {
+            Some(current) => SourceHub {
+                requested_at: now,
+                state: match current.state {
+                    HubState::Active => HubState::Active,
+                    _ => HubState::Requested,
+                },
+                error: None,
+                ..current
+            },
+            None => SourceHub {
+                hub: hub_url.clone(),
+                topic: topic.clone(),
+                secret: random_hex(32),
+                callback_token: random_hex(12),
+                state: HubState::Requested,
+                requested_at: now,
+                lease_until: None,
+                last_notification_at: None,
+                notifications: 0,
+                error: None,
+            },
         };
+        let callback = format!(
+            "{}/websub/callback/{}/{}",
+            self.inner.service.config.public_base(),
+            spec.name,
+            subscription.callback_token
+        );
         // Stored before asking: the hub may verify before its answer reaches us.
         if let Err(err) = self
             .inner
@@ -186,7 +202,7 @@ impl Sources {
                     .get("hub.lease_seconds")
                     .and_then(|l| l.parse::<i64>().ok())
                     .unwrap_or(LEASE_SECS)
-                    .clamp(60, 366 * 24 * 3600);
+                    .clamp(1, 366 * 24 * 3600);
                 hub.state = HubState::Active;
                 hub.lease_until = Some(now + chrono::Duration::seconds(lease));
                 hub.error = None;
@@ -299,5 +315,40 @@ impl Sources {
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 == 0;
         same.then_some(hub)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub(requested_at: &str, lease_until: Option<&str>) -> SourceHub {
+        SourceHub {
+            hub: "https://hub.example/".parse().unwrap(),
+            topic: "https://feed.example/all.atom".parse().unwrap(),
+            secret: "s".into(),
+            callback_token: "t".into(),
+            state: HubState::Active,
+            requested_at: requested_at.parse().unwrap(),
+            lease_until: lease_until.map(|t| t.parse().unwrap()),
+            last_notification_at: None,
+            notifications: 0,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_lease_is_renewed_a_fifth_before_its_end_and_at_most_a_day() {
+        let short = hub("2024-06-01T00:00:00Z", Some("2024-06-01T01:00:00Z"));
+        assert_eq!(
+            renewal_time(&short).unwrap().to_rfc3339(),
+            "2024-06-01T00:48:00+00:00"
+        );
+        let long = hub("2024-06-01T00:00:00Z", Some("2024-06-11T00:00:00Z"));
+        assert_eq!(
+            renewal_time(&long).unwrap().to_rfc3339(),
+            "2024-06-10T00:00:00+00:00"
+        );
+        assert_eq!(renewal_time(&hub("2024-06-01T00:00:00Z", None)), None);
     }
 }
