@@ -363,7 +363,7 @@ fn the_configuration_and_catalogue_are_found_from_any_folder() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout).trim(),
-        "ok: no configuration file (the built-in defaults); 13 sections in the built-in catalogue"
+        "ok: no configuration file (the built-in defaults); 13 sections and 0 sources in the built-in catalogue"
     );
 
     let out = run(
@@ -393,7 +393,7 @@ fn the_configuration_and_catalogue_are_found_from_any_folder() {
     assert_eq!(
         text(&out.stdout).trim(),
         format!(
-            "ok: {}; 13 sections in {}",
+            "ok: {}; 13 sections and 0 sources in {}",
             shipped.display(),
             feeds.display()
         )
