@@ -29,11 +29,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+use url::Url;
 
 use crate::config::DeliveryConfig;
 use crate::domain::TargetKind;
 use crate::store::{Attempt, AttemptOutcome, AttemptRecord, Claimed, Recorded, Store, StoreError};
-use client::{ErrorClass, Outbound};
+use client::{ErrorClass, Exchange, Outbound};
 use hosts::{Busy, HostSlot, Hosts};
 use retry::{Next, Schedule};
 
@@ -50,6 +51,43 @@ pub struct AttemptReport<'a> {
     pub failing_since: Option<DateTime<Utc>>,
 }
 
+/// One attempt as the channel shapes it: its headers and, where this attempt differs from the
+/// stored message (a message rendered for one target, a URL signed for this moment), the URL
+/// and body to send instead.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub headers: HeaderMap,
+    /// Sent to instead of the target's URL; `None` keeps it.
+    pub url: Option<Url>,
+    /// Sent instead of the stored message body; `None` keeps it.
+    pub body: Option<String>,
+}
+
+impl Prepared {
+    /// The stored message to the target's URL, with these headers.
+    pub fn with_headers(headers: HeaderMap) -> Self {
+        Self {
+            headers,
+            ..Self::default()
+        }
+    }
+}
+
+/// A success answer that the channel reads as a failure: a receiver that answers `200` with an
+/// error code in its body (chat robots do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why, as the receiver said it: kept in the attempt log.
+    pub reason: String,
+    /// The least wait before the next attempt (the receiver said "too fast"); the schedule's
+    /// own delay when longer.
+    pub retry_after: Option<Duration>,
+}
+
+/// The attempt log's error class of an attempt answered with a success status that the
+/// channel judged a failure (see [`Channel::judge`]).
+pub const REJECTED: &str = "rejected";
+
 /// What one kind of target adds to the engine.
 pub trait Channel: Send + Sync + Debug {
     /// The kind of target whose deliveries this channel shapes.
@@ -61,9 +99,17 @@ pub trait Channel: Send + Sync + Debug {
     /// been claimed.
     fn dispatch(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>>;
 
-    /// The headers of this attempt; or, when the target may not receive yet (a rate limit),
-    /// how long to wait: the delivery is then given back without an attempt.
-    fn prepare(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<HeaderMap, Duration>;
+    /// The headers of this attempt, and the URL and body when they are not the stored ones;
+    /// or, when the target may not receive yet (a rate limit), how long to wait: the delivery
+    /// is then given back without an attempt.
+    fn prepare(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<Prepared, Duration>;
+
+    /// Reads a success answer (`2xx`): `Some` makes it a failed attempt, retried like any
+    /// other, with the reason in the attempt log. Every `2xx` is a success unless a channel
+    /// says otherwise.
+    fn judge(&self, _claimed: &Claimed, _exchange: &Exchange) -> Option<Refusal> {
+        None
+    }
 
     /// After an attempt is recorded: what it means for the target (gone, failing for long)
     /// and for the channel's metrics.
@@ -493,8 +539,8 @@ impl DeliveryEngine {
             return;
         };
         let now = Utc::now();
-        let headers = match channel.prepare(&claimed, now) {
-            Ok(headers) => headers,
+        let prepared = match channel.prepare(&claimed, now) {
+            Ok(prepared) => prepared,
             Err(wait) => {
                 let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
                 if let Err(err) = inner.store.release_delivery(&claimed, at).await {
@@ -503,13 +549,14 @@ impl DeliveryEngine {
                 return;
             }
         };
+        let Prepared { headers, url, body } = prepared;
         let exchange = inner
             .outbound
             .send_within(
                 Method::POST,
-                claimed.target.url(),
+                url.as_ref().unwrap_or(claimed.target.url()),
                 headers,
-                Some(claimed.body.clone().into()),
+                Some(body.unwrap_or_else(|| claimed.body.clone()).into()),
                 host_slot.timeout,
             )
             .await;
@@ -517,7 +564,11 @@ impl DeliveryEngine {
         drop(host_slot);
 
         let status = exchange.status.map(|s| s.as_u16());
-        let outcome = if exchange.is_success() {
+        let refusal = exchange
+            .is_success()
+            .then(|| channel.judge(&claimed, &exchange))
+            .flatten();
+        let outcome = if exchange.is_success() && refusal.is_none() {
             AttemptOutcome::Delivered
         } else {
             // Retry-After is honoured only where it means "come back later" (RFC 9110 §10.2.3).
@@ -526,10 +577,24 @@ impl DeliveryEngine {
                 _ => None,
             };
             let random: f64 = rand::thread_rng().r#gen();
-            match inner
-                .schedule
-                .next(claimed.attempts + 1, Utc::now(), retry_after, random)
-            {
+            let retry_at = Utc::now();
+            let next =
+                match inner
+                    .schedule
+                    .next(claimed.attempts + 1, retry_at, retry_after, random)
+                {
+                    // A receiver that said "too fast" is not asked again before it said it may be.
+                    Next::RetryAt(at) => {
+                        let least = refusal
+                            .as_ref()
+                            .and_then(|r| r.retry_after)
+                            .and_then(|wait| chrono::Duration::from_std(wait).ok())
+                            .and_then(|wait| retry_at.checked_add_signed(wait));
+                        Next::RetryAt(least.map_or(at, |least| at.max(least)))
+                    }
+                    Next::GiveUp => Next::GiveUp,
+                };
+            match next {
                 // A target with an end (a WebSub lease) gets no retry past it: past the end
                 // as it stands now, since the subscriber may have renewed its lease while
                 // this attempt ran.
@@ -547,12 +612,17 @@ impl DeliveryEngine {
                 Next::GiveUp => AttemptOutcome::GaveUp,
             }
         };
+        let (error_class, error) = match (&exchange.error, &refusal) {
+            (Some((class, message)), _) => (Some(class.as_str().to_owned()), Some(message.clone())),
+            (None, Some(refusal)) => (Some(REJECTED.to_owned()), Some(refusal.reason.clone())),
+            (None, None) => (None, None),
+        };
         let attempt = Attempt {
             attempted_at: now,
             status_code: status,
             duration_ms: exchange.duration.as_millis() as u64,
-            error_class: exchange.error.as_ref().map(|(c, _)| c.as_str().to_owned()),
-            error: exchange.error.as_ref().map(|(_, m)| m.clone()),
+            error_class,
+            error,
             response_body: exchange.body.clone(),
         };
         match outcome {
@@ -574,11 +644,11 @@ impl DeliveryEngine {
         // the record's transaction, and the delivery keeps its lease (so nothing overtakes it)
         // until that commits.
         let channel = channel.clone();
-        let result = exchange
-            .error
-            .as_ref()
-            .map(|(c, _)| c.as_str())
-            .unwrap_or("success");
+        let result = match (&exchange.error, &refusal) {
+            (Some((class, _)), _) => class.as_str(),
+            (None, Some(_)) => REJECTED,
+            (None, None) => "success",
+        };
         let follow_up = async move {
             let recorded = recorded.await.unwrap_or_else(|_| {
                 Err(StoreError::Interrupted(

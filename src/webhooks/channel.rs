@@ -16,7 +16,7 @@ use crate::catalog::Catalog;
 use crate::config::DeliveryConfig;
 use crate::delivery::limiter::RateLimiter;
 use crate::delivery::parts::{Dispatching, InProgress};
-use crate::delivery::{AttemptReport, Channel};
+use crate::delivery::{AttemptReport, Channel, Prepared};
 use crate::domain::{Endpoint, EndpointRoute, EventType, Target, TargetKind};
 use crate::metrics::{AttemptLabel, Metrics, OutcomeLabel};
 use crate::store::{
@@ -200,7 +200,7 @@ impl Channel for WebhookChannel {
         .boxed()
     }
 
-    fn prepare(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<HeaderMap, Duration> {
+    fn prepare(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<Prepared, Duration> {
         let Target::Webhook(endpoint) = &claimed.target else {
             return Err(Duration::ZERO);
         };
@@ -215,7 +215,9 @@ impl Channel for WebhookChannel {
                 .inc();
             return Err(wait);
         }
-        Ok(webhook_headers(claimed, endpoint, now))
+        Ok(Prepared::with_headers(webhook_headers(
+            claimed, endpoint, now,
+        )))
     }
 
     fn after_attempt<'a>(&'a self, report: AttemptReport<'a>) -> BoxFuture<'a, ()> {
