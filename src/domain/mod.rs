@@ -19,14 +19,14 @@ mod url;
 
 pub use article::{Article, Image, StoredArticle, Tombstone};
 pub use cursor::FeedCursor;
-pub use endpoint::{Endpoint, EndpointRoute};
+pub use endpoint::{Endpoint, EndpointKind, EndpointRoute};
 pub use event::{Event, EventType};
 pub use format::FeedFormat;
 pub use ids::{ArticleId, InvalidValue, SectionPath};
 pub use queue::QueueStats;
 pub use scope::Scope;
 pub use search::SearchQuery;
-pub use secret::Secret;
+pub use secret::{RobotSecret, Secret};
 pub use source::{HubState, RunCounts, SourceHub, SourcePage, SourceRecord, SourceRow};
 pub use subscription::{SignatureAlgorithm, Subscription};
 pub use tag::{MAX_TAG_CHARS, TAG_SCOPE_PREFIX, Tag, fold_white_space};

@@ -14,11 +14,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Caller, Payload};
 use crate::config::Scope;
-use crate::domain::EventType;
-use crate::domain::SectionPath;
+use crate::domain::{EndpointKind, EventType, RobotSecret, SectionPath};
 use crate::ingest::FieldError;
 use crate::store::{EndpointPatch, NewEndpoint};
-use crate::webhooks::{Endpoint, Secret};
+use crate::webhooks::{Endpoint, Secret, robots};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -75,10 +74,24 @@ pub(super) fn admin(caller: &Caller) -> Result<(), ApiError> {
     caller.require(Scope::Admin, "manage webhooks")
 }
 
-/// The endpoint as the API shows it; the secret only when just made.
+/// The endpoint as the API shows it; the secret only when just made. A chat robot's URL is
+/// shown with its credential masked, its vendor secret never (`signed` says whether it has
+/// one), and its generated Standard Webhooks secret never either.
 fn endpoint_json(endpoint: &Endpoint, with_secret: bool) -> Value {
     let mut value = serde_json::to_value(endpoint).expect("an endpoint serialises");
-    if with_secret && let Some(obj) = value.as_object_mut() {
+    let Some(obj) = value.as_object_mut() else {
+        return value;
+    };
+    if endpoint.kind.is_robot() {
+        obj.insert(
+            "url".into(),
+            Value::String(endpoint.kind.shown_url(&endpoint.url)),
+        );
+        obj.insert(
+            "signed".into(),
+            Value::Bool(endpoint.robot_secret.is_some()),
+        );
+    } else if with_secret {
         obj.insert(
             "secret".into(),
             Value::String(endpoint.secret.as_str().to_owned()),
@@ -190,6 +203,69 @@ impl EndpointFields<'_> {
         Some(sections)
     }
 
+    fn kind(&mut self) -> Option<EndpointKind> {
+        match self.obj.get("kind") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if EndpointKind::parse(s).is_some() => EndpointKind::parse(s),
+            Some(_) => self.fail("kind", "must be one of standard, wecom, dingtalk, feishu"),
+        }
+    }
+
+    /// `Some(None)`: given as null (back to the kind's default message).
+    fn template(&mut self) -> Option<Option<String>> {
+        match self.obj.get("template") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(Some(s.clone())),
+            Some(Value::String(_)) => Some(None),
+            Some(_) => self.fail("template", "must be a string or null"),
+        }
+    }
+
+    /// A robot's vendor secret (`Some(None)`: given as null, unsigned).
+    fn robot_secret(&mut self, kind: EndpointKind) -> Option<Option<RobotSecret>> {
+        match self.obj.get("secret") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(_)) if kind == EndpointKind::WeCom => self.fail(
+                "secret",
+                "WeCom robots sign nothing: their key is in the URL (…/cgi-bin/webhook/send?key=…)",
+            ),
+            Some(Value::String(s)) => match RobotSecret::parse(s.trim()) {
+                Ok(secret) => Some(Some(secret)),
+                Err(reason) => self.fail("secret", reason),
+            },
+            Some(_) => self.fail("secret", "must be a string"),
+        }
+    }
+
+    /// The robot checks of an endpoint as it will be: its URL's credential, its template
+    /// (rendered with the sample article), and its event types (robots take no deletions).
+    fn robot_rules(
+        &mut self,
+        kind: EndpointKind,
+        url: Option<&Url>,
+        template: Option<&str>,
+        event_types: &[EventType],
+    ) {
+        if let Some(url) = url
+            && let Err(reason) = robots::check_url(kind, url)
+        {
+            self.fail::<()>("url", reason);
+        }
+        if let Some(template) = template
+            && let Err(reason) = robots::check_template(kind, template)
+        {
+            self.fail::<()>("template", reason);
+        }
+        if kind.is_robot() && event_types.contains(&EventType::Deleted) {
+            self.fail::<()>(
+                "event_types",
+                "chat robots receive no article.deleted: a chat message cannot be taken back",
+            );
+        }
+    }
+
     fn rate_limit(&mut self) -> Option<Option<f64>> {
         match self.obj.get("rate_limit") {
             None => None,
@@ -230,17 +306,39 @@ async fn create_endpoint(
         fields.fail::<()>("url", "is required");
     }
     let description = fields.description().unwrap_or_default();
-    let event_types = fields.event_types().unwrap_or_default();
+    let kind = fields.kind().unwrap_or_default();
+    let mut event_types = fields.event_types().unwrap_or_default();
     let sections = fields.sections().unwrap_or_default();
     let rate_limit = fields.rate_limit().flatten();
-    let secret = match fields.obj.get("secret") {
-        None | Some(Value::Null) => Some(Secret::generate()),
-        Some(Value::String(s)) => match Secret::parse(s) {
-            Ok(secret) => Some(secret),
-            Err(reason) => fields.fail("secret", reason),
-        },
-        Some(_) => fields.fail("secret", "must be a string"),
+    let template = fields.template().flatten();
+    let (secret, robot_secret) = if kind.is_robot() {
+        // A robot's secret is its vendor's; the Standard Webhooks one is never used.
+        (
+            Some(Secret::generate()),
+            fields.robot_secret(kind).flatten(),
+        )
+    } else {
+        let secret = match fields.obj.get("secret") {
+            None | Some(Value::Null) => Some(Secret::generate()),
+            Some(Value::String(s)) => match Secret::parse(s) {
+                Ok(secret) => Some(secret),
+                Err(reason) => fields.fail("secret", reason),
+            },
+            Some(_) => fields.fail("secret", "must be a string"),
+        };
+        (secret, None)
     };
+    if kind.is_robot() && event_types.is_empty() {
+        // A chat group wants new articles; updates only when asked for.
+        event_types = vec![EventType::Published];
+    }
+    fields.robot_rules(kind, url.as_ref(), template.as_deref(), &event_types);
+    if template.is_some() && !kind.is_robot() {
+        fields.fail::<()>(
+            "template",
+            "is only for chat robot endpoints (kind wecom, dingtalk or feishu)",
+        );
+    }
     let (Some(url), Some(secret), true) = (url, secret, fields.errors.is_empty()) else {
         return Err(ApiError::Invalid(fields.errors));
     };
@@ -254,6 +352,9 @@ async fn create_endpoint(
             sections,
             secret,
             rate_limit,
+            kind,
+            template,
+            robot_secret,
         })
         .await?;
     tracing::info!(token = %caller.name, endpoint = %endpoint.id, url = %endpoint.url, "webhook endpoint created");
@@ -296,7 +397,7 @@ async fn patch_endpoint(
     payload: Payload,
 ) -> Result<Json<Value>, ApiError> {
     admin(&caller)?;
-    find(&state, &id).await?;
+    let current = find(&state, &id).await?;
     let document = payload.json()?;
     let mut fields = EndpointFields {
         state: &state,
@@ -304,8 +405,18 @@ async fn patch_endpoint(
         errors: Vec::new(),
         warnings: Vec::new(),
     };
-    let patch = EndpointPatch {
-        url: fields.url().await.map(Into::into),
+    let url = fields.url().await;
+    let kind = fields.kind();
+    let next_kind = kind.unwrap_or(current.kind);
+    if next_kind.is_robot() != current.kind.is_robot() {
+        fields.fail::<()>(
+            "kind",
+            "changes only between chat robot kinds: a standard endpoint and a robot differ in \
+             secret and message; create a new endpoint",
+        );
+    }
+    let mut patch = EndpointPatch {
+        url: url.clone().map(Into::into),
         description: fields.description(),
         event_types: fields.event_types(),
         sections: fields.sections(),
@@ -315,11 +426,40 @@ async fn patch_endpoint(
             Some(Value::Bool(b)) => Some(*b),
             Some(_) => fields.fail("enabled", "must be true or false"),
         },
+        kind,
+        template: fields.template(),
+        robot_secret: None,
     };
-    if fields.obj.contains_key("secret") {
+    if next_kind.is_robot() {
+        patch.robot_secret = fields.robot_secret(next_kind);
+        if next_kind == EndpointKind::WeCom {
+            // WeCom signs nothing: a secret kept from another kind goes.
+            patch.robot_secret = Some(None);
+        }
+        // The endpoint as it will be is checked whole: a new kind with the URL and the
+        // template it keeps, a new template with the kind it has.
+        let url = url.unwrap_or_else(|| current.url.clone().into_inner());
+        let template = match &patch.template {
+            Some(template) => template.clone(),
+            None => current.template.clone(),
+        };
+        let event_types = patch
+            .event_types
+            .clone()
+            .unwrap_or_else(|| current.event_types.clone());
+        if event_types.is_empty() {
+            patch.event_types = Some(vec![EventType::Published]);
+        }
+        fields.robot_rules(next_kind, Some(&url), template.as_deref(), &event_types);
+    } else if fields.obj.contains_key("secret") {
         fields.fail::<()>(
             "secret",
             "is changed with POST /api/v1/webhooks/{id}/rotate-secret",
+        );
+    } else if matches!(patch.template, Some(Some(_))) {
+        fields.fail::<()>(
+            "template",
+            "is only for chat robot endpoints (kind wecom, dingtalk or feishu)",
         );
     }
     if !fields.errors.is_empty() {
@@ -367,7 +507,12 @@ async fn rotate_secret(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     admin(&caller)?;
-    find(&state, &id).await?;
+    if find(&state, &id).await?.kind.is_robot() {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "secret",
+            "a chat robot's secret is its vendor's: change it with PATCH /api/v1/webhooks/{id}",
+        )]));
+    }
     // The body is optional here: an empty POST rotates to a generated secret.
     let document = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
@@ -413,7 +558,8 @@ async fn rotate_secret(
     Ok(Json(value))
 }
 
-/// `POST /api/v1/webhooks/{id}/test`: queues a `webhook.test` message.
+/// `POST /api/v1/webhooks/{id}/test`: queues a `webhook.test` message; a chat robot is sent
+/// the sample article in its message, shown in the answer's `preview`.
 async fn send_test(
     State(state): State<AppState>,
     caller: Caller,
@@ -427,11 +573,12 @@ async fn send_test(
         .send_test(&endpoint.id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint has the id {id}")))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "message_id": sent.message_id, "delivery_id": sent.delivery_id })),
-    )
-        .into_response())
+    let mut answer = json!({ "message_id": sent.message_id, "delivery_id": sent.delivery_id });
+    if endpoint.kind.is_robot() {
+        // What the robot is sent, before signing: the sample article in its message.
+        answer["preview"] = robots::preview(&endpoint);
+    }
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
 /// `POST /api/v1/webhooks/{id}/recover {"since": RFC 3339}`: re-queues every failed delivery

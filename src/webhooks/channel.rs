@@ -14,9 +14,10 @@ use super::event_body;
 use super::signature::signature_header;
 use crate::catalog::Catalog;
 use crate::config::DeliveryConfig;
+use crate::delivery::client::Exchange;
 use crate::delivery::limiter::RateLimiter;
 use crate::delivery::parts::{Dispatching, InProgress};
-use crate::delivery::{AttemptReport, Channel, Prepared};
+use crate::delivery::{AttemptReport, Channel, Prepared, Refusal};
 use crate::domain::{Endpoint, EndpointRoute, EventType, Target, TargetKind};
 use crate::metrics::{AttemptLabel, Metrics, OutcomeLabel};
 use crate::store::{
@@ -204,7 +205,14 @@ impl Channel for WebhookChannel {
         let Target::Webhook(endpoint) = &claimed.target else {
             return Err(Duration::ZERO);
         };
-        if let Some(rate) = endpoint.rate_limit
+        // Robots take about 20 messages a minute: theirs is the default limit.
+        let rate = endpoint.rate_limit.or_else(|| {
+            endpoint
+                .kind
+                .is_robot()
+                .then_some(super::robots::DEFAULT_RATE)
+        });
+        if let Some(rate) = rate
             && let Err(wait) = self.limiter.acquire(&endpoint.id, rate)
         {
             self.metrics
@@ -215,9 +223,22 @@ impl Channel for WebhookChannel {
                 .inc();
             return Err(wait);
         }
+        if endpoint.kind.is_robot() {
+            return Ok(super::robots::prepare(endpoint, claimed, now));
+        }
         Ok(Prepared::with_headers(webhook_headers(
             claimed, endpoint, now,
         )))
+    }
+
+    /// Chat robots answer `200` whatever happened: their error code decides.
+    fn judge(&self, claimed: &Claimed, exchange: &Exchange) -> Option<Refusal> {
+        let Target::Webhook(endpoint) = &claimed.target else {
+            return None;
+        };
+        let busy_wait = Duration::try_from_secs_f64(self.config.robot_busy_wait_secs)
+            .unwrap_or(Duration::from_secs(60));
+        super::robots::judge(endpoint.kind, &exchange.body, busy_wait)
     }
 
     fn after_attempt<'a>(&'a self, report: AttemptReport<'a>) -> BoxFuture<'a, ()> {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod channel;
+pub mod robots;
 pub mod signature;
 
 pub use admin::{TestSent, Webhooks};
