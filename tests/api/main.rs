@@ -15,6 +15,7 @@ mod interop;
 mod pages;
 mod readers;
 mod receiver;
+mod robots;
 mod seed;
 mod site;
 mod soak;
