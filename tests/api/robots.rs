@@ -406,8 +406,13 @@ async fn a_published_article_arrives_rendered_and_signed_at_each_vendor() {
         ids.push(created["id"].as_str().unwrap().to_owned());
     }
 
-    // One article with images, one without; and one elsewhere, which no robot wants.
+    // One article with images, one without; and one elsewhere, which no robot wants. The
+    // second is published once the first has arrived: published together, they could go as
+    // one digest (see a_burst_held_back_by_the_rate_limit_goes_as_one_digest).
     app.publish(&seed_article()).await;
+    for robot in [&wecom, &dingtalk, &feishu] {
+        robot.wait_for(1).await;
+    }
     app.publish(&article_without_images("hn-text-only")).await;
     let mut other = article_without_images("elsewhere");
     other["section"] = json!("zwgk/tzgg");
@@ -914,4 +919,55 @@ async fn a_wecom_key_never_appears_in_api_answers_nor_in_the_log() {
         "the log was kept at the debug level: {log}"
     );
     assert!(!log.contains(&key), "the key leaked in the log");
+}
+
+#[tokio::test]
+async fn a_burst_held_back_by_the_rate_limit_goes_as_one_digest() {
+    let app = app().await;
+    let robots = [
+        FakeRobot::start(Vendor::WeCom, None).await,
+        FakeRobot::start(Vendor::DingTalk, Some("SECd1g3st")).await,
+        FakeRobot::start(Vendor::Feishu, Some("d1g3st")).await,
+    ];
+    let mut ids = Vec::new();
+    for robot in &robots {
+        // One message every 5 s: the first article goes at once, the rest wait for the next
+        // slot, and go then as one.
+        let mut body = json!({"url": robot.url, "kind": robot.vendor.name(), "rate_limit": 0.2});
+        if let Some(secret) = &robot.secret {
+            body["secret"] = json!(secret);
+        }
+        ids.push(create(&app, body).await["id"].as_str().unwrap().to_owned());
+    }
+    let titles: Vec<String> = (1..=4).map(|n| format!("第{n}篇：突发消息")).collect();
+    for (n, title) in titles.iter().enumerate() {
+        let mut article = article_without_images(&format!("burst-{n}"));
+        article["title"] = json!(title);
+        app.publish(&article).await;
+    }
+    for (robot, id) in robots.iter().zip(&ids) {
+        let log = wait_log(&app, id, |log| {
+            log.len() == 4 && log.iter().all(|d| d["status"] == "delivered")
+        })
+        .await;
+        let got = robot.got();
+        no_problems(&got);
+        assert!(
+            got.len() < 4,
+            "{:?}: the burst went one by one: {got:?}",
+            robot.vendor
+        );
+        for title in &titles {
+            assert_eq!(
+                got.iter()
+                    .filter(|g| g.raw.contains(title.as_str()))
+                    .count(),
+                1,
+                "{:?}: {title} arrived once",
+                robot.vendor
+            );
+        }
+        // Each delivery of a digest is in the log with the attempt that carried it.
+        assert!(log.iter().all(|d| d["attempts"] == 1), "{log:?}");
+    }
 }

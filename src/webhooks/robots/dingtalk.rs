@@ -57,6 +57,27 @@ pub(super) fn message(context: &MessageContext) -> Value {
     }
 }
 
+/// Several articles as one `markdown` message: each title as a link, with its section ·
+/// source · date.
+pub(super) fn digest(heading: &str, articles: &[MessageContext]) -> Value {
+    let mut text = format!("### {heading}\n\n");
+    for article in articles {
+        text.push_str(&format!(
+            "- [{}]({})\n",
+            link_label(&article.heading),
+            link_target(&article.url)
+        ));
+        if !article.meta.is_empty() {
+            text.push_str(&format!("\n  {}\n", article.meta));
+        }
+        text.push('\n');
+    }
+    json!({
+        "msgtype": "markdown",
+        "markdown": { "title": heading, "text": text.trim_end() },
+    })
+}
+
 /// `sign` for a request at `timestamp_ms`, before URL encoding.
 pub(super) fn sign(secret: &str, timestamp_ms: i64) -> String {
     let mut mac =

@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::{Answer, MessageContext, read_coded_answer, truncate_chars};
+use super::{Answer, MessageContext, link_label, link_target, read_coded_answer, truncate_chars};
 
 /// "Too Many Request", and the frequency limit of the bot's platform.
 const TOO_FAST: [i64; 2] = [9499, 11232];
@@ -45,6 +45,32 @@ pub(super) fn message(context: &MessageContext) -> Value {
         "msg_type": "interactive",
         "card": {
             "header": { "title": { "tag": "plain_text", "content": context.heading } },
+            "elements": elements,
+        },
+    })
+}
+
+/// Several articles as one `interactive` card: each title as a link, with its section ·
+/// source · date.
+pub(super) fn digest(heading: &str, articles: &[MessageContext]) -> Value {
+    let elements: Vec<Value> = articles
+        .iter()
+        .map(|article| {
+            let mut content = format!(
+                "**[{}]({})**",
+                link_label(&article.heading),
+                link_target(&article.url)
+            );
+            if !article.meta.is_empty() {
+                content.push_str(&format!("\n{}", article.meta));
+            }
+            json!({ "tag": "div", "text": { "tag": "lark_md", "content": content } })
+        })
+        .collect();
+    json!({
+        "msg_type": "interactive",
+        "card": {
+            "header": { "title": { "tag": "plain_text", "content": heading } },
             "elements": elements,
         },
     })

@@ -32,6 +32,9 @@ pub use template::check_template;
 /// about 20 messages a minute to one robot.
 pub const DEFAULT_RATE: f64 = 20.0 / 60.0;
 
+/// The most articles in one digest: a WeCom news message takes up to 8.
+pub const DIGEST_MAX: usize = 8;
+
 /// Answers are at most this long in the attempt log's reason.
 const MAX_REASON_CHARS: usize = 300;
 
@@ -224,16 +227,49 @@ pub fn check_url(kind: EndpointKind, url: &Url) -> Result<(), String> {
 
 /// The attempt for a robot endpoint: its message for the stored event, signed for `now`.
 pub fn prepare(endpoint: &Endpoint, claimed: &Claimed, now: DateTime<Utc>) -> Prepared {
+    let context = MessageContext::from_body(&claimed.body).unwrap_or_else(|| {
+        tracing::warn!(message = %claimed.message_id, "a robot's message is not an article event; the sample is sent");
+        MessageContext::sample(crate::webhooks::TEST_EVENT_TYPE)
+    });
+    signed(
+        endpoint,
+        message(endpoint.kind, endpoint.template.as_deref(), &context),
+        now,
+    )
+}
+
+/// The attempt for several of a robot's article messages at once (the rate limit held them
+/// back): one digest listing them, oldest first, signed for `now`.
+pub fn prepare_digest(endpoint: &Endpoint, claims: &[Claimed], now: DateTime<Utc>) -> Prepared {
+    let contexts: Vec<MessageContext> = claims
+        .iter()
+        .filter_map(|claimed| MessageContext::from_body(&claimed.body))
+        .collect();
+    signed(endpoint, digest_message(endpoint.kind, &contexts), now)
+}
+
+/// The kind's digest of several articles (see each vendor's module).
+pub fn digest_message(kind: EndpointKind, articles: &[MessageContext]) -> Value {
+    let heading = if articles.iter().all(|a| a.event == "article.published") {
+        format!("{} 篇新文章", articles.len())
+    } else {
+        format!("{} 篇文章", articles.len())
+    };
+    match kind {
+        EndpointKind::WeCom => wecom::digest(articles),
+        EndpointKind::DingTalk => dingtalk::digest(&heading, articles),
+        EndpointKind::Feishu => feishu::digest(&heading, articles),
+        EndpointKind::Standard => Value::Null,
+    }
+}
+
+/// A robot's message as sent: JSON, signed as its vendor says when it has a secret.
+fn signed(endpoint: &Endpoint, mut message: Value, now: DateTime<Utc>) -> Prepared {
     let mut headers = HeaderMap::new();
     headers.insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    let context = MessageContext::from_body(&claimed.body).unwrap_or_else(|| {
-        tracing::warn!(message = %claimed.message_id, "a robot's message is not an article event; the sample is sent");
-        MessageContext::sample(crate::webhooks::TEST_EVENT_TYPE)
-    });
-    let mut message = message(endpoint.kind, endpoint.template.as_deref(), &context);
     let secret = endpoint.robot_secret.as_ref().map(|s| s.as_str());
     let mut url = None;
     match (endpoint.kind, secret) {
@@ -419,6 +455,36 @@ mod tests {
             Some(busy)
         );
         assert!(judge(EndpointKind::WeCom, "<html>proxy</html>", busy).is_some());
+    }
+
+    #[test]
+    fn a_digest_lists_every_article_in_each_vendors_format() {
+        let mut first = MessageContext::sample("article.published");
+        first.title = "第一篇".into();
+        first.heading = "第一篇".into();
+        let mut second = MessageContext::sample("article.updated");
+        second.heading = "【更新】第二篇".into();
+        second.image = None;
+        let articles = [first, second];
+        let wecom = digest_message(EndpointKind::WeCom, &articles);
+        let cards = wecom["news"]["articles"].as_array().unwrap();
+        assert_eq!(cards.len(), 2);
+        assert_eq!(cards[0]["title"], "第一篇");
+        assert!(cards[0].get("picurl").is_some() && cards[1].get("picurl").is_none());
+        let dingtalk = digest_message(EndpointKind::DingTalk, &articles);
+        assert_eq!(dingtalk["markdown"]["title"], "2 篇文章");
+        let text = dingtalk["markdown"]["text"].as_str().unwrap();
+        assert!(
+            text.contains("- [第一篇](") && text.contains("- [【更新】第二篇]("),
+            "{text}"
+        );
+        let feishu = digest_message(EndpointKind::Feishu, &articles);
+        assert_eq!(feishu["card"]["elements"].as_array().unwrap().len(), 2);
+        let published = [MessageContext::sample("article.published")];
+        assert_eq!(
+            digest_message(EndpointKind::Feishu, &published)["card"]["header"]["title"]["content"],
+            "1 篇新文章"
+        );
     }
 
     #[test]

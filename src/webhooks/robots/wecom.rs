@@ -49,6 +49,25 @@ pub(super) fn message(context: &MessageContext) -> Value {
     })
 }
 
+/// Several articles as one `news` message: a card per article, the first image of each.
+pub(super) fn digest(articles: &[MessageContext]) -> Value {
+    let cards: Vec<Value> = articles
+        .iter()
+        .map(|article| {
+            let mut card = json!({
+                "title": truncate_bytes(&article.heading, 128),
+                "description": truncate_bytes(&article.meta, 512),
+                "url": article.url,
+            });
+            if let Some(image) = &article.image {
+                card["picurl"] = json!(image);
+            }
+            card
+        })
+        .collect();
+    json!({ "msgtype": "news", "news": { "articles": cards } })
+}
+
 pub(super) fn read_answer(answer: &str) -> Answer {
     read_coded_answer(answer, "errcode", "errmsg", &TOO_FAST)
 }
