@@ -7,17 +7,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
-
-mod fields;
-
-use fields::{EndpointFields, object};
+use serde_json::{Map, Value, json};
+use url::Url;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Caller, Payload};
 use crate::config::Scope;
-use crate::domain::{EndpointKind, EventType};
+use crate::domain::{EndpointKind, EventType, RobotSecret, SectionPath};
 use crate::ingest::FieldError;
 use crate::store::{EndpointPatch, NewEndpoint};
 use crate::webhooks::{Endpoint, Secret, robots};
@@ -44,19 +41,19 @@ pub fn router() -> Router<AppState> {
 const SCHEMAS: [(&str, &str); 4] = [
     (
         "article.published.json",
-        include_str!("../../../schemas/webhooks/article.published.json"),
+        include_str!("../../schemas/webhooks/article.published.json"),
     ),
     (
         "article.updated.json",
-        include_str!("../../../schemas/webhooks/article.updated.json"),
+        include_str!("../../schemas/webhooks/article.updated.json"),
     ),
     (
         "article.deleted.json",
-        include_str!("../../../schemas/webhooks/article.deleted.json"),
+        include_str!("../../schemas/webhooks/article.deleted.json"),
     ),
     (
         "webhook.test.json",
-        include_str!("../../../schemas/webhooks/webhook.test.json"),
+        include_str!("../../schemas/webhooks/webhook.test.json"),
     ),
 ];
 
@@ -110,6 +107,184 @@ pub(super) async fn find(state: &AppState, id: &str) -> Result<Endpoint, ApiErro
         .get(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint has the id {id}")))
+}
+
+/// Field-by-field parsing of endpoint documents, collecting every error.
+struct EndpointFields<'a> {
+    state: &'a AppState,
+    obj: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+    /// What the answer should point out without refusing (a host that does not resolve now).
+    warnings: Vec<String>,
+}
+
+impl EndpointFields<'_> {
+    fn fail<T>(&mut self, field: &str, reason: impl Into<String>) -> Option<T> {
+        self.errors.push(FieldError::new(field, reason));
+        None
+    }
+
+    async fn url(&mut self) -> Option<Url> {
+        let raw = match self.obj.get("url") {
+            None | Some(Value::Null) => return None,
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return self.fail("url", "must be a string"),
+        };
+        let url = match Url::parse(raw.trim()) {
+            Ok(url) => url,
+            Err(e) => return self.fail("url", format!("is not a URL: {e}")),
+        };
+        match self.state.service.outbound.check_destination(&url).await {
+            Ok(note) => {
+                self.warnings
+                    .extend(note.map(|note| format!("url: {note}")));
+                Some(url)
+            }
+            Err(reason) => self.fail("url", reason),
+        }
+    }
+
+    fn description(&mut self) -> Option<String> {
+        match self.obj.get("description") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.chars().count() <= 500 => Some(s.trim().to_owned()),
+            Some(Value::String(_)) => self.fail("description", "must be at most 500 characters"),
+            Some(_) => self.fail("description", "must be a string"),
+        }
+    }
+
+    fn event_types(&mut self) -> Option<Vec<EventType>> {
+        let items = match self.obj.get("event_types") {
+            None | Some(Value::Null) => return None,
+            Some(Value::Array(items)) => items,
+            Some(_) => return self.fail("event_types", "must be an array"),
+        };
+        let mut types = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match item.as_str().and_then(EventType::parse) {
+                Some(t) if !types.contains(&t) => types.push(t),
+                Some(_) => {}
+                None => {
+                    self.errors.push(FieldError::new(
+                        format!("event_types[{i}]"),
+                        "must be one of article.published, article.updated, article.deleted",
+                    ));
+                }
+            }
+        }
+        Some(types)
+    }
+
+    fn sections(&mut self) -> Option<Vec<SectionPath>> {
+        let items = match self.obj.get("sections") {
+            None | Some(Value::Null) => return None,
+            Some(Value::Array(items)) => items,
+            Some(_) => return self.fail("sections", "must be an array of section paths"),
+        };
+        let catalog = &self.state.service.catalog;
+        let mut sections = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let raw = item.as_str().unwrap_or_default();
+            match SectionPath::parse(raw)
+                .ok()
+                .filter(|p| catalog.section(p).is_some())
+            {
+                Some(path) => sections.push(path),
+                None => {
+                    let mut err = FieldError::new(
+                        format!("sections[{i}]"),
+                        format!("unknown section {item}"),
+                    );
+                    err.suggestions = catalog.suggest(raw, 3);
+                    self.errors.push(err);
+                }
+            }
+        }
+        Some(sections)
+    }
+
+    fn kind(&mut self) -> Option<EndpointKind> {
+        match self.obj.get("kind") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if EndpointKind::parse(s).is_some() => EndpointKind::parse(s),
+            Some(_) => self.fail("kind", "must be one of standard, wecom, dingtalk, feishu"),
+        }
+    }
+
+    /// `Some(None)`: given as null (back to the kind's default message).
+    fn template(&mut self) -> Option<Option<String>> {
+        match self.obj.get("template") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(Some(s.clone())),
+            Some(Value::String(_)) => Some(None),
+            Some(_) => self.fail("template", "must be a string or null"),
+        }
+    }
+
+    /// A robot's vendor secret (`Some(None)`: given as null, unsigned).
+    fn robot_secret(&mut self, kind: EndpointKind) -> Option<Option<RobotSecret>> {
+        match self.obj.get("secret") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(_)) if kind == EndpointKind::WeCom => self.fail(
+                "secret",
+                "WeCom robots sign nothing: their key is in the URL (…/cgi-bin/webhook/send?key=…)",
+            ),
+            Some(Value::String(s)) => match RobotSecret::parse(s.trim()) {
+                Ok(secret) => Some(Some(secret)),
+                Err(reason) => self.fail("secret", reason),
+            },
+            Some(_) => self.fail("secret", "must be a string"),
+        }
+    }
+
+    /// The robot checks of an endpoint as it will be: its URL's credential, its template
+    /// (rendered with the sample article), and its event types (robots take no deletions).
+    fn robot_rules(
+        &mut self,
+        kind: EndpointKind,
+        url: Option<&Url>,
+        template: Option<&str>,
+        event_types: &[EventType],
+    ) {
+        if let Some(url) = url
+            && let Err(reason) = robots::check_url(kind, url)
+        {
+            self.fail::<()>("url", reason);
+        }
+        if let Some(template) = template
+            && let Err(reason) = robots::check_template(kind, template)
+        {
+            self.fail::<()>("template", reason);
+        }
+        if kind.is_robot() && event_types.contains(&EventType::Deleted) {
+            self.fail::<()>(
+                "event_types",
+                "chat robots receive no article.deleted: a chat message cannot be taken back",
+            );
+        }
+    }
+
+    fn rate_limit(&mut self) -> Option<Option<f64>> {
+        match self.obj.get("rate_limit") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(v) => match v.as_f64() {
+                Some(r) if (0.001..=10_000.0).contains(&r) => Some(Some(r)),
+                _ => self.fail(
+                    "rate_limit",
+                    "must be a number of deliveries per second from 0.001 to 10000, or null",
+                ),
+            },
+        }
+    }
+}
+
+fn object(value: &Value) -> Result<&Map<String, Value>, ApiError> {
+    value.as_object().ok_or_else(|| {
+        ApiError::Invalid(vec![FieldError::new("", "the body must be a JSON object")])
+    })
 }
 
 /// `POST /api/v1/webhooks`: 201 with the endpoint and its secret.
