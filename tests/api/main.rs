@@ -4,6 +4,7 @@
 mod aborts;
 mod browser;
 mod cli;
+mod console;
 mod crash;
 mod feeds;
 mod helpers;
