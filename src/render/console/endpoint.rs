@@ -145,23 +145,20 @@ fn deliveries(
             p.muted { (labels.no_deliveries) }
         }
         @for d in deliveries {
+            @let c = &labels.delivery_columns;
             div.delivery #(d.id) data-status=(d.status) {
-                div.scroll {
-                    table.grid {
-                        thead { tr { @for column in labels.delivery_columns { th { (column) } } th {} } }
-                        tbody {
-                            tr {
-                                td { code { (d.id) } br; small.muted { (d.message_id) } }
-                                td { code { (d.message_type) } }
-                                td { span class={ "state " (d.status) } { (labels.status(&d.status)) } }
-                                td { (d.attempts) }
-                                td { (ctx.time(Some(d.created_at))) }
-                                td { (ctx.time(d.next_attempt_at)) }
-                                td { (ctx.button(&format!("/deliveries/{}/resend", d.id), labels.resend)) }
-                            }
-                        }
+                div.head {
+                    span { code { (d.id) } }
+                    span { code { (d.message_type) } }
+                    span class={ "state " (d.status) } { (labels.status(&d.status)) }
+                    span { (c[3]) " " (d.attempts) }
+                    span { (c[4]) " " (ctx.time(Some(d.created_at))) }
+                    @if d.next_attempt_at.is_some() {
+                        span { (c[5]) " " (ctx.time(d.next_attempt_at)) }
                     }
+                    (ctx.button(&format!("/deliveries/{}/resend", d.id), labels.resend))
                 }
+                p.hint { (labels.message_id) " " code { (d.message_id) } }
                 (attempts(ctx, labels, d))
             }
         }
@@ -176,7 +173,7 @@ fn attempts(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, d: &DeliveryView) 
             @if d.attempt_log.is_empty() {
                 p.hint { (labels.no_attempts) }
             } @else {
-                table.grid {
+                table.grid.wide {
                     thead { tr { @for column in labels.attempt_columns { th { (column) } } } }
                     tbody {
                         @for a in d.attempt_log.iter().rev() {
@@ -189,7 +186,7 @@ fn attempts(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, d: &DeliveryView) 
                                         None => span.state.failed { (a.error_class.as_deref().unwrap_or("—")) },
                                     }
                                 }
-                                td { (a.duration_ms) " ms" }
+                                td.took { (a.duration_ms) " ms" }
                                 td { (a.error.as_deref().unwrap_or("")) }
                                 td {
                                     @if !a.response_body.is_empty() {

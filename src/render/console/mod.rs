@@ -113,6 +113,11 @@ table.grid{border-collapse:collapse;font-size:.85rem;width:100%}\
 table.grid th,table.grid td{padding:.35rem .5rem;border-bottom:1px solid #eee;text-align:left;vertical-align:top}\
 table.grid th{font-weight:600;color:#444;white-space:nowrap}\
 table.fields th{width:11rem}\
+table.wide{min-width:44rem}\
+td.took,td.code{white-space:nowrap}\
+.delivery{margin:1.25rem 0;padding-top:.5rem;border-top:2px solid #e3e3e3}\
+.delivery .head{display:flex;flex-wrap:wrap;align-items:center;gap:.3rem 1rem;font-size:.85rem}\
+.delivery .head form{margin:0 0 0 auto}\
 .figures{display:flex;flex-wrap:wrap;gap:.75rem}\
 .figure{flex:1 1 8rem;padding:.5rem .75rem;border:1px solid #e3e3e3;border-radius:4px}\
 .figure .n{display:block;font-size:1.4rem;font-weight:600}\
@@ -135,7 +140,8 @@ pre.answer{margin:0;max-width:28rem;max-height:6rem;overflow:auto;white-space:pr
 .attempts{margin:.3rem 0 .2rem}\
 ul.events{list-style:none;margin:0;padding:0;font-size:.8rem}\
 .muted{color:#777}\
-@media (max-width:34rem){table.grid{font-size:.8rem}table.fields th{width:auto}}";
+@media (max-width:34rem){table.grid{font-size:.8rem}table.fields th{width:auto}\
+table.wide{min-width:36rem}.delivery .head form{margin:0}}";
 
 impl ConsoleContext<'_> {
     fn labels(&self) -> ConsoleLabels {

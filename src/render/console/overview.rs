@@ -126,7 +126,7 @@ fn endpoints(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, overview: &Overvi
             p.muted { (labels.no_endpoints) }
         } @else {
             div.scroll {
-                table.grid.endpoints {
+                table.grid.wide.endpoints {
                     thead { tr { @for column in labels.endpoint_columns { th { (column) } } } }
                     tbody {
                         @for health in overview.endpoints {
@@ -168,7 +168,7 @@ fn subscriptions(
             p.muted { (labels.no_subscriptions) }
         } @else {
             div.scroll {
-                table.grid {
+                table.grid.wide {
                     thead { tr { @for column in labels.subscription_columns { th { (column) } } } }
                     tbody {
                         @for view in overview.subscriptions {
@@ -207,7 +207,7 @@ fn sources(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, sources: &[ConsoleS
             p.muted { (labels.no_sources) }
         } @else {
             div.scroll {
-                table.grid {
+                table.grid.wide {
                     thead { tr { @for column in labels.source_columns { th { (column) } } } }
                     tbody {
                         @for s in sources {

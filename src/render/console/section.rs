@@ -56,7 +56,7 @@ pub fn render_section_history(ctx: &ConsoleContext<'_>, history: &SectionHistory
                 p.muted { (labels.no_articles_here) }
             } @else {
                 div.scroll {
-                    table.grid.articles {
+                    table.grid.wide.articles {
                         thead { tr { @for column in labels.article_columns { th { (column) } } } }
                         tbody {
                             @for item in history.articles {

@@ -60,7 +60,10 @@ pub(super) struct ConsoleLabels {
     pub recover_since: &'static str,
     pub recover_hint: &'static str,
     pub deliveries: &'static str,
+    /// Of a delivery: its id, type, status, attempts, creation, next attempt.
     pub delivery_columns: [&'static str; 6],
+    /// What the receiver sees as `webhook-id`.
+    pub message_id: &'static str,
     pub attempt_columns: [&'static str; 5],
     pub no_deliveries: &'static str,
     pub no_attempts: &'static str,
@@ -181,6 +184,7 @@ impl ConsoleLabels {
         recover_hint: "按站点时区填写，或填写带时区的 RFC 3339 时间。",
         deliveries: "最近投递",
         delivery_columns: ["投递", "消息类型", "状态", "尝试次数", "创建于", "下次尝试"],
+        message_id: "webhook-id：",
         attempt_columns: ["时间", "状态码", "耗时", "错误", "响应摘录"],
         no_deliveries: "还没有投递。",
         no_attempts: "尚未尝试。",
@@ -329,6 +333,7 @@ impl ConsoleLabels {
             "Created",
             "Next attempt",
         ],
+        message_id: "webhook-id:",
         attempt_columns: ["Time", "Status", "Took", "Error", "Answer"],
         no_deliveries: "No deliveries yet.",
         no_attempts: "Not tried yet.",
