@@ -5,6 +5,7 @@ mod aborts;
 mod browser;
 mod cli;
 mod console;
+mod console_browser;
 mod crash;
 mod feeds;
 mod helpers;
