@@ -248,6 +248,7 @@ async fn nothing_of_the_console_is_served_without_a_session() {
         "/admin/sections/hnyw/ldhd".to_owned(),
         "/admin/sections/all".to_owned(),
         "/admin/no/such/page".to_owned(),
+        "/admin/".to_owned(),
         "/admin/login".to_owned(),
     ];
     let posts = [

@@ -39,6 +39,7 @@ const FORM_LIMIT: usize = 64 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(pages::overview_or_login))
+        .route("/admin/", get(to_the_console).post(nowhere))
         .route("/admin/login", get(to_the_console).post(log_in))
         .route("/admin/logout", post(log_out))
         .route("/admin/endpoints", post(actions::create_endpoint))
@@ -252,7 +253,7 @@ fn is_same_origin(headers: &HeaderMap, state: &AppState) -> bool {
     own || (host.is_some() && authority == host)
 }
 
-/// `GET /admin/login`: the form is at `/admin`.
+/// `GET /admin/login`, `GET /admin/`: the form and the overview are at `/admin`.
 async fn to_the_console(State(state): State<AppState>) -> Response {
     see_other(&state, "")
 }
