@@ -41,6 +41,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub delivery: DeliveryConfig,
     pub websub: WebSubConfig,
+    pub admin: AdminConfig,
 }
 
 /// A bearer token and what it may do.
@@ -165,6 +166,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             delivery: DeliveryConfig::default(),
             websub: WebSubConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -210,6 +212,26 @@ pub struct DeliveryConfig {
     pub rotation_grace_secs: f64,
     /// How often to look for work when nothing wakes the engine, in milliseconds.
     pub poll_interval_ms: u64,
+}
+
+/// The operator's console at `/admin`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// How long a console session lasts after logging in, in seconds.
+    pub session_secs: u64,
+    /// Failed logins one client may make per minute; past it, every login of that client is
+    /// refused (429) until the minute has passed.
+    pub max_failed_logins_per_client_per_minute: u32,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            session_secs: 8 * 3600,
+            max_failed_logins_per_client_per_minute: 10,
+        }
+    }
 }
 
 /// The WebSub hub.
@@ -524,6 +546,15 @@ impl Config {
                 HttpConfig::URI_CEILING,
                 HttpConfig::HEADER_CEILING
             )));
+        }
+        if !(60..=30 * 86400).contains(&self.admin.session_secs)
+            || self.admin.max_failed_logins_per_client_per_minute == 0
+        {
+            return Err(ConfigError::Invalid(
+                "admin.session_secs must be from 60 to 2592000, and \
+                 admin.max_failed_logins_per_client_per_minute at least 1"
+                    .into(),
+            ));
         }
         if self.database.max_connections == 0 || self.database.acquire_timeout_secs == 0 {
             return Err(ConfigError::Invalid(

@@ -12,7 +12,8 @@ use crate::config::Config;
 use crate::delivery::client::{AddressPolicy, ClientSettings, Lookup, Outbound};
 use crate::delivery::{Channel, DeliveryEngine, Waker};
 use crate::domain::{
-    Article, ArticleId, FeedCursor, FeedFormat, QueueStats, SearchQuery, StoredArticle, Tombstone,
+    Article, ArticleId, EventSummary, FeedCursor, FeedFormat, QueueStats, SearchQuery,
+    StoredArticle, Tombstone,
 };
 use crate::feed_cache::{CachedFeed, FeedCache, FeedKey};
 use crate::ingest::{FieldError, Normalizer, Rejection};
@@ -332,6 +333,26 @@ impl Service {
     /// from the store (for pages, which are not cached).
     pub async fn latest(&self, scope: &Scope, limit: u32) -> Result<FeedPage, StoreError> {
         self.store.feed_page(scope, limit).await
+    }
+
+    /// The `limit` newest live articles of a scope published before `before`, in the feeds'
+    /// order (for the console's pages of a section).
+    pub async fn articles_before(
+        &self,
+        scope: &Scope,
+        before: &FeedCursor,
+        limit: u32,
+    ) -> Result<Vec<StoredArticle>, StoreError> {
+        self.store.articles_before(scope, before, limit).await
+    }
+
+    /// The events of an article, newest version first, at most `limit`.
+    pub async fn article_events(
+        &self,
+        id: &ArticleId,
+        limit: u32,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        self.store.article_events(id, limit).await
     }
 
     /// Live articles whose title or shown summary (their own, or the start of the body's

@@ -2,6 +2,7 @@
 
 mod admin;
 mod channel;
+pub mod fields;
 pub mod signature;
 
 pub use admin::{TestSent, Webhooks};

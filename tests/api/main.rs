@@ -4,6 +4,8 @@
 mod aborts;
 mod browser;
 mod cli;
+mod console;
+mod console_browser;
 mod crash;
 mod feeds;
 mod helpers;
