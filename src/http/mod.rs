@@ -54,6 +54,9 @@ impl AppState {
             misses: clients::PerClient::per_minute(
                 service.config.feeds.max_misses_per_client_per_minute,
             ),
+            streams: clients::OpenPerClient::new(
+                service.config.events.max_public_streams_per_client,
+            ),
         });
         Self {
             service,

@@ -5,6 +5,7 @@ mod aborts;
 mod browser;
 mod cli;
 mod crash;
+mod events_stream;
 mod feeds;
 mod helpers;
 mod history;
