@@ -24,7 +24,7 @@ use crate::store::{DeleteOutcome, FeedPage, Store, StoreError, Upserted};
 use crate::webhooks::{WebhookChannel, Webhooks};
 use crate::websub::Hub;
 
-pub use live::{LiveLog, StreamSlot, changes_scope};
+pub use live::{LiveLog, NoSlot, StreamSlot, changes_scope};
 
 /// How many rendered documents the feed cache keeps.
 const FEED_CACHE_CAPACITY: usize = 2048;

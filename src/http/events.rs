@@ -27,9 +27,10 @@ use super::extract::{Caller, cursor_param, cursor_value, limit_param, query_para
 use crate::catalog::Scope;
 use crate::config::Scope as TokenScope;
 use crate::domain::{Event, EventType};
+use crate::service::NoSlot;
 
-/// How long a client refused for want of a free stream is asked to wait, in seconds.
-const FULL_RETRY_AFTER_SECS: u64 = 30;
+/// How long a client refused a stream (too many open) is asked to wait, in seconds.
+const STREAM_RETRY_AFTER_SECS: u64 = 30;
 
 /// The article fields a public stream shows: what its feeds show of an article.
 const PUBLIC_FIELDS: [&str; 13] = [
@@ -92,7 +93,11 @@ async fn stream_events(
 ) -> Result<Response, ApiError> {
     caller.require_any(&[TokenScope::Read, TokenScope::Admin], "read the event log")?;
     let after = resume_after(&state, query.as_deref(), &headers)?;
-    let slot = state.service.live.open_slot().ok_or_else(|| full(&state))?;
+    let slot = state
+        .service
+        .live
+        .open_slot()
+        .map_err(|why| no_slot(&state, why))?;
     let events = state
         .service
         .follow_events(slot, after, None)
@@ -120,10 +125,14 @@ pub(super) async fn stream_scope(
         let max = state.service.config.events.max_public_streams_per_client;
         ApiError::TooManyRequests {
             reason: format!("one client may hold at most {max} public streams open at once"),
-            retry_after_secs: FULL_RETRY_AFTER_SECS,
+            retry_after_secs: STREAM_RETRY_AFTER_SECS,
         }
     })?;
-    let slot = state.service.live.open_slot().ok_or_else(|| full(state))?;
+    let slot = state
+        .service
+        .live
+        .open_slot()
+        .map_err(|why| no_slot(state, why))?;
     let events = state
         .service
         .follow_events(slot, after, Some(scope.clone()))
@@ -158,14 +167,18 @@ fn resume_after(
     }
 }
 
-/// The answer when `events.max_streams` are open.
-fn full(state: &AppState) -> ApiError {
-    ApiError::Unavailable {
-        reason: format!(
+/// The answer when a stream cannot open.
+fn no_slot(state: &AppState, why: NoSlot) -> ApiError {
+    let reason = match why {
+        NoSlot::Full => format!(
             "{} event streams are open, as many as this server allows; try again later",
             state.service.config.events.max_streams
         ),
-        retry_after_secs: FULL_RETRY_AFTER_SECS,
+        NoSlot::Stopping => "the server is stopping; try again shortly".to_owned(),
+    };
+    ApiError::Unavailable {
+        reason,
+        retry_after_secs: STREAM_RETRY_AFTER_SECS,
     }
 }
 

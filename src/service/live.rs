@@ -43,6 +43,15 @@ pub struct StreamSlot {
     metrics: Arc<Metrics>,
 }
 
+/// Why a stream could not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSlot {
+    /// `events.max_streams` are open.
+    Full,
+    /// The server is stopping.
+    Stopping,
+}
+
 impl Drop for StreamSlot {
     fn drop(&mut self) {
         self.metrics.event_streams.dec();
@@ -75,15 +84,19 @@ impl LiveLog {
         });
     }
 
-    /// A place for one more stream; `None` when `events.max_streams` are open or the server
-    /// is stopping.
-    pub fn open_slot(&self) -> Option<StreamSlot> {
+    /// A place for one more stream, unless `events.max_streams` are open or the server is
+    /// stopping.
+    pub fn open_slot(&self) -> Result<StreamSlot, NoSlot> {
         if self.closed.is_cancelled() {
-            return None;
+            return Err(NoSlot::Stopping);
         }
-        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| NoSlot::Full)?;
         self.metrics.event_streams.inc();
-        Some(StreamSlot {
+        Ok(StreamSlot {
             _permit: permit,
             metrics: self.metrics.clone(),
         })
@@ -249,13 +262,10 @@ mod tests {
         assert_eq!(live.head(), 8);
         let first = live.open_slot().expect("a first slot");
         let _second = live.open_slot().expect("a second slot");
-        assert!(live.open_slot().is_none(), "two at most");
+        assert_eq!(live.open_slot().unwrap_err(), NoSlot::Full, "two at most");
         drop(first);
-        assert!(
-            live.open_slot().is_some(),
-            "a slot given back is free again"
-        );
+        assert!(live.open_slot().is_ok(), "a slot given back is free again");
         live.close();
-        assert!(live.open_slot().is_none(), "none once closed");
+        assert_eq!(live.open_slot().unwrap_err(), NoSlot::Stopping);
     }
 }
