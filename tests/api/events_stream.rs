@@ -1,5 +1,6 @@
 //! The event log live: `GET /api/v1/events/stream` and the public `/feeds/{scope}.events`,
-//! read frame by frame as an SSE client parses them.
+//! read frame by frame as an SSE client parses them, and followed by a browser's `EventSource`
+//! (Debian's chromium through `tests/js/event-source.mjs`) across a restart of the server.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -537,4 +538,93 @@ async fn one_client_holds_a_few_public_streams_at_most() {
     assert!(refused.headers().get(RETRY_AFTER).is_some());
     // The API's streams are not the public doors' count.
     open_api(&app, None).await;
+}
+
+/// The next line the browser script prints, as JSON (a minute of silence fails the test: the
+/// timeout only guards against a hang).
+async fn next_step(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) -> Value {
+    let line = tokio::time::timeout(Duration::from_secs(90), lines.next_line())
+        .await
+        .expect("the browser script said nothing for 90 s")
+        .expect("its output")
+        .expect("the browser script ended early (its errors are above)");
+    serde_json::from_str(&line).expect("a JSON line")
+}
+
+#[tokio::test]
+async fn a_browser_event_source_shows_new_articles_and_resumes_after_a_restart() {
+    if !crate::browser::browser_available().await {
+        return;
+    }
+    let app = spawn_app_with(|config| {
+        config.events.public_streams = true;
+        // The browser reconnects soon after the server went away.
+        config.events.retry_ms = 100;
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut script = tokio::process::Command::new("node")
+        .arg(crate::helpers::repo_path("tests/js/event-source.mjs"))
+        .arg(app.url("/feeds/hnyw.html"))
+        .env("CHROMIUM", crate::browser::chromium_path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut to_browser = script.stdin.take().unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(script.stdout.take().unwrap()));
+    let mut tell = async |line: &str| {
+        tokio::io::AsyncWriteExt::write_all(&mut to_browser, format!("{line}\n").as_bytes())
+            .await
+            .expect("the browser script reads");
+    };
+    assert_eq!(next_step(&mut lines).await["step"], "connected");
+
+    let first = article("live-1", "hnyw/ldhd", "第一篇实时文章");
+    app.publish(&first).await;
+    let first_cursor = logged(&app).await.last().unwrap()["cursor"].clone();
+    tell("expect 第一篇实时文章").await;
+    let seen = next_step(&mut lines).await;
+    assert_eq!(seen["step"], "seen");
+    assert_eq!(seen["href"], first["url"]);
+
+    // The server goes away, which ends the stream; meanwhile another process publishes.
+    let (dir, config) = app.stop().await;
+    let catalog = tidings::catalog::load_catalog(config.catalog_dir.as_deref().unwrap())
+        .expect("the catalogue");
+    let writer = tidings::service::Service::open(config.clone(), catalog)
+        .await
+        .expect("the database opens");
+    writer
+        .publish(article("live-2", "hnyw", "停机时发布的文章"))
+        .await
+        .expect("published");
+    writer.close().await;
+    // Back where it was: the browser reconnects by itself, after the last id it got.
+    let _app = crate::helpers::spawn_at(dir, config, &address).await;
+    tell("expect 停机时发布的文章").await;
+    assert_eq!(next_step(&mut lines).await["step"], "seen");
+
+    tell("done").await;
+    let report = next_step(&mut lines).await;
+    assert_eq!(report["errors"]["page"], json!([]), "{report}");
+    let streams = report["streams"].as_array().unwrap();
+    assert_eq!(streams[0]["lastEventId"], Value::Null, "{report}");
+    assert!(
+        streams[1..]
+            .iter()
+            .any(|s| s["lastEventId"] == first_cursor),
+        "a reconnection sent Last-Event-ID {first_cursor}: {report}"
+    );
+    for stream in streams {
+        assert_eq!(
+            stream["url"],
+            format!("http://{address}/feeds/hnyw.events"),
+            "{report}"
+        );
+    }
 }
