@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::Stream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -23,6 +24,11 @@ use crate::store::Store;
 
 /// How many events a stream reads from the store at a time.
 const BATCH: u32 = 100;
+
+/// How long a stream that could not read the store waits before it tries again: doubling
+/// from the first to the most.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Where the log stands for the streams that follow it, and how many may; cheap to clone.
 #[derive(Debug, Clone)]
@@ -124,8 +130,9 @@ impl Service {
     /// then each new one as soon as this process applies it. With `scope`, only the events
     /// that change its feeds ([`changes_scope`]). The stream holds `slot` while it lasts.
     ///
-    /// It ends when the server stops ([`LiveLog::close`]) or when the store fails (logged); a
-    /// client that reconnects after the last event it received misses nothing.
+    /// It ends only when the server stops ([`LiveLog::close`]); a client that reconnects after
+    /// the last event it received misses nothing. While the store cannot be read it waits and
+    /// tries again (from 1 s, doubling to 30 s), logging the first failure.
     pub fn follow_events(
         &self,
         slot: StreamSlot,
@@ -139,6 +146,7 @@ impl Service {
             cursor: after,
             pending: VecDeque::new(),
             scope,
+            failures: 0,
             _slot: slot,
         };
         futures::stream::unfold(follower, |mut follower| async move {
@@ -158,6 +166,8 @@ struct Follower {
     /// Read, not yet sent.
     pending: VecDeque<Event>,
     scope: Option<Scope>,
+    /// Reads of the store that failed in a row.
+    failures: u32,
     _slot: StreamSlot,
 }
 
@@ -180,10 +190,23 @@ impl Follower {
             let events = match read {
                 Ok(events) => events,
                 Err(err) => {
-                    tracing::warn!(error = %err, "a live stream of events cannot read the log; it ends");
-                    return None;
+                    // Kept open, heartbeats and all, rather than ended: every client would
+                    // reconnect at once, and again, while the store is away.
+                    if self.failures == 0 {
+                        tracing::warn!(error = %err, "a live stream of events cannot read the log; it tries again");
+                    }
+                    let pause = RETRY_FIRST
+                        .saturating_mul(1 << self.failures.min(5))
+                        .min(RETRY_MAX);
+                    self.failures += 1;
+                    tokio::select! {
+                        biased;
+                        () = self.closed.cancelled() => return None,
+                        () = tokio::time::sleep(pause) => continue,
+                    }
                 }
             };
+            self.failures = 0;
             if let Some(last) = events.last() {
                 self.cursor = last.seq;
                 let scope = self.scope.as_ref();

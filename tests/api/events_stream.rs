@@ -628,3 +628,37 @@ async fn a_browser_event_source_shows_new_articles_and_resumes_after_a_restart()
         );
     }
 }
+
+/// The database goes away under an open stream that has events to read: the stream stays
+/// open (heartbeats go on) and sends them once the database is back, without a reconnection.
+#[tokio::test]
+async fn a_stream_outlives_the_database_going_away_and_sends_what_it_missed() {
+    // It brings its own PostgreSQL server, whichever engine the rest of the run is on: once.
+    if crate::helpers::on_postgres() {
+        return;
+    }
+    let Some(pg) = crate::instances::OwnPostgres::start().await else {
+        return;
+    };
+    let app = spawn_app_with(|config| {
+        config.database_url = pg.url.clone();
+        config.database.acquire_timeout_secs = 1;
+        config.events.heartbeat_secs = 0.05;
+    })
+    .await;
+    app.publish(&article("before-outage", "hnyw", "断库之前"))
+        .await;
+    pg.stop().await;
+    // Opening a stream reads nothing from the store; its first read fails.
+    let response = request(&app, "/api/v1/events/stream?after=0", Some(TOKEN), &[]).await;
+    let mut stream = SseStream::new(response);
+    for _ in 0..3 {
+        let frame = stream.next_frame().await.expect("the stream stays open");
+        assert!(frame.data.is_none(), "nothing to send yet: {frame:?}");
+    }
+    pg.resume().await;
+    let back = tokio::time::timeout(Duration::from_secs(90), stream.next_message())
+        .await
+        .expect("the event once the database is back");
+    assert_eq!(back.json()["article_id"], "before-outage");
+}
