@@ -42,6 +42,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub websub: WebSubConfig,
     pub admin: AdminConfig,
+    pub events: EventsConfig,
 }
 
 /// A bearer token and what it may do.
@@ -167,6 +168,38 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             websub: WebSubConfig::default(),
             admin: AdminConfig::default(),
+            events: EventsConfig::default(),
+        }
+    }
+}
+
+/// Live streams of the event log (Server-Sent Events).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Streams open at once, the API's and the public ones together (503 beyond).
+    pub max_streams: usize,
+    /// Public streams one client may hold open at once (429 beyond; see
+    /// `http.client_ip_header`).
+    pub max_public_streams_per_client: usize,
+    /// A stream silent this long gets a comment, so that proxies keep it open, in seconds.
+    pub heartbeat_secs: f64,
+    /// How long a client should wait before reconnecting (the stream's `retry:`), in
+    /// milliseconds.
+    pub retry_ms: u64,
+    /// Serve each scope's public stream (`/feeds/{scope}.events`), and show new articles live
+    /// on the scope's page.
+    pub public_streams: bool,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            max_streams: 256,
+            max_public_streams_per_client: 4,
+            heartbeat_secs: 15.0,
+            retry_ms: 3000,
+            public_streams: false,
         }
     }
 }
@@ -590,6 +623,17 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "websub: need 1 <= lease_min_secs <= lease_default_secs <= lease_max_secs".into(),
+            ));
+        }
+        let e = &self.events;
+        if e.max_streams == 0
+            || e.max_public_streams_per_client == 0
+            || !(0.01..=3600.0).contains(&e.heartbeat_secs)
+        {
+            return Err(ConfigError::Invalid(
+                "events.max_streams and events.max_public_streams_per_client must be at least 1, \
+                 events.heartbeat_secs from 0.01 to 3600"
+                    .into(),
             ));
         }
         if !self.api_token.is_empty() && self.api_token.len() < 16 {

@@ -1,5 +1,7 @@
 //! The use cases shared by every front door (HTTP, CLI): publish, delete, read feeds.
 
+mod live;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ use crate::render::{FeedContext, History, render_feed, shown_summary};
 use crate::store::{DeleteOutcome, FeedPage, Store, StoreError, Upserted};
 use crate::webhooks::{WebhookChannel, Webhooks};
 use crate::websub::Hub;
+
+pub use live::{LiveLog, NoSlot, StreamSlot, changes_scope};
 
 /// How many rendered documents the feed cache keeps.
 const FEED_CACHE_CAPACITY: usize = 2048;
@@ -89,6 +93,8 @@ pub struct Service {
     pub outbound: Outbound,
     /// The last event whose sections' feeds were invalidated.
     applied_seq: Arc<tokio::sync::Mutex<i64>>,
+    /// The same, for the live streams of the event log, and their bound.
+    pub live: LiveLog,
     /// Bounds the CPU given to normalising (sanitising) articles: one batch per core.
     normalizing: Arc<tokio::sync::Semaphore>,
     /// When this process opened the store, to the second (see [`Service::updated`]).
@@ -144,6 +150,7 @@ impl Service {
         let delivery =
             DeliveryEngine::new(store.clone(), d, outbound.clone(), waker.clone(), channels);
         let webhooks = Webhooks::new(store.clone(), waker, d, metrics.clone());
+        let live = LiveLog::new(applied, config.events.max_streams, metrics.clone());
         Ok(Self {
             opened_at: Utc::now().trunc_subsecs(0),
             config: Arc::new(config),
@@ -156,6 +163,7 @@ impl Service {
             hub,
             outbound,
             applied_seq: Arc::new(tokio::sync::Mutex::new(applied)),
+            live,
             normalizing: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, usize::from),
             )),
@@ -306,6 +314,8 @@ impl Service {
             }
             self.cache
                 .invalidate(&scopes.into_iter().collect::<Vec<_>>());
+            // After the feeds: a stream's client that reads a feed on an event finds it new.
+            self.live.advance(last.seq);
         }
     }
 

@@ -1,14 +1,14 @@
-//! Per-client limits of the public doors (the hub, feed misses, the console's login): who the
-//! client is, and how often it may knock. A client is its IP address: the connection's peer, or, behind a reverse
-//! proxy, the address that proxy writes into the header named by `http.client_ip_header`. An
-//! IPv6 client is its /64 network: one host is commonly given a whole /64, and could otherwise
-//! change address at every request.
+//! Per-client limits of the public doors (the hub, feed misses, public event streams, the
+//! console's login): who the client is, how often it may knock, and how much it may hold open. A client is its IP
+//! address: the connection's peer, or, behind a reverse proxy, the address that proxy writes
+//! into the header named by `http.client_ip_header`. An IPv6 client is its /64 network: one
+//! host is commonly given a whole /64, and could otherwise change address at every request.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -31,6 +31,8 @@ pub struct PublicLimits {
     pub misses: PerClient,
     /// Failed logins to the console.
     pub logins: Failures,
+    /// Public event streams open.
+    pub streams: OpenPerClient,
 }
 
 /// The client of a request (see [`client_ip`] and [`client_key`]), as an extractor.
@@ -157,6 +159,64 @@ impl Failures {
     }
 }
 
+/// Things one client holds open at once (public event streams): at most `max` each.
+#[derive(Debug)]
+pub struct OpenPerClient {
+    /// Only clients holding something are here, so it is never larger than what is open.
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    max: usize,
+}
+
+/// The client holds as many as it may.
+#[derive(Debug)]
+pub struct AllHeld;
+
+/// One thing held open by a client, counted until it is dropped.
+#[derive(Debug)]
+pub struct Held {
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    client: IpAddr,
+}
+
+impl OpenPerClient {
+    pub fn new(max: usize) -> Self {
+        Self {
+            open: Arc::default(),
+            max,
+        }
+    }
+
+    /// Counts one more for `client`; an error when it holds `max` already. A client that is
+    /// unknown is not limited (`Ok(None)`).
+    pub fn hold(&self, client: Option<IpAddr>) -> Result<Option<Held>, AllHeld> {
+        let Some(client) = client else {
+            return Ok(None);
+        };
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(client).or_insert(0);
+        if *count >= self.max {
+            return Err(AllHeld);
+        }
+        *count += 1;
+        Ok(Some(Held {
+            open: self.open.clone(),
+            client,
+        }))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +323,21 @@ mod tests {
             "another client is not held back"
         );
         assert_eq!(failures.failed(None), None);
+    }
+
+    #[test]
+    fn a_client_holds_a_few_streams_and_gets_each_back() {
+        let open = OpenPerClient::new(2);
+        let a = Some("192.0.2.1".parse().unwrap());
+        let first = open.hold(a).unwrap();
+        let _second = open.hold(a).unwrap();
+        assert!(open.hold(a).is_err(), "two at most");
+        assert!(open.hold(Some("192.0.2.2".parse().unwrap())).is_ok());
+        assert!(
+            open.hold(None).unwrap().is_none(),
+            "an unknown client is not counted"
+        );
+        drop(first);
+        assert!(open.hold(a).is_ok(), "one given back is free again");
     }
 }

@@ -240,13 +240,18 @@ pub fn cursor_param(query: Option<&str>) -> Result<i64, ApiError> {
     match query_param(query, "after") {
         None => Ok(0),
         Some(raw) if raw.is_empty() => Ok(0),
-        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::bad_field(
-                "after",
-                format!("must be a cursor from an earlier page, not {raw:?}"),
-            )
-        }),
+        Some(raw) => cursor_value(&raw, "after"),
     }
+}
+
+/// A cursor of the event log (an event's `cursor`, a page's `next`), sent as `field`.
+pub fn cursor_value(raw: &str, field: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+        ApiError::bad_field(
+            field,
+            format!("must be a cursor from an earlier page, not {raw:?}"),
+        )
+    })
 }
 
 pub fn limit_param(query: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {

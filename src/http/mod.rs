@@ -58,6 +58,9 @@ impl AppState {
             logins: clients::Failures::per_minute(
                 service.config.admin.max_failed_logins_per_client_per_minute,
             ),
+            streams: clients::OpenPerClient::new(
+                service.config.events.max_public_streams_per_client,
+            ),
         });
         Self {
             service,

@@ -89,7 +89,7 @@ async fn publish_articles(app: &TestApp, images: &str) {
 }
 
 /// Whether the browser, its driver and node are installed (`.ci/run` installs them).
-pub async fn browser_available() -> bool {
+pub(crate) async fn browser_available() -> bool {
     let node = tokio::process::Command::new("node")
         .arg("--version")
         .output()
@@ -102,7 +102,7 @@ pub async fn browser_available() -> bool {
         && require_tool("tests/js/node_modules (npm ci --prefix tests/js)", driver)
 }
 
-pub fn chromium_path() -> String {
+pub(crate) fn chromium_path() -> String {
     std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
 }
 

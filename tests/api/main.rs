@@ -7,6 +7,7 @@ mod cli;
 mod console;
 mod console_browser;
 mod crash;
+mod events_stream;
 mod feeds;
 mod helpers;
 mod history;
