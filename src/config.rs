@@ -243,6 +243,9 @@ pub struct DeliveryConfig {
     pub disable_after_secs: f64,
     /// How long a rotated-out secret keeps signing beside the new one.
     pub rotation_grace_secs: f64,
+    /// The least wait before trying a chat robot again after it answered "too fast" (WeCom
+    /// 45009, DingTalk 130101, Feishu 9499 or 11232), in seconds.
+    pub robot_busy_wait_secs: f64,
     /// How often to look for work when nothing wakes the engine, in milliseconds.
     pub poll_interval_ms: u64,
 }
@@ -353,6 +356,7 @@ impl Default for DeliveryConfig {
             failing_after_secs: 24.0 * 3600.0,
             disable_after_secs: 5.0 * 24.0 * 3600.0,
             rotation_grace_secs: 24.0 * 3600.0,
+            robot_busy_wait_secs: 60.0,
             poll_interval_ms: 1000,
         }
     }

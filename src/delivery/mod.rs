@@ -8,6 +8,7 @@
 //! [`Channel`] per kind of target, supplied by `webhooks` and `websub`.
 
 pub mod client;
+mod deliver;
 mod hosts;
 pub mod limiter;
 pub mod parts;
@@ -21,21 +22,19 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use rand::Rng;
-use reqwest::Method;
 use reqwest::header::HeaderMap;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
+use url::Url;
 
 use crate::config::DeliveryConfig;
 use crate::domain::TargetKind;
-use crate::store::{Attempt, AttemptOutcome, AttemptRecord, Claimed, Recorded, Store, StoreError};
-use client::{ErrorClass, Outbound};
-use hosts::{Busy, HostSlot, Hosts};
-use retry::{Next, Schedule};
+use crate::store::{AttemptOutcome, AttemptRecord, Claimed, Recorded, Store, StoreError};
+use client::{Exchange, Outbound};
+use hosts::{Busy, Hosts};
+use retry::Schedule;
 
 /// An attempt as recorded, for the channel to draw its consequences from.
 #[derive(Debug)]
@@ -50,6 +49,43 @@ pub struct AttemptReport<'a> {
     pub failing_since: Option<DateTime<Utc>>,
 }
 
+/// One attempt as the channel shapes it: its headers and, where this attempt differs from the
+/// stored message (a message rendered for one target, a URL signed for this moment), the URL
+/// and body to send instead.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub headers: HeaderMap,
+    /// Sent to instead of the target's URL; `None` keeps it.
+    pub url: Option<Url>,
+    /// Sent instead of the stored message body; `None` keeps it.
+    pub body: Option<String>,
+}
+
+impl Prepared {
+    /// The stored message to the target's URL, with these headers.
+    pub fn with_headers(headers: HeaderMap) -> Self {
+        Self {
+            headers,
+            ..Self::default()
+        }
+    }
+}
+
+/// A success answer that the channel reads as a failure: a receiver that answers `200` with an
+/// error code in its body (chat robots do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why, as the receiver said it: kept in the attempt log.
+    pub reason: String,
+    /// The least wait before the next attempt (the receiver said "too fast"); the schedule's
+    /// own delay when longer.
+    pub retry_after: Option<Duration>,
+}
+
+/// The attempt log's error class of an attempt answered with a success status that the
+/// channel judged a failure (see [`Channel::judge`]).
+pub const REJECTED: &str = "rejected";
+
 /// What one kind of target adds to the engine.
 pub trait Channel: Send + Sync + Debug {
     /// The kind of target whose deliveries this channel shapes.
@@ -61,9 +97,31 @@ pub trait Channel: Send + Sync + Debug {
     /// been claimed.
     fn dispatch(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>>;
 
-    /// The headers of this attempt; or, when the target may not receive yet (a rate limit),
-    /// how long to wait: the delivery is then given back without an attempt.
-    fn prepare(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<HeaderMap, Duration>;
+    /// The headers of this attempt, and the URL and body when they are not the stored ones;
+    /// or, when the target may not receive yet (a rate limit), how long to wait: the delivery
+    /// is then given back without an attempt.
+    fn prepare(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<Prepared, Duration>;
+
+    /// Reads a success answer (`2xx`): `Some` makes it a failed attempt, retried like any
+    /// other, with the reason in the attempt log. Every `2xx` is a success unless a channel
+    /// says otherwise.
+    fn judge(&self, _claimed: &Claimed, _exchange: &Exchange) -> Option<Refusal> {
+        None
+    }
+
+    /// How many deliveries to this claim's target, claimed together, may go as one message (a
+    /// digest, see [`Channel::prepare_digest`]); 1: each goes alone. Deliveries that a rate
+    /// limit held back become due together, and so go out as one.
+    fn coalesce_limit(&self, _claimed: &Claimed) -> usize {
+        1
+    }
+
+    /// One attempt for several deliveries to one target, oldest first, sent as one message;
+    /// asked only of channels whose [`Channel::coalesce_limit`] allows it. Its outcome is
+    /// recorded for each of them.
+    fn prepare_digest(&self, claims: &[Claimed], now: DateTime<Utc>) -> Result<Prepared, Duration> {
+        self.prepare(&claims[0], now)
+    }
 
     /// After an attempt is recorded: what it means for the target (gone, failing for long)
     /// and for the channel's metrics.
@@ -405,6 +463,32 @@ impl DeliveryEngine {
                 tracing::info!(delivery = %claimed.id, "a claimed delivery waited too long for a worker; left to a later claim");
                 continue;
             }
+            // Deliveries to the same target claimed with it go along, when its channel
+            // coalesces them into one message.
+            let mut batch = vec![claimed];
+            let limit = self
+                .inner
+                .channels
+                .get(&batch[0].target.kind())
+                .map_or(1, |channel| channel.coalesce_limit(&batch[0]));
+            if limit > 1 {
+                let channel = &self.inner.channels[&batch[0].target.kind()];
+                let mut i = 0;
+                while i < ready.len() && batch.len() < limit {
+                    let other = &ready[i];
+                    if other.target.kind() == batch[0].target.kind()
+                        && other.target.id() == batch[0].target.id()
+                        && channel.coalesce_limit(other) > 1
+                        && self.startable(other)
+                    {
+                        batch.extend(ready.remove(i));
+                    } else {
+                        i += 1;
+                    }
+                }
+                batch.sort_by_key(|c| c.seq);
+            }
+            let claimed = &batch[0];
             let host = claimed.target.url().host_str().unwrap_or_default();
             let host_slot = match self.inner.hosts.try_take(host) {
                 Ok(slot) => slot,
@@ -416,7 +500,7 @@ impl DeliveryEngine {
                         Busy::Slow(wait) => wait,
                     };
                     tracing::debug!(delivery = %claimed.id, ?busy, "the host has all the deliveries it may have at once; given back");
-                    held_back.push((claimed, wait));
+                    held_back.extend(batch.into_iter().map(|c| (c, wait)));
                     continue;
                 }
             };
@@ -425,9 +509,7 @@ impl DeliveryEngine {
             let follow_ups = follow_ups.clone();
             let websub_slot = websub.then(|| WebSubSlot::take(&self.inner.websub_inflight));
             inflight.spawn(async move {
-                engine
-                    .deliver(claimed, host_slot, recorder, follow_ups)
-                    .await;
+                engine.deliver(batch, host_slot, recorder, follow_ups).await;
                 drop(websub_slot);
             });
         }
@@ -473,144 +555,5 @@ impl DeliveryEngine {
         let again = again_at.map_or(poll, until);
         due.min(again)
             .clamp(Duration::from_millis(5), poll.max(Duration::from_millis(5)))
-    }
-
-    /// Sends one claimed delivery and records what happened.
-    #[tracing::instrument(skip_all, fields(delivery = %claimed.id, target = %claimed.target.id(), url = %claimed.target.url(), attempt = claimed.attempts + 1))]
-    async fn deliver(
-        &self,
-        claimed: Claimed,
-        host_slot: HostSlot,
-        recorder: mpsc::Sender<PendingRecord>,
-        follow_ups: TaskTracker,
-    ) {
-        let inner = &self.inner;
-        let Some(channel) = inner.channels.get(&claimed.target.kind()) else {
-            tracing::error!(
-                kind = claimed.target.kind().as_str(),
-                "no channel for this kind of target"
-            );
-            return;
-        };
-        let now = Utc::now();
-        let headers = match channel.prepare(&claimed, now) {
-            Ok(headers) => headers,
-            Err(wait) => {
-                let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                if let Err(err) = inner.store.release_delivery(&claimed, at).await {
-                    tracing::error!(error = %err, "cannot give a delivery back");
-                }
-                return;
-            }
-        };
-        let exchange = inner
-            .outbound
-            .send_within(
-                Method::POST,
-                claimed.target.url(),
-                headers,
-                Some(claimed.body.clone().into()),
-                host_slot.timeout,
-            )
-            .await;
-        host_slot.record(matches!(exchange.error, Some((ErrorClass::Timeout, _))));
-        drop(host_slot);
-
-        let status = exchange.status.map(|s| s.as_u16());
-        let outcome = if exchange.is_success() {
-            AttemptOutcome::Delivered
-        } else {
-            // Retry-After is honoured only where it means "come back later" (RFC 9110 §10.2.3).
-            let retry_after = match status {
-                Some(429 | 502 | 503 | 504) => exchange.retry_after,
-                _ => None,
-            };
-            let random: f64 = rand::thread_rng().r#gen();
-            match inner
-                .schedule
-                .next(claimed.attempts + 1, Utc::now(), retry_after, random)
-            {
-                // A target with an end (a WebSub lease) gets no retry past it: past the end
-                // as it stands now, since the subscriber may have renewed its lease while
-                // this attempt ran.
-                Next::RetryAt(at) if claimed.expires_at.is_some_and(|end| at > end) => {
-                    match inner.store.delivery_end(claimed.seq).await {
-                        Ok(Some(end)) if at <= end => AttemptOutcome::RetryAt(at),
-                        Ok(_) => AttemptOutcome::GaveUp,
-                        Err(err) => {
-                            tracing::warn!(error = %err, "cannot read the lease's end; giving up");
-                            AttemptOutcome::GaveUp
-                        }
-                    }
-                }
-                Next::RetryAt(at) => AttemptOutcome::RetryAt(at),
-                Next::GiveUp => AttemptOutcome::GaveUp,
-            }
-        };
-        let attempt = Attempt {
-            attempted_at: now,
-            status_code: status,
-            duration_ms: exchange.duration.as_millis() as u64,
-            error_class: exchange.error.as_ref().map(|(c, _)| c.as_str().to_owned()),
-            error: exchange.error.as_ref().map(|(_, m)| m.clone()),
-            response_body: exchange.body.clone(),
-        };
-        match outcome {
-            AttemptOutcome::GaveUp => {
-                tracing::warn!(status, error = ?attempt.error, "delivery failed; giving up")
-            }
-            AttemptOutcome::RetryAt(at) => {
-                tracing::info!(status, error = ?attempt.error, retry_at = %at, "delivery attempt failed")
-            }
-            AttemptOutcome::Delivered => tracing::debug!(status, "delivered"),
-        }
-        let (reply, recorded) = oneshot::channel();
-        let record = AttemptRecord::new(&claimed, attempt, outcome);
-        if recorder.send((record, reply)).await.is_err() {
-            tracing::error!("the attempt recorder has stopped; the lease will run out");
-            return;
-        }
-        // The worker is free once the attempt is queued for recording: what follows waits for
-        // the record's transaction, and the delivery keeps its lease (so nothing overtakes it)
-        // until that commits.
-        let channel = channel.clone();
-        let result = exchange
-            .error
-            .as_ref()
-            .map(|(c, _)| c.as_str())
-            .unwrap_or("success");
-        let follow_up = async move {
-            let recorded = recorded.await.unwrap_or_else(|_| {
-                Err(StoreError::Interrupted(
-                    "the attempt recorder stopped before answering".into(),
-                ))
-            });
-            let failing_since = match recorded {
-                Ok(since) => since,
-                Err(StoreError::LeaseLost) => {
-                    // Too slow: the lease ran out and another worker took the delivery over;
-                    // its result stands, this one is dropped (the receiver may see the message
-                    // twice, with the same id).
-                    tracing::warn!("the lease ran out before the attempt was recorded; dropped");
-                    return;
-                }
-                Err(err) => {
-                    // The lease will expire and the delivery will be tried again: at least once.
-                    tracing::error!(error = %err, "cannot record a delivery attempt");
-                    return;
-                }
-            };
-            channel
-                .after_attempt(AttemptReport {
-                    claimed: &claimed,
-                    attempted_at: now,
-                    status,
-                    result,
-                    outcome,
-                    failing_since,
-                })
-                .await;
-        };
-        follow_ups.spawn(follow_up.instrument(tracing::Span::current()));
     }
 }

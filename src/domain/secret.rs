@@ -65,3 +65,30 @@ impl Secret {
         format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
     }
 }
+
+/// A chat robot's signing secret, as its vendor shows it (DingTalk's `SEC…`, Feishu's):
+/// printable ASCII without spaces, 1 to 256 characters. Its `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RobotSecret(String);
+
+impl std::fmt::Debug for RobotSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RobotSecret(…)")
+    }
+}
+
+impl RobotSecret {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() || text.len() > 256 {
+            return Err("must be 1 to 256 characters".into());
+        }
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("must be printable ASCII without spaces, as the vendor shows it".into());
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::extract::{Caller, Payload};
 use crate::config::Scope;
 use crate::ingest::FieldError;
-use crate::webhooks::{Endpoint, fields};
+use crate::webhooks::{Endpoint, fields, robots};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -71,10 +71,24 @@ pub(super) fn admin(caller: &Caller) -> Result<(), ApiError> {
     caller.require(Scope::Admin, "manage webhooks")
 }
 
-/// The endpoint as the API shows it; the secret only when just made.
+/// The endpoint as the API shows it; the secret only when just made. A chat robot's URL is
+/// shown with its credential masked, its vendor secret never (`signed` says whether it has
+/// one), and its generated Standard Webhooks secret never either.
 fn endpoint_json(endpoint: &Endpoint, with_secret: bool) -> Value {
     let mut value = serde_json::to_value(endpoint).expect("an endpoint serialises");
-    if with_secret && let Some(obj) = value.as_object_mut() {
+    let Some(obj) = value.as_object_mut() else {
+        return value;
+    };
+    if endpoint.kind.is_robot() {
+        obj.insert(
+            "url".into(),
+            Value::String(endpoint.kind.shown_url(&endpoint.url)),
+        );
+        obj.insert(
+            "signed".into(),
+            Value::Bool(endpoint.robot_secret.is_some()),
+        );
+    } else if with_secret {
         obj.insert(
             "secret".into(),
             Value::String(endpoint.secret.as_str().to_owned()),
@@ -151,12 +165,17 @@ async fn patch_endpoint(
     payload: Payload,
 ) -> Result<Json<Value>, ApiError> {
     admin(&caller)?;
-    find(&state, &id).await?;
+    let current = find(&state, &id).await?;
     let document = payload.json()?;
     let service = &state.service;
-    let accepted = fields::endpoint_patch(&service.outbound, &service.catalog, object(&document)?)
-        .await
-        .map_err(ApiError::Invalid)?;
+    let accepted = fields::endpoint_patch(
+        &service.outbound,
+        &service.catalog,
+        object(&document)?,
+        &current,
+    )
+    .await
+    .map_err(ApiError::Invalid)?;
     let endpoint = state
         .service
         .webhooks
@@ -199,7 +218,12 @@ async fn rotate_secret(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     admin(&caller)?;
-    find(&state, &id).await?;
+    if find(&state, &id).await?.kind.is_robot() {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "secret",
+            "a chat robot's secret is its vendor's: change it with PATCH /api/v1/webhooks/{id}",
+        )]));
+    }
     // The body is optional here: an empty POST rotates to a generated secret.
     let document = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
@@ -218,7 +242,8 @@ async fn rotate_secret(
     Ok(Json(value))
 }
 
-/// `POST /api/v1/webhooks/{id}/test`: queues a `webhook.test` message.
+/// `POST /api/v1/webhooks/{id}/test`: queues a `webhook.test` message; a chat robot is sent
+/// the sample article in its message, shown in the answer's `preview`.
 async fn send_test(
     State(state): State<AppState>,
     caller: Caller,
@@ -232,11 +257,12 @@ async fn send_test(
         .send_test(&endpoint.id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint has the id {id}")))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "message_id": sent.message_id, "delivery_id": sent.delivery_id })),
-    )
-        .into_response())
+    let mut answer = json!({ "message_id": sent.message_id, "delivery_id": sent.delivery_id });
+    if endpoint.kind.is_robot() {
+        // What the robot is sent, before signing: the sample article in its message.
+        answer["preview"] = robots::preview(&endpoint);
+    }
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
 /// `POST /api/v1/webhooks/{id}/recover {"since": RFC 3339}`: re-queues every failed delivery

@@ -130,6 +130,9 @@ pub(crate) static TABLES: &[Table] = &[
             col("after_seq", Integer),
             col("created_at", Time),
             col("updated_at", Time),
+            col("kind", Text),
+            col("template", Text),
+            col("robot_secret", Text),
         ],
     },
     Table {

@@ -476,6 +476,12 @@ pub(crate) fn stored_event_types(names: &[String]) -> Result<Vec<EventType>, Sto
         .collect()
 }
 
+/// An endpoint's stored kind, read back.
+pub(crate) fn stored_kind(name: &str) -> Result<crate::domain::EndpointKind, StoreError> {
+    crate::domain::EndpointKind::parse(name)
+        .ok_or_else(|| StoreError::Corrupt(format!("endpoint kind: {name}")))
+}
+
 /// A time as both engines store it: to the microsecond.
 /// The `limit` oldest of `keys` (from one walk per section), as cursors, oldest first.
 pub(crate) fn oldest_keys(

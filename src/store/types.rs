@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 
 pub use crate::domain::{Attempt, DeliveryView, LastDelivery, SubscriptionView};
 use crate::domain::{
-    Endpoint, EndpointUrl, EventType, Secret, SectionPath, StoredArticle, Target, TargetKind,
+    Endpoint, EndpointKind, EndpointUrl, EventType, RobotSecret, Secret, SectionPath,
+    StoredArticle, Target, TargetKind,
 };
 
 use super::UpsertOutcome;
@@ -249,8 +250,14 @@ pub struct NewEndpoint {
     pub description: String,
     pub event_types: Vec<EventType>,
     pub sections: Vec<SectionPath>,
+    /// Standard Webhooks' secret; a robot's is generated and never used.
     pub secret: Secret,
     pub rate_limit: Option<f64>,
+    pub kind: EndpointKind,
+    /// A robot's message template.
+    pub template: Option<String>,
+    /// A robot's vendor signing secret.
+    pub robot_secret: Option<RobotSecret>,
 }
 
 /// Changes to an endpoint; `None` leaves a field as it is.
@@ -264,6 +271,11 @@ pub struct EndpointPatch {
     pub rate_limit: Option<Option<f64>>,
     /// Re-enabling clears the failure history and the reason.
     pub enabled: Option<bool>,
+    pub kind: Option<EndpointKind>,
+    /// `Some(None)` goes back to the kind's default message.
+    pub template: Option<Option<String>>,
+    /// `Some(None)` stops signing.
+    pub robot_secret: Option<Option<RobotSecret>>,
 }
 
 impl EndpointPatch {
@@ -285,6 +297,9 @@ impl EndpointPatch {
             event_types: self.event_types.unwrap_or(current.event_types),
             sections: self.sections.unwrap_or(current.sections),
             rate_limit: self.rate_limit.unwrap_or(current.rate_limit),
+            kind: self.kind.unwrap_or(current.kind),
+            template: self.template.unwrap_or(current.template),
+            robot_secret: self.robot_secret.unwrap_or(current.robot_secret),
             enabled,
             disabled_reason,
             failing_since: if re_enabled {

@@ -14,9 +14,10 @@ use super::event_body;
 use super::signature::signature_header;
 use crate::catalog::Catalog;
 use crate::config::DeliveryConfig;
+use crate::delivery::client::Exchange;
 use crate::delivery::limiter::RateLimiter;
 use crate::delivery::parts::{Dispatching, InProgress};
-use crate::delivery::{AttemptReport, Channel};
+use crate::delivery::{AttemptReport, Channel, Prepared, Refusal};
 use crate::domain::{Endpoint, EndpointRoute, EventType, Target, TargetKind};
 use crate::metrics::{AttemptLabel, Metrics, OutcomeLabel};
 use crate::store::{
@@ -134,6 +135,30 @@ impl WebhookChannel {
         Ok(routes)
     }
 
+    /// Takes a slot of the endpoint's rate limit (a robot's default when it sets none), or
+    /// says how long until one is free.
+    fn admit(&self, endpoint: &Endpoint) -> Result<(), Duration> {
+        // Robots take about 20 messages a minute: theirs is the default limit.
+        let rate = endpoint.rate_limit.or_else(|| {
+            endpoint
+                .kind
+                .is_robot()
+                .then_some(super::robots::DEFAULT_RATE)
+        });
+        if let Some(rate) = rate
+            && let Err(wait) = self.limiter.acquire(&endpoint.id, rate)
+        {
+            self.metrics
+                .deliveries
+                .get_or_create(&OutcomeLabel {
+                    outcome: "released",
+                })
+                .inc();
+            return Err(wait);
+        }
+        Ok(())
+    }
+
     /// Reports an endpoint failing for long, and disables one failing for too long.
     async fn check_health(&self, endpoint_id: &str, since: DateTime<Utc>, now: DateTime<Utc>) {
         let failing_for = (now - since).num_milliseconds() as f64 / 1000.0;
@@ -200,22 +225,50 @@ impl Channel for WebhookChannel {
         .boxed()
     }
 
-    fn prepare(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<HeaderMap, Duration> {
+    fn prepare(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<Prepared, Duration> {
         let Target::Webhook(endpoint) = &claimed.target else {
             return Err(Duration::ZERO);
         };
-        if let Some(rate) = endpoint.rate_limit
-            && let Err(wait) = self.limiter.acquire(&endpoint.id, rate)
-        {
-            self.metrics
-                .deliveries
-                .get_or_create(&OutcomeLabel {
-                    outcome: "released",
-                })
-                .inc();
-            return Err(wait);
+        self.admit(endpoint)?;
+        if endpoint.kind.is_robot() {
+            return Ok(super::robots::prepare(endpoint, claimed, now));
         }
-        Ok(webhook_headers(claimed, endpoint, now))
+        Ok(Prepared::with_headers(webhook_headers(
+            claimed, endpoint, now,
+        )))
+    }
+
+    /// A chat robot's article messages claimed together (the rate limit held them back) go as
+    /// one digest, unless the endpoint renders its own template.
+    fn coalesce_limit(&self, claimed: &Claimed) -> usize {
+        match &claimed.target {
+            Target::Webhook(endpoint)
+                if endpoint.kind.is_robot()
+                    && endpoint.template.is_none()
+                    && claimed.message_type.starts_with("article.") =>
+            {
+                super::robots::DIGEST_MAX
+            }
+            _ => 1,
+        }
+    }
+
+    fn prepare_digest(&self, claims: &[Claimed], now: DateTime<Utc>) -> Result<Prepared, Duration> {
+        let Target::Webhook(endpoint) = &claims[0].target else {
+            return Err(Duration::ZERO);
+        };
+        self.admit(endpoint)?;
+        Ok(super::robots::prepare_digest(endpoint, claims, now))
+    }
+
+    /// Chat robots answer `200` whatever happened: their error code decides.
+    fn judge(&self, claimed: &Claimed, exchange: &Exchange) -> Option<Refusal> {
+        let Target::Webhook(endpoint) = &claimed.target else {
+            return None;
+        };
+        let busy_wait = Duration::try_from_secs_f64(self.config.robot_busy_wait_secs)
+            .unwrap_or(Duration::from_secs(60));
+        super::robots::judge(endpoint.kind, &exchange.body, busy_wait)
     }
 
     fn after_attempt<'a>(&'a self, report: AttemptReport<'a>) -> BoxFuture<'a, ()> {

@@ -5,9 +5,10 @@
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::robots;
 use crate::catalog::Catalog;
 use crate::delivery::client::Outbound;
-use crate::domain::{EventType, Secret, SectionPath};
+use crate::domain::{Endpoint, EndpointKind, EventType, RobotSecret, Secret, SectionPath};
 use crate::ingest::FieldError;
 use crate::store::{EndpointPatch, NewEndpoint};
 
@@ -20,7 +21,8 @@ pub struct Accepted<T> {
 }
 
 /// Reads a new endpoint: `url` (required), `description`, `event_types`, `sections`,
-/// `secret` (generated when absent) and `rate_limit`.
+/// `rate_limit`, `kind` (`standard` when absent) and, for a chat robot, `template` and the
+/// vendor's `secret`; for a standard endpoint `secret` (generated when absent).
 pub async fn new_endpoint(
     outbound: &Outbound,
     catalog: &Catalog,
@@ -32,10 +34,31 @@ pub async fn new_endpoint(
         fields.fail::<()>("url", "is required");
     }
     let description = fields.description().unwrap_or_default();
-    let event_types = fields.event_types().unwrap_or_default();
+    let kind = fields.kind().unwrap_or_default();
+    let mut event_types = fields.event_types().unwrap_or_default();
     let sections = fields.sections().unwrap_or_default();
     let rate_limit = fields.rate_limit().flatten();
-    let secret = fields.secret();
+    let template = fields.template().flatten();
+    let (secret, robot_secret) = if kind.is_robot() {
+        // A robot's secret is its vendor's; the Standard Webhooks one is never used.
+        (
+            Some(Secret::generate()),
+            fields.robot_secret(kind).flatten(),
+        )
+    } else {
+        (fields.secret(), None)
+    };
+    if kind.is_robot() && event_types.is_empty() {
+        // A chat group wants new articles; updates only when asked for.
+        event_types = vec![EventType::Published];
+    }
+    fields.robot_rules(kind, url.as_ref(), template.as_deref(), &event_types);
+    if template.is_some() && !kind.is_robot() {
+        fields.fail::<()>(
+            "template",
+            "is only for chat robot endpoints (kind wecom, dingtalk or feishu)",
+        );
+    }
     let (Some(url), Some(secret), true) = (url, secret, fields.errors.is_empty()) else {
         return Err(fields.errors);
     };
@@ -47,20 +70,36 @@ pub async fn new_endpoint(
             sections,
             secret,
             rate_limit,
+            kind,
+            template,
+            robot_secret,
         },
         warnings: fields.warnings,
     })
 }
 
-/// Reads a change to an endpoint: any field but the secret, and `enabled`.
+/// Reads a change to `current`: any field but a standard endpoint's secret (rotated on its
+/// own), and `enabled`. A robot's kind changes only to another robot's, and the endpoint as it
+/// will be is checked whole.
 pub async fn endpoint_patch(
     outbound: &Outbound,
     catalog: &Catalog,
     obj: &Map<String, Value>,
+    current: &Endpoint,
 ) -> Result<Accepted<EndpointPatch>, Vec<FieldError>> {
     let mut fields = EndpointFields::new(outbound, catalog, obj);
-    let patch = EndpointPatch {
-        url: fields.url().await.map(Into::into),
+    let url = fields.url().await;
+    let kind = fields.kind();
+    let next_kind = kind.unwrap_or(current.kind);
+    if next_kind.is_robot() != current.kind.is_robot() {
+        fields.fail::<()>(
+            "kind",
+            "changes only between chat robot kinds: a standard endpoint and a robot differ in \
+             secret and message; create a new endpoint",
+        );
+    }
+    let mut patch = EndpointPatch {
+        url: url.clone().map(Into::into),
         description: fields.description(),
         event_types: fields.event_types(),
         sections: fields.sections(),
@@ -70,11 +109,40 @@ pub async fn endpoint_patch(
             Some(Value::Bool(b)) => Some(*b),
             Some(_) => fields.fail("enabled", "must be true or false"),
         },
+        kind,
+        template: fields.template(),
+        robot_secret: None,
     };
-    if obj.contains_key("secret") {
+    if next_kind.is_robot() {
+        patch.robot_secret = fields.robot_secret(next_kind);
+        if next_kind == EndpointKind::WeCom {
+            // WeCom signs nothing: a secret kept from another kind goes.
+            patch.robot_secret = Some(None);
+        }
+        // The endpoint as it will be is checked whole: a new kind with the URL and the
+        // template it keeps, a new template with the kind it has.
+        let url = url.unwrap_or_else(|| current.url.clone().into_inner());
+        let template = match &patch.template {
+            Some(template) => template.clone(),
+            None => current.template.clone(),
+        };
+        let event_types = patch
+            .event_types
+            .clone()
+            .unwrap_or_else(|| current.event_types.clone());
+        if event_types.is_empty() {
+            patch.event_types = Some(vec![EventType::Published]);
+        }
+        fields.robot_rules(next_kind, Some(&url), template.as_deref(), &event_types);
+    } else if obj.contains_key("secret") {
         fields.fail::<()>(
             "secret",
             "is changed with POST /api/v1/webhooks/{id}/rotate-secret",
+        );
+    } else if matches!(patch.template, Some(Some(_))) {
+        fields.fail::<()>(
+            "template",
+            "is only for chat robot endpoints (kind wecom, dingtalk or feishu)",
         );
     }
     if !fields.errors.is_empty() {
@@ -240,6 +308,69 @@ impl<'a> EndpointFields<'a> {
                     "must be a number of deliveries per second from 0.001 to 10000, or null",
                 ),
             },
+        }
+    }
+
+    fn kind(&mut self) -> Option<EndpointKind> {
+        match self.obj.get("kind") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if EndpointKind::parse(s).is_some() => EndpointKind::parse(s),
+            Some(_) => self.fail("kind", "must be one of standard, wecom, dingtalk, feishu"),
+        }
+    }
+
+    /// `Some(None)`: given as null (back to the kind's default message).
+    fn template(&mut self) -> Option<Option<String>> {
+        match self.obj.get("template") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(Some(s.clone())),
+            Some(Value::String(_)) => Some(None),
+            Some(_) => self.fail("template", "must be a string or null"),
+        }
+    }
+
+    /// A robot's vendor secret (`Some(None)`: given as null, unsigned).
+    fn robot_secret(&mut self, kind: EndpointKind) -> Option<Option<RobotSecret>> {
+        match self.obj.get("secret") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(_)) if kind == EndpointKind::WeCom => self.fail(
+                "secret",
+                "WeCom robots sign nothing: their key is in the URL (…/cgi-bin/webhook/send?key=…)",
+            ),
+            Some(Value::String(s)) => match RobotSecret::parse(s.trim()) {
+                Ok(secret) => Some(Some(secret)),
+                Err(reason) => self.fail("secret", reason),
+            },
+            Some(_) => self.fail("secret", "must be a string"),
+        }
+    }
+
+    /// The robot checks of an endpoint as it will be: its URL's credential, its template
+    /// (rendered with the sample article), and its event types (robots take no deletions).
+    fn robot_rules(
+        &mut self,
+        kind: EndpointKind,
+        url: Option<&Url>,
+        template: Option<&str>,
+        event_types: &[EventType],
+    ) {
+        if let Some(url) = url
+            && let Err(reason) = robots::check_url(kind, url)
+        {
+            self.fail::<()>("url", reason);
+        }
+        if let Some(template) = template
+            && let Err(reason) = robots::check_template(kind, template)
+        {
+            self.fail::<()>("template", reason);
+        }
+        if kind.is_robot() && event_types.contains(&EventType::Deleted) {
+            self.fail::<()>(
+                "event_types",
+                "chat robots receive no article.deleted: a chat message cannot be taken back",
+            );
         }
     }
 

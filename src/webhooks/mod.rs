@@ -3,6 +3,7 @@
 mod admin;
 mod channel;
 pub mod fields;
+pub mod robots;
 pub mod signature;
 
 pub use admin::{TestSent, Webhooks};

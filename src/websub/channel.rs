@@ -15,7 +15,7 @@ use super::link_header;
 use crate::catalog::{Catalog, Scope};
 use crate::config::WebSubConfig;
 use crate::delivery::parts::{Dispatching, InProgress};
-use crate::delivery::{AttemptReport, Channel};
+use crate::delivery::{AttemptReport, Channel, Prepared};
 use crate::domain::{
     ArticleId, Event, FeedFormat, StoredArticle, Subscription, Target, TargetKind, Tombstone,
 };
@@ -300,7 +300,7 @@ impl Channel for NotificationChannel {
     /// and rel=self (the topic's canonical URL); a `Content-Length` is sent (reqwest does for
     /// a bytes body: never chunked, never compressed). §8: with a hub.secret the hub MUST sign
     /// the body, `X-Hub-Signature: method=hex`.
-    fn prepare(&self, claimed: &Claimed, _now: DateTime<Utc>) -> Result<HeaderMap, Duration> {
+    fn prepare(&self, claimed: &Claimed, _now: DateTime<Utc>) -> Result<Prepared, Duration> {
         let mut headers = HeaderMap::new();
         if let Ok(v) = HeaderValue::from_str(&claimed.content_type) {
             headers.insert(CONTENT_TYPE, v);
@@ -323,7 +323,7 @@ impl Channel for NotificationChannel {
                 headers.insert(HeaderName::from_static("x-hub-signature"), v);
             }
         }
-        Ok(headers)
+        Ok(Prepared::with_headers(headers))
     }
 
     fn after_attempt<'a>(&'a self, report: AttemptReport<'a>) -> BoxFuture<'a, ()> {

@@ -18,6 +18,7 @@ mod interop;
 mod pages;
 mod readers;
 mod receiver;
+mod robots;
 mod seed;
 mod site;
 mod soak;

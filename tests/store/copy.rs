@@ -8,13 +8,14 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use tidings::catalog::{Catalog, load_catalog};
 use tidings::domain::{
-    Article, Event, EventType, FeedFormat, Image, Scope, Secret, StoredArticle, Tombstone,
+    Article, EndpointKind, Event, EventType, FeedFormat, Image, RobotSecret, Scope, Secret,
+    StoredArticle, Tombstone,
 };
 use tidings::feed_cache::{CachedFeed, Encoding};
 use tidings::render::{FeedContext, History, render_feed};
 use tidings::store::{
     AttemptOutcome, CopyProgress, CopyReport, CursorMove, EndpointPatch, Enqueued, NewDelivery,
-    NewMessage, PendingVerification, Store, TargetKind,
+    NewEndpoint, NewMessage, PendingVerification, Store, TargetKind,
 };
 
 use crate::fixtures::*;
@@ -201,6 +202,22 @@ async fn fill(store: &Store, t: DateTime<Utc>) -> Filled {
         .unwrap()
         .expect("the endpoint exists");
     let disabled = endpoint(store, "disabled", t + secs(4)).await;
+    // A chat robot: its kind, template and vendor secret go along.
+    let robot = store
+        .create_endpoint(
+            NewEndpoint {
+                kind: EndpointKind::DingTalk,
+                template: Some(
+                    r#"{"msgtype":"text","text":{"content":"{{ article.title }}"}}"#.into(),
+                ),
+                robot_secret: Some(RobotSecret::parse("SEC0123456789abcdef").unwrap()),
+                ..new_endpoint("robot")
+            },
+            t + secs(4),
+        )
+        .await
+        .unwrap()
+        .id;
     store
         .disable_endpoint(&disabled, "410 Gone from the receiver", t + secs(5))
         .await
@@ -355,7 +372,7 @@ async fn fill(store: &Store, t: DateTime<Utc>) -> Filled {
         .unwrap();
 
     Filled {
-        endpoints: vec![plain, rotated, disabled],
+        endpoints: vec![plain, rotated, disabled, robot],
         subscriptions: vec![with_secret.id, without.id],
         messages: 6,
         deliveries: 11,
@@ -412,6 +429,7 @@ async fn snapshot(store: &Store, catalog: &Catalog, t: DateTime<Utc>) -> Snapsho
                 "secret": e.secret.as_str(),
                 "previous": e.previous_secret.as_ref().map(|(s, until)| (s.as_str(), until)),
                 "after_seq": e.after_seq,
+                "robot_secret": e.robot_secret.as_ref().map(|s| s.as_str()),
             })
         })
         .collect();

@@ -1,6 +1,6 @@
 //! Webhook endpoints: create, list, patch, disable, rotate, delete.
 
-use tidings::domain::{EndpointUrl, EventType, Secret};
+use tidings::domain::{EndpointKind, EndpointUrl, EventType, RobotSecret, Secret};
 use tidings::store::EndpointPatch;
 
 use crate::fixtures::*;
@@ -12,7 +12,82 @@ conformance!(
     delete_removes_the_queue,
     rotation_keeps_the_old_secret_for_a_while,
     routes_follow_endpoints_and_their_revision_moves_with_them,
+    robots_keep_their_kind_template_and_vendor_secret,
 );
+
+async fn robots_keep_their_kind_template_and_vendor_secret(db: Ctx) {
+    let store = db.store().await;
+    let t = now();
+    let template = r#"{"msgtype":"text","text":{"content":"{{ title }}"}}"#;
+    let created = store
+        .create_endpoint(
+            tidings::store::NewEndpoint {
+                kind: EndpointKind::DingTalk,
+                template: Some(template.into()),
+                robot_secret: Some(RobotSecret::parse("SECabc123").unwrap()),
+                ..new_endpoint("robot")
+            },
+            t,
+        )
+        .await
+        .unwrap();
+    let read = store.endpoint(&created.id).await.unwrap().unwrap();
+    assert_eq!(read.kind, EndpointKind::DingTalk);
+    assert_eq!(read.template.as_deref(), Some(template));
+    assert_eq!(read.robot_secret.as_ref().unwrap().as_str(), "SECabc123");
+
+    // Another robot kind, the default message, unsigned.
+    let patch = EndpointPatch {
+        kind: Some(EndpointKind::Feishu),
+        template: Some(None),
+        robot_secret: Some(None),
+        ..EndpointPatch::default()
+    };
+    let patched = store
+        .update_endpoint(&created.id, patch, t + secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(patched.kind, EndpointKind::Feishu);
+    assert_eq!(patched.template, None);
+    assert!(patched.robot_secret.is_none());
+
+    // What a patch leaves out stays; a delivery's claim carries the robot whole.
+    let kept = store
+        .update_endpoint(
+            &created.id,
+            EndpointPatch {
+                robot_secret: Some(Some(RobotSecret::parse("fs-secret").unwrap())),
+                ..EndpointPatch::default()
+            },
+            t + secs(2),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.kind, EndpointKind::Feishu);
+    enqueue(
+        &store,
+        vec![webhook_message("m", "k", &[created.id.as_str()])],
+        t,
+    )
+    .await;
+    let claimed = store
+        .claim_due_deliveries(t + secs(3), t + secs(60), 1, None)
+        .await
+        .unwrap();
+    let tidings::domain::Target::Webhook(robot) = &claimed[0].target else {
+        panic!("a webhook delivery");
+    };
+    assert_eq!(robot.kind, EndpointKind::Feishu);
+    assert_eq!(robot.robot_secret.as_ref().unwrap().as_str(), "fs-secret");
+
+    // Endpoints made before robots existed read as standard ones.
+    let plain = endpoint(&store, "plain", t).await;
+    let plain = store.endpoint(&plain).await.unwrap().unwrap();
+    assert_eq!(plain.kind, EndpointKind::Standard);
+    assert!(plain.template.is_none() && plain.robot_secret.is_none());
+}
 
 async fn endpoints_are_created_listed_and_read(db: Ctx) {
     let store = db.store().await;
@@ -81,6 +156,9 @@ async fn patches_apply_and_reenabling_clears_failures(db: Ctx) {
         sections: Some(vec![section("zjhn")]),
         rate_limit: Some(Some(1.0)),
         enabled: None,
+        kind: None,
+        template: None,
+        robot_secret: None,
     };
     let patched = store
         .update_endpoint(&id, patch, t + secs(1))

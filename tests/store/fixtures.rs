@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Duration, FixedOffset, SubsecRound, Utc};
 use tidings::domain::{
-    Article, ArticleId, CallbackUrl, EndpointUrl, FeedFormat, Scope, Secret, SectionPath,
-    StoredArticle, Subscription,
+    Article, ArticleId, CallbackUrl, EndpointKind, EndpointUrl, FeedFormat, Scope, Secret,
+    SectionPath, StoredArticle, Subscription,
 };
 use tidings::store::{
     Attempt, AttemptOutcome, Claimed, DeliveryView, Enqueued, NewDelivery, NewEndpoint, NewMessage,
@@ -102,6 +102,9 @@ pub fn new_endpoint(path: &str) -> NewEndpoint {
         sections: Vec::new(),
         secret: Secret::generate(),
         rate_limit: None,
+        kind: EndpointKind::Standard,
+        template: None,
+        robot_secret: None,
     }
 }
 

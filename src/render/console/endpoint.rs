@@ -81,7 +81,7 @@ fn fields(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, page: &EndpointPage<
     html! {
         table.grid.fields {
             tbody {
-                tr { th { (f[0]) } td { code.url-full { (e.url.as_str()) } } }
+                tr { th { (f[0]) } td { code.url-full { (e.kind.shown_url(&e.url)) } } }
                 tr { th { (f[1]) } td { (e.description) } }
                 // Every endpoint is a standard webhook for now; chat robots' kinds will show here.
                 tr { th { (f[2]) } td { (labels.standard_kind) } }
@@ -313,7 +313,7 @@ pub fn render_secret_page(ctx: &ConsoleContext<'_>, shown: &SecretShown<'_>) -> 
     let e = shown.endpoint;
     let content = html! {
         @for warning in shown.warnings { p.errors { (warning) } }
-        p { code { (e.id) } " · " code { (e.url.as_str()) } }
+        p { code { (e.id) } " · " code { (e.kind.shown_url(&e.url)) } }
         p { strong { (labels.secret_once) } }
         code.secret #secret { (e.secret.as_str()) }
         @if let Some(until) = shown.previous_until {
@@ -345,6 +345,9 @@ mod tests {
             disabled_reason: None,
             failing_since: Some(utc("2026-04-30T00:00:00Z")),
             after_seq: 0,
+            kind: crate::domain::EndpointKind::Standard,
+            template: None,
+            robot_secret: None,
             created_at: utc("2026-04-01T00:00:00Z"),
             updated_at: utc("2026-04-01T00:00:00Z"),
         }

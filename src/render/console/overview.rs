@@ -133,7 +133,7 @@ fn endpoints(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, overview: &Overvi
                             @let e = &health.endpoint;
                             tr data-endpoint=(e.id) {
                                 td {
-                                    a href=(ctx.path(&format!("/endpoints/{}", e.id))) { (e.url.as_str()) }
+                                    a href=(ctx.path(&format!("/endpoints/{}", e.id))) { (e.kind.shown_url(&e.url)) }
                                     @if !e.description.is_empty() { br; small { (e.description) } }
                                 }
                                 td { (endpoint_state(labels, e)) }
@@ -315,6 +315,9 @@ mod tests {
             disabled_reason: (!enabled).then(|| "410 Gone".to_owned()),
             failing_since: failing.then(|| utc("2026-04-30T01:00:00Z")),
             after_seq: 0,
+            kind: crate::domain::EndpointKind::Standard,
+            template: None,
+            robot_secret: None,
             created_at: utc("2026-04-01T00:00:00Z"),
             updated_at: utc("2026-04-01T00:00:00Z"),
         }

@@ -7,13 +7,13 @@ use sqlx::types::Json;
 
 use super::deliveries::delete_deliveries_of;
 use super::{PgStore, db_time, notify};
-use crate::domain::{Endpoint, EndpointRoute, EventType, Secret, SectionPath};
+use crate::domain::{Endpoint, EndpointRoute, EventType, RobotSecret, Secret, SectionPath};
 use crate::store::{
     EndpointPatch, NewEndpoint, ROUTES_REVISION_SQL, ROUTES_SQL, RouteRow, StoreError,
-    route_from_row, stored_event_types,
+    route_from_row, stored_event_types, stored_kind,
 };
 
-const ENDPOINT_COLUMNS: [&str; 15] = [
+const ENDPOINT_COLUMNS: [&str; 18] = [
     "id",
     "url",
     "description",
@@ -29,6 +29,9 @@ const ENDPOINT_COLUMNS: [&str; 15] = [
     "after_seq",
     "created_at",
     "updated_at",
+    "kind",
+    "template",
+    "robot_secret",
 ];
 
 /// The endpoint columns of table `alias`, each named `{prefix}{column}`.
@@ -59,8 +62,10 @@ impl PgStore {
         // EVENTS_LOCK), so every event after this one commits later: none is skipped.
         let row = sqlx::query(&format!(
             "INSERT INTO webhook_endpoints AS e (id, url, description, event_types, sections, secret, rate_limit,
-                                                 enabled, after_seq, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, true, (SELECT coalesce(max(seq), 0) FROM events), $8, $8)
+                                                 enabled, after_seq, created_at, updated_at, kind, template,
+                                                 robot_secret)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, true, (SELECT coalesce(max(seq), 0) FROM events), $8, $8,
+                     $9, $10, $11)
              RETURNING {}",
             endpoint_select("e", "")
         ))
@@ -72,6 +77,9 @@ impl PgStore {
         .bind(new.secret.as_str())
         .bind(new.rate_limit)
         .bind(db_time(now))
+        .bind(new.kind.as_str())
+        .bind(new.template.as_deref().map(super::no_nul))
+        .bind(new.robot_secret.as_ref().map(RobotSecret::as_str))
         .fetch_one(&mut *tx)
         .await?;
         notify(&mut tx).await?;
@@ -144,7 +152,8 @@ impl PgStore {
         let next = patch.apply(current, now);
         let row = sqlx::query(&format!(
             "UPDATE webhook_endpoints AS e SET url = $2, description = $3, event_types = $4, sections = $5,
-                    rate_limit = $6, enabled = $7, disabled_reason = $8, failing_since = $9, updated_at = $10
+                    rate_limit = $6, enabled = $7, disabled_reason = $8, failing_since = $9, updated_at = $10,
+                    kind = $11, template = $12, robot_secret = $13
              WHERE e.id = $1
              RETURNING {}",
             endpoint_select("e", "")
@@ -159,6 +168,9 @@ impl PgStore {
         .bind(&next.disabled_reason)
         .bind(next.failing_since.map(db_time))
         .bind(db_time(next.updated_at))
+        .bind(next.kind.as_str())
+        .bind(next.template.as_deref().map(super::no_nul))
+        .bind(next.robot_secret.as_ref().map(RobotSecret::as_str))
         .fetch_one(&mut *tx)
         .await?;
         notify(&mut tx).await?;
@@ -270,16 +282,24 @@ pub(super) fn endpoint_from_row(row: &PgRow, prefix: &str) -> Result<Endpoint, S
         _ => None,
     };
     let url: String = row.try_get(col("url").as_str())?;
+    let robot_secret: Option<String> = row.try_get(col("robot_secret").as_str())?;
     Ok(Endpoint {
         id: row.try_get(col("id").as_str())?,
         url: url::Url::parse(&url)
             .map_err(|e| corrupt("url", &e))?
             .into(),
         description: row.try_get(col("description").as_str())?,
+        kind: stored_kind(&row.try_get::<String, _>(col("kind").as_str())?)?,
+        template: row.try_get(col("template").as_str())?,
         event_types,
         sections,
         secret,
         previous_secret,
+        robot_secret: robot_secret
+            .as_deref()
+            .map(RobotSecret::parse)
+            .transpose()
+            .map_err(|e| corrupt("robot_secret", &e))?,
         rate_limit: row.try_get(col("rate_limit").as_str())?,
         enabled: row.try_get(col("enabled").as_str())?,
         disabled_reason: row.try_get(col("disabled_reason").as_str())?,

@@ -7,14 +7,16 @@ use sqlx::sqlite::SqliteRow;
 use super::SqliteStore;
 use crate::domain::EventType;
 use crate::domain::SectionPath;
-use crate::domain::{Endpoint, EndpointRoute, Secret};
+use crate::domain::{Endpoint, EndpointRoute, RobotSecret, Secret};
+use crate::store::stored_kind;
 use crate::store::{
     EndpointPatch, NewEndpoint, ROUTES_REVISION_SQL, ROUTES_SQL, RouteRow, StoreError,
     parse_time_key, route_from_row, stored_event_types, time_key,
 };
 
 pub(super) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, sections, secret, previous_secret,
-    previous_expires_at, rate_limit, enabled, disabled_reason, failing_since, after_seq, created_at, updated_at";
+    previous_expires_at, rate_limit, enabled, disabled_reason, failing_since, after_seq, created_at, updated_at,
+    kind, template, robot_secret";
 
 impl SqliteStore {
     /// Registers an endpoint; it receives the events after the newest one at this moment.
@@ -31,8 +33,9 @@ impl SqliteStore {
             .await?;
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, url, description, event_types, sections, secret, rate_limit,
-                                            enabled, after_seq, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?9)",
+                                            enabled, after_seq, created_at, updated_at, kind, template,
+                                            robot_secret)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?9, ?10, ?11, ?12)",
         )
         .bind(&id)
         .bind(new.url.as_str())
@@ -43,6 +46,9 @@ impl SqliteStore {
         .bind(new.rate_limit)
         .bind(after_seq)
         .bind(time_key(now))
+        .bind(new.kind.as_str())
+        .bind(&new.template)
+        .bind(new.robot_secret.as_ref().map(RobotSecret::as_str))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -112,7 +118,8 @@ impl SqliteStore {
         let next = patch.apply(current, now);
         sqlx::query(
             "UPDATE webhook_endpoints SET url = ?2, description = ?3, event_types = ?4, sections = ?5,
-                    rate_limit = ?6, enabled = ?7, disabled_reason = ?8, failing_since = ?9, updated_at = ?10
+                    rate_limit = ?6, enabled = ?7, disabled_reason = ?8, failing_since = ?9, updated_at = ?10,
+                    kind = ?11, template = ?12, robot_secret = ?13
              WHERE id = ?1",
         )
         .bind(id)
@@ -125,6 +132,9 @@ impl SqliteStore {
         .bind(&next.disabled_reason)
         .bind(next.failing_since.map(time_key))
         .bind(time_key(next.updated_at))
+        .bind(next.kind.as_str())
+        .bind(&next.template)
+        .bind(next.robot_secret.as_ref().map(RobotSecret::as_str))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -218,16 +228,24 @@ pub(super) fn endpoint_from_row(row: &SqliteRow) -> Result<Endpoint, StoreError>
     };
     let url: String = row.try_get("url")?;
     let failing_since: Option<String> = row.try_get("failing_since")?;
+    let robot_secret: Option<String> = row.try_get("robot_secret")?;
     Ok(Endpoint {
         id: row.try_get("id")?,
         url: url::Url::parse(&url)
             .map_err(|e| corrupt("url", &e))?
             .into(),
         description: row.try_get("description")?,
+        kind: stored_kind(&row.try_get::<String, _>("kind")?)?,
+        template: row.try_get("template")?,
         event_types,
         sections,
         secret,
         previous_secret,
+        robot_secret: robot_secret
+            .as_deref()
+            .map(RobotSecret::parse)
+            .transpose()
+            .map_err(|e| corrupt("robot_secret", &e))?,
         rate_limit: row.try_get("rate_limit")?,
         enabled: row.try_get("enabled")?,
         disabled_reason: row.try_get("disabled_reason")?,
