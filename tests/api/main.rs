@@ -8,6 +8,7 @@ mod console;
 mod console_browser;
 mod crash;
 mod events_stream;
+mod fake_robots;
 mod feeds;
 mod helpers;
 mod history;
