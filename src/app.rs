@@ -69,6 +69,14 @@ impl Application {
         let delivery = tokio::spawn(self.service.delivery.clone().run(shutdown.clone()));
         let sources = Sources::new(self.service.clone());
         let crawler = tokio::spawn(sources.clone().run(shutdown.clone()));
+        // A live stream of events never ends on its own, and the graceful shutdown below waits
+        // for every answer to end: the streams end as the server stops.
+        let live = self.service.live.clone();
+        let closing = shutdown.clone();
+        tokio::spawn(async move {
+            closing.cancelled().await;
+            live.close();
+        });
         let app = router(AppState::new(self.service.clone(), sources));
         tracing::info!(address = %self.local_addr(), base_url = %self.service.config.base_url, "serving");
         let config = &self.service.config;

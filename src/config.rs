@@ -41,6 +41,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub delivery: DeliveryConfig,
     pub websub: WebSubConfig,
+    pub admin: AdminConfig,
+    pub events: EventsConfig,
 }
 
 /// A bearer token and what it may do.
@@ -165,6 +167,39 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             delivery: DeliveryConfig::default(),
             websub: WebSubConfig::default(),
+            admin: AdminConfig::default(),
+            events: EventsConfig::default(),
+        }
+    }
+}
+
+/// Live streams of the event log (Server-Sent Events).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Streams open at once, the API's and the public ones together (503 beyond).
+    pub max_streams: usize,
+    /// Public streams one client may hold open at once (429 beyond; see
+    /// `http.client_ip_header`).
+    pub max_public_streams_per_client: usize,
+    /// A stream silent this long gets a comment, so that proxies keep it open, in seconds.
+    pub heartbeat_secs: f64,
+    /// How long a client should wait before reconnecting (the stream's `retry:`), in
+    /// milliseconds.
+    pub retry_ms: u64,
+    /// Serve each scope's public stream (`/feeds/{scope}.events`), and show new articles live
+    /// on the scope's page.
+    pub public_streams: bool,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            max_streams: 256,
+            max_public_streams_per_client: 4,
+            heartbeat_secs: 15.0,
+            retry_ms: 3000,
+            public_streams: false,
         }
     }
 }
@@ -213,6 +248,26 @@ pub struct DeliveryConfig {
     pub robot_busy_wait_secs: f64,
     /// How often to look for work when nothing wakes the engine, in milliseconds.
     pub poll_interval_ms: u64,
+}
+
+/// The operator's console at `/admin`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// How long a console session lasts after logging in, in seconds.
+    pub session_secs: u64,
+    /// Failed logins one client may make per minute; past it, every login of that client is
+    /// refused (429) until the minute has passed.
+    pub max_failed_logins_per_client_per_minute: u32,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            session_secs: 8 * 3600,
+            max_failed_logins_per_client_per_minute: 10,
+        }
+    }
 }
 
 /// The WebSub hub.
@@ -529,6 +584,15 @@ impl Config {
                 HttpConfig::HEADER_CEILING
             )));
         }
+        if !(60..=30 * 86400).contains(&self.admin.session_secs)
+            || self.admin.max_failed_logins_per_client_per_minute == 0
+        {
+            return Err(ConfigError::Invalid(
+                "admin.session_secs must be from 60 to 2592000, and \
+                 admin.max_failed_logins_per_client_per_minute at least 1"
+                    .into(),
+            ));
+        }
         if self.database.max_connections == 0 || self.database.acquire_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "database.max_connections and database.acquire_timeout_secs must be at least 1"
@@ -563,6 +627,17 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "websub: need 1 <= lease_min_secs <= lease_default_secs <= lease_max_secs".into(),
+            ));
+        }
+        let e = &self.events;
+        if e.max_streams == 0
+            || e.max_public_streams_per_client == 0
+            || !(0.01..=3600.0).contains(&e.heartbeat_secs)
+        {
+            return Err(ConfigError::Invalid(
+                "events.max_streams and events.max_public_streams_per_client must be at least 1, \
+                 events.heartbeat_secs from 0.01 to 3600"
+                    .into(),
             ));
         }
         if !self.api_token.is_empty() && self.api_token.len() < 16 {

@@ -76,6 +76,8 @@ pub struct Metrics {
     pub source_fetches: Family<SourceLabel, Counter>,
     /// Articles taken from sources (pages, feeds, hub notifications), by outcome.
     pub source_imports: Family<SourceLabel, Counter>,
+    /// Live streams of the event log open now, the API's and the public ones.
+    pub event_streams: Gauge,
 }
 
 impl Default for Metrics {
@@ -186,6 +188,12 @@ impl Metrics {
             "Articles taken from sources, by source and outcome",
             source_imports.clone(),
         );
+        let event_streams = Gauge::default();
+        registry.register(
+            "event_streams",
+            "Live streams of the event log open now (API and public)",
+            event_streams.clone(),
+        );
         for outcome in DELIVERY_OUTCOMES {
             let _ = deliveries.get_or_create(&OutcomeLabel { outcome });
             let _ = websub_deliveries.get_or_create(&OutcomeLabel { outcome });
@@ -214,6 +222,7 @@ impl Metrics {
             request_seconds,
             source_fetches,
             source_imports,
+            event_streams,
         }
     }
 

@@ -1,5 +1,7 @@
 //! The use cases shared by every front door (HTTP, CLI): publish, delete, read feeds.
 
+mod live;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +14,8 @@ use crate::config::Config;
 use crate::delivery::client::{AddressPolicy, ClientSettings, Lookup, Outbound};
 use crate::delivery::{Channel, DeliveryEngine, Waker};
 use crate::domain::{
-    Article, ArticleId, FeedCursor, FeedFormat, QueueStats, SearchQuery, StoredArticle, Tombstone,
+    Article, ArticleId, EventSummary, FeedCursor, FeedFormat, QueueStats, SearchQuery,
+    StoredArticle, Tombstone,
 };
 use crate::feed_cache::{CachedFeed, FeedCache, FeedKey};
 use crate::ingest::{FieldError, Normalizer, Rejection};
@@ -21,6 +24,8 @@ use crate::render::{FeedContext, History, render_feed, shown_summary};
 use crate::store::{DeleteOutcome, FeedPage, Store, StoreError, Upserted};
 use crate::webhooks::{WebhookChannel, Webhooks};
 use crate::websub::Hub;
+
+pub use live::{LiveLog, NoSlot, StreamSlot, changes_scope};
 
 /// How many rendered documents the feed cache keeps.
 const FEED_CACHE_CAPACITY: usize = 2048;
@@ -88,6 +93,8 @@ pub struct Service {
     pub outbound: Outbound,
     /// The last event whose sections' feeds were invalidated.
     applied_seq: Arc<tokio::sync::Mutex<i64>>,
+    /// The same, for the live streams of the event log, and their bound.
+    pub live: LiveLog,
     /// Bounds the CPU given to normalising (sanitising) articles: one batch per core.
     normalizing: Arc<tokio::sync::Semaphore>,
     /// When this process opened the store, to the second (see [`Service::updated`]).
@@ -143,6 +150,7 @@ impl Service {
         let delivery =
             DeliveryEngine::new(store.clone(), d, outbound.clone(), waker.clone(), channels);
         let webhooks = Webhooks::new(store.clone(), waker, d, metrics.clone());
+        let live = LiveLog::new(applied, config.events.max_streams, metrics.clone());
         Ok(Self {
             opened_at: Utc::now().trunc_subsecs(0),
             config: Arc::new(config),
@@ -155,6 +163,7 @@ impl Service {
             hub,
             outbound,
             applied_seq: Arc::new(tokio::sync::Mutex::new(applied)),
+            live,
             normalizing: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, usize::from),
             )),
@@ -305,6 +314,8 @@ impl Service {
             }
             self.cache
                 .invalidate(&scopes.into_iter().collect::<Vec<_>>());
+            // After the feeds: a stream's client that reads a feed on an event finds it new.
+            self.live.advance(last.seq);
         }
     }
 
@@ -332,6 +343,26 @@ impl Service {
     /// from the store (for pages, which are not cached).
     pub async fn latest(&self, scope: &Scope, limit: u32) -> Result<FeedPage, StoreError> {
         self.store.feed_page(scope, limit).await
+    }
+
+    /// The `limit` newest live articles of a scope published before `before`, in the feeds'
+    /// order (for the console's pages of a section).
+    pub async fn articles_before(
+        &self,
+        scope: &Scope,
+        before: &FeedCursor,
+        limit: u32,
+    ) -> Result<Vec<StoredArticle>, StoreError> {
+        self.store.articles_before(scope, before, limit).await
+    }
+
+    /// The events of an article, newest version first, at most `limit`.
+    pub async fn article_events(
+        &self,
+        id: &ArticleId,
+        limit: u32,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        self.store.article_events(id, limit).await
     }
 
     /// Live articles whose title or shown summary (their own, or the start of the body's

@@ -82,14 +82,14 @@ fn copy(from: &str, to: &str) -> String {
 
 fn first_line(from: &str, to: &str) -> String {
     format!(
-        "copied 3 articles, 3 events, 0 endpoints, 0 subscriptions, 0 pending verifications, 0 messages, 0 deliveries, \
+        "copied 3 articles, 3 events, 0 endpoints, 0 subscriptions, 0 pending verifications, 0 sources, 0 source pages, 0 messages, 0 deliveries, \
          0 attempts, 0 cursors from {from} to {to}; nothing was there already"
     )
 }
 
 fn again_line(from: &str, to: &str) -> String {
     format!(
-        "copied 0 articles, 0 events, 0 endpoints, 0 subscriptions, 0 pending verifications, 0 messages, 0 deliveries, \
+        "copied 0 articles, 0 events, 0 endpoints, 0 subscriptions, 0 pending verifications, 0 sources, 0 source pages, 0 messages, 0 deliveries, \
          0 attempts, 0 cursors from {from} to {to}; already there: 3 articles, 3 events"
     )
 }

@@ -56,3 +56,19 @@ pub struct Event {
     /// dispatcher, the one reader that needs it, had read this event.
     pub payload: Option<serde_json::Value>,
 }
+
+/// An event without the article it carries: a line of an article's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventSummary {
+    /// Position in the event log.
+    pub seq: i64,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub article_id: ArticleId,
+    pub section: SectionPath,
+    /// The previous section, when an update moved the article.
+    pub moved_from: Option<SectionPath>,
+    pub version: i64,
+    pub occurred_at: DateTime<Utc>,
+}

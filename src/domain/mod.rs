@@ -3,6 +3,7 @@
 
 mod article;
 mod cursor;
+mod delivery;
 mod endpoint;
 mod event;
 mod format;
@@ -19,8 +20,9 @@ mod url;
 
 pub use article::{Article, Image, StoredArticle, Tombstone};
 pub use cursor::FeedCursor;
+pub use delivery::{Attempt, DeliveryView};
 pub use endpoint::{Endpoint, EndpointKind, EndpointRoute};
-pub use event::{Event, EventType};
+pub use event::{Event, EventSummary, EventType};
 pub use format::FeedFormat;
 pub use ids::{ArticleId, InvalidValue, SectionPath};
 pub use queue::QueueStats;
@@ -28,7 +30,7 @@ pub use scope::Scope;
 pub use search::SearchQuery;
 pub use secret::{RobotSecret, Secret};
 pub use source::{HubState, RunCounts, SourceHub, SourcePage, SourceRecord, SourceRow};
-pub use subscription::{SignatureAlgorithm, Subscription};
+pub use subscription::{LastDelivery, SignatureAlgorithm, Subscription, SubscriptionView};
 pub use tag::{MAX_TAG_CHARS, TAG_SCOPE_PREFIX, Tag, fold_white_space};
 pub use target::{Target, TargetKind};
 pub use url::{CallbackUrl, EndpointUrl};

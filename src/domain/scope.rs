@@ -57,6 +57,11 @@ impl Scope {
         format!("{public_base}/feeds/{}.html", self.url_path())
     }
 
+    /// The absolute URL of this scope's live stream of events, beside its feeds.
+    pub fn events_url(&self, public_base: &str) -> String {
+        format!("{public_base}/feeds/{}.events", self.url_path())
+    }
+
     /// Whether an article of `section` carrying `tags` belongs to this scope's feed.
     pub fn includes(&self, section: &SectionPath, tags: &[String]) -> bool {
         match self {

@@ -70,3 +70,42 @@ impl SignatureAlgorithm {
         format!("{}={hex}", self.name())
     }
 }
+
+/// A subscription with its latest delivery, for the admin view.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionView {
+    #[serde(flatten)]
+    pub subscription: Subscription,
+    pub state: &'static str,
+    pub has_secret: bool,
+    pub last_delivery: Option<LastDelivery>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastDelivery {
+    pub id: String,
+    pub status: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl SubscriptionView {
+    /// The view of a subscription at `now`.
+    pub fn new(
+        subscription: Subscription,
+        last_delivery: Option<LastDelivery>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            state: if subscription.expires_at > now {
+                "active"
+            } else {
+                "expired"
+            },
+            has_secret: subscription.secret.is_some(),
+            subscription,
+            last_delivery,
+        }
+    }
+}

@@ -1,13 +1,15 @@
-//! Per-client limits of the public doors (the hub, feed misses): who the client is, and how
-//! often it may knock. A client is its IP address: the connection's peer, or, behind a reverse
-//! proxy, the address that proxy writes into the header named by `http.client_ip_header`. An
-//! IPv6 client is its /64 network: one host is commonly given a whole /64, and could otherwise
-//! change address at every request.
+//! Per-client limits of the public doors (the hub, feed misses, public event streams, the
+//! console's login): who the client is, how often it may knock, and how much it may hold open. A client is its IP
+//! address: the connection's peer, or, behind a reverse proxy, the address that proxy writes
+//! into the header named by `http.client_ip_header`. An IPv6 client is its /64 network: one
+//! host is commonly given a whole /64, and could otherwise change address at every request.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
@@ -27,6 +29,10 @@ pub struct PublicLimits {
     pub hub: PerClient,
     /// Feed requests that render a document.
     pub misses: PerClient,
+    /// Failed logins to the console.
+    pub logins: Failures,
+    /// Public event streams open.
+    pub streams: OpenPerClient,
 }
 
 /// The client of a request (see [`client_ip`] and [`client_key`]), as an extractor.
@@ -116,6 +122,101 @@ impl PerClient {
     }
 }
 
+/// Failures per client, such as wrong passwords: at most `per_minute` in any minute. A client
+/// past it is held back, whatever it tries, until it is within its rate again: a right guess
+/// made meanwhile is refused like a wrong one.
+#[derive(Debug)]
+pub struct Failures {
+    rate: PerClient,
+    /// The clients held back, and until when.
+    held: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+impl Failures {
+    pub fn per_minute(per_minute: u32) -> Self {
+        Self {
+            rate: PerClient::per_minute(per_minute),
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long `client` must wait before it may try again, when it is held back now.
+    pub fn held_back(&self, client: Option<IpAddr>) -> Option<Duration> {
+        let client = client?;
+        let until = *self.held.lock().expect("never poisoned").get(&client)?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    /// Counts a failure of `client`; past its rate, holds it back and says for how long.
+    pub fn failed(&self, client: Option<IpAddr>) -> Option<Duration> {
+        let wait = self.rate.check(client).err()?;
+        let now = Instant::now();
+        let mut held = self.held.lock().expect("never poisoned");
+        // Only the clients held back now are kept.
+        held.retain(|_, until| *until > now);
+        held.insert(client?, now + wait);
+        Some(wait)
+    }
+}
+
+/// Things one client holds open at once (public event streams): at most `max` each.
+#[derive(Debug)]
+pub struct OpenPerClient {
+    /// Only clients holding something are here, so it is never larger than what is open.
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    max: usize,
+}
+
+/// The client holds as many as it may.
+#[derive(Debug)]
+pub struct AllHeld;
+
+/// One thing held open by a client, counted until it is dropped.
+#[derive(Debug)]
+pub struct Held {
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    client: IpAddr,
+}
+
+impl OpenPerClient {
+    pub fn new(max: usize) -> Self {
+        Self {
+            open: Arc::default(),
+            max,
+        }
+    }
+
+    /// Counts one more for `client`; an error when it holds `max` already. A client that is
+    /// unknown is not limited (`Ok(None)`).
+    pub fn hold(&self, client: Option<IpAddr>) -> Result<Option<Held>, AllHeld> {
+        let Some(client) = client else {
+            return Ok(None);
+        };
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(client).or_insert(0);
+        if *count >= self.max {
+            return Err(AllHeld);
+        }
+        *count += 1;
+        Ok(Some(Held {
+            open: self.open.clone(),
+            client,
+        }))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +294,50 @@ mod tests {
         );
         assert!(limits.check(b).is_ok(), "another client is not held back");
         assert!(limits.check(None).is_ok());
+    }
+
+    #[test]
+    fn a_client_past_its_failures_is_held_back_whatever_it_tries() {
+        let failures = Failures::per_minute(2);
+        let (a, b) = (
+            Some("192.0.2.1".parse().unwrap()),
+            Some("192.0.2.2".parse().unwrap()),
+        );
+        assert_eq!(failures.held_back(a), None);
+        assert_eq!(failures.failed(a), None);
+        assert_eq!(failures.failed(a), None);
+        assert_eq!(
+            failures.held_back(a),
+            None,
+            "two failures are within the rate"
+        );
+        let wait = failures.failed(a).expect("a third is past it");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert!(failures.held_back(a).is_some());
+        assert_eq!(
+            failures.held_back(b),
+            None,
+            "another client is not held back"
+        );
+        assert_eq!(failures.failed(None), None);
+    }
+
+    #[test]
+    fn a_client_holds_a_few_streams_and_gets_each_back() {
+        let open = OpenPerClient::new(2);
+        let a = Some("192.0.2.1".parse().unwrap());
+        let first = open.hold(a).unwrap();
+        let _second = open.hold(a).unwrap();
+        assert!(open.hold(a).is_err(), "two at most");
+        assert!(open.hold(Some("192.0.2.2".parse().unwrap())).is_ok());
+        assert!(
+            open.hold(None).unwrap().is_none(),
+            "an unknown client is not counted"
+        );
+        drop(first);
+        assert!(open.hold(a).is_ok(), "one given back is free again");
     }
 }

@@ -7,27 +7,91 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
+use super::console::SessionKey;
 use super::error::ApiError;
 use crate::config::{Config, Scope};
 
 /// The configured tokens, kept as digests so that comparing them leaks nothing useful.
 #[derive(Debug, Default)]
-pub struct Tokens(Vec<([u8; 32], String, Vec<Scope>)>);
+pub struct Tokens(Vec<Token>);
+
+/// One configured token.
+#[derive(Debug)]
+struct Token {
+    digest: [u8; 32],
+    name: String,
+    scopes: Vec<Scope>,
+    /// For a token with the `admin` scope: the key of the console sessions it opens.
+    session_key: Option<SessionKey>,
+}
+
+impl Token {
+    fn new(token: &str, name: &str, scopes: Vec<Scope>) -> Self {
+        Self {
+            digest: digest(token),
+            name: name.to_owned(),
+            session_key: scopes
+                .contains(&Scope::Admin)
+                .then(|| SessionKey::derive(token)),
+            scopes,
+        }
+    }
+}
+
+/// What a token presented to log in to the console is.
+#[derive(Debug)]
+pub enum Login<'a> {
+    /// An admin token: its name and the key of its sessions.
+    Admin {
+        name: &'a str,
+        key: &'a SessionKey,
+    },
+    /// A token without the `admin` scope.
+    NotAdmin,
+    Unknown,
+}
 
 impl Tokens {
     pub fn from_config(config: &Config) -> Self {
         let mut tokens = Vec::new();
         if !config.api_token.is_empty() {
-            tokens.push((
-                digest(&config.api_token),
-                "api_token".to_owned(),
+            tokens.push(Token::new(
+                &config.api_token,
+                "api_token",
                 vec![Scope::Publish, Scope::Read, Scope::Admin],
             ));
         }
         for t in &config.tokens {
-            tokens.push((digest(&t.token), t.name.clone(), t.scopes.clone()));
+            tokens.push(Token::new(&t.token, &t.name, t.scopes.clone()));
         }
         Self(tokens)
+    }
+
+    fn find(&self, presented: &str) -> Option<&Token> {
+        let presented = digest(presented);
+        self.0.iter().find(|t| t.digest == presented)
+    }
+
+    /// What `presented` is, to log in with.
+    pub fn login(&self, presented: &str) -> Login<'_> {
+        match self.find(presented) {
+            Some(Token {
+                name,
+                session_key: Some(key),
+                ..
+            }) => Login::Admin { name, key },
+            Some(_) => Login::NotAdmin,
+            None => Login::Unknown,
+        }
+    }
+
+    /// The session keys of the admin tokens named `name`.
+    pub fn session_keys(&self, name: &str) -> Vec<&SessionKey> {
+        self.0
+            .iter()
+            .filter(|t| t.name == name)
+            .filter_map(|t| t.session_key.as_ref())
+            .collect()
     }
 }
 
@@ -76,15 +140,12 @@ impl FromRequestParts<AppState> for Caller {
             })
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
-        let presented = digest(presented);
         state
             .tokens
-            .0
-            .iter()
-            .find(|(d, _, _)| *d == presented)
-            .map(|(_, name, scopes)| Caller {
-                name: name.clone(),
-                scopes: scopes.clone(),
+            .find(presented)
+            .map(|token| Caller {
+                name: token.name.clone(),
+                scopes: token.scopes.clone(),
             })
             .ok_or(ApiError::Unauthorized)
     }
@@ -179,13 +240,18 @@ pub fn cursor_param(query: Option<&str>) -> Result<i64, ApiError> {
     match query_param(query, "after") {
         None => Ok(0),
         Some(raw) if raw.is_empty() => Ok(0),
-        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::bad_field(
-                "after",
-                format!("must be a cursor from an earlier page, not {raw:?}"),
-            )
-        }),
+        Some(raw) => cursor_value(&raw, "after"),
     }
+}
+
+/// A cursor of the event log (an event's `cursor`, a page's `next`), sent as `field`.
+pub fn cursor_value(raw: &str, field: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+        ApiError::bad_field(
+            field,
+            format!("must be a cursor from an earlier page, not {raw:?}"),
+        )
+    })
 }
 
 pub fn limit_param(query: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {

@@ -1,6 +1,6 @@
 //! `/feeds/{scope}.{rss,atom,json}`: the feeds of `all`, of each section and of each tag
 //! (`/feeds/tags/{tag}.atom`), with HTTP caching done right; beside them `/feeds/{scope}.html`,
-//! the scope's page (see `pages`).
+//! the scope's page (see `pages`), and `/feeds/{scope}.events`, its live stream (see `events`).
 
 use std::sync::Arc;
 
@@ -33,9 +33,9 @@ async fn get_feed(
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("no feed at /feeds/{feed}"));
     let (name, ext) = feed.rsplit_once('.').ok_or_else(not_found)?;
-    // Beside the feeds, the scope's page for people: not a feed format.
+    // Beside the feeds, the scope's page for people and its live stream: not feed formats.
     let format = match ext {
-        "html" => None,
+        "html" | "events" => None,
         ext => Some(FeedFormat::from_extension(ext).ok_or_else(not_found)?),
     };
     let scope = match name.strip_prefix(TAG_SCOPE_PREFIX) {
@@ -54,6 +54,11 @@ async fn get_feed(
         })?,
     };
     let Some(format) = format else {
+        if ext == "events" {
+            let query = query.as_deref();
+            return super::events::stream_scope(&state, Client(client), &scope, query, &headers)
+                .await;
+        }
         return super::pages::get_section_page(&state, Client(client), &scope, &headers).await;
     };
     if let Some(before) = query_value(query.as_deref(), "before") {

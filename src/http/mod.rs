@@ -3,6 +3,7 @@
 mod articles;
 mod assets;
 mod clients;
+mod console;
 mod deliveries;
 pub mod error;
 mod events;
@@ -54,6 +55,12 @@ impl AppState {
             misses: clients::PerClient::per_minute(
                 service.config.feeds.max_misses_per_client_per_minute,
             ),
+            logins: clients::Failures::per_minute(
+                service.config.admin.max_failed_logins_per_client_per_minute,
+            ),
+            streams: clients::OpenPerClient::new(
+                service.config.events.max_public_streams_per_client,
+            ),
         });
         Self {
             service,
@@ -80,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(websub::router())
         .merge(sources::router())
+        .merge(console::router())
         .route_layer(axum::middleware::from_fn(note_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -157,7 +165,11 @@ async fn problems_only(State(state): State<AppState>, response: Response) -> Res
         .extensions()
         .get::<websub::PlainTextError>()
         .is_some();
-    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_plain_by_protocol
+    let is_console_page = response.extensions().get::<console::Page>().is_some();
+    if !(status.is_client_error() || status.is_server_error())
+        || is_problem
+        || is_plain_by_protocol
+        || is_console_page
     {
         return response;
     }

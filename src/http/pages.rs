@@ -50,6 +50,11 @@ pub(super) async fn get_section_page(
     let catalog = service.catalog.clone();
     let base = service.config.public_base().to_owned();
     let hub_url = service.hub_url();
+    let live_url = service
+        .config
+        .events
+        .public_streams
+        .then(|| scope.events_url(&base));
     let scope = scope.clone();
     // Summaries are the text of bodies, up to megabytes each: CPU work, off the async workers.
     // The rendered page is not cached, but is held as the feeds' documents are, for their
@@ -59,6 +64,7 @@ pub(super) async fn get_section_page(
             catalog: &catalog,
             base: &base,
             hub_url: &hub_url,
+            live_url: live_url.as_deref(),
         };
         let html = render_section_page(&ctx, &scope, &page.entries);
         Arc::new(CachedFeed::new(html.into_bytes(), updated))

@@ -48,7 +48,8 @@ pub fn connection_capacity(wanted: usize) -> usize {
     wanted.min(fits)
 }
 
-/// Serves `app` on `listener` until `shutdown` is cancelled, then lets requests in flight end.
+/// Serves `app` on `listener` until `shutdown` is cancelled, then lets requests in flight end
+/// (for at most `http.request_timeout_secs`).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -112,6 +113,18 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Answers in flight may finish, within a bound: a client that stops reading holds its
+    // answer (a stream of events catching up, a large feed) for as long as it likes, and the
+    // streams, which end at the shutdown, are not polled again until it reads.
+    let grace = Duration::from_secs(config.request_timeout_secs);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "connections still answering at the end of the grace period are not waited for"
+        );
+    }
     Ok(())
 }

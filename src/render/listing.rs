@@ -57,6 +57,7 @@ border-radius:4px;background:#f1f1f1}\
 .scroll{overflow-x:auto}\
 table.sources{border-collapse:collapse;font-size:.85rem;min-width:40rem}\
 table.sources th,table.sources td{padding:.3rem .5rem;border-bottom:1px solid #eee;text-align:left;vertical-align:top}\
+.live{margin:.5rem 0;padding:.5rem .75rem;border:1px solid #c6d7f5;border-radius:4px;background:#eef4ff}\
 footer{margin-top:2.5rem;padding-top:.5rem;border-top:1px solid #ddd;font-size:.9rem}\
 @media (max-width:34rem){\
 .page{padding:.75rem 1rem 2rem}\

@@ -4,6 +4,7 @@
 //! extension maps), JSON from serde, HTML from an auto-escaping template.
 
 mod atom;
+pub mod console;
 mod entry;
 mod index;
 mod json_feed;

@@ -17,10 +17,14 @@ pub struct PageContext<'a> {
     pub base: &'a str,
     /// The WebSub hub's absolute URL.
     pub hub_url: &'a str,
+    /// The scope's live stream of events, when public streams are on: the page then tells of
+    /// new articles as they come.
+    pub live_url: Option<&'a str>,
 }
 
 /// Renders the page of `scope` (a section, or `all`) showing `articles`, its newest first: a
-/// complete HTML5 document whose only script is the Copy buttons' (inline, no assets).
+/// complete HTML5 document whose only script is the Copy buttons' and, with a `live_url`, the
+/// live notice's (inline, no assets).
 pub fn render_section_page(
     ctx: &PageContext<'_>,
     scope: &Scope,
@@ -47,6 +51,21 @@ var button=event.target.closest("button[data-copy]");if(!button)return;
 var field=document.getElementById(button.dataset.copy);if(!field)return;
 function fallback(){select(field);var copied=false;try{copied=document.execCommand("copy");}catch(e){}show(button,copied?button.dataset.copied:button.dataset.selected);}
 if(navigator.clipboard&&window.isSecureContext){navigator.clipboard.writeText(field.textContent).then(function(){show(button,button.dataset.copied);},fallback);}else{fallback();}
+});
+})();"#;
+
+/// Shows the newest article published in the scope since the page was loaded, from its live
+/// stream: the notice is hidden until then, and stays hidden without script or `EventSource`.
+/// Text goes in as text, and only an http(s) URL becomes a link.
+const LIVE_SCRIPT: &str = r#"(function(){
+var notice=document.getElementById("live");if(!notice||!window.EventSource)return;
+var source=new EventSource(notice.dataset.stream);
+source.addEventListener("article.published",function(event){
+var article;try{article=JSON.parse(event.data).article;}catch(e){return;}
+if(!article||typeof article.title!=="string")return;
+var link=notice.querySelector("a.new");link.textContent=article.title;
+if(/^https?:\/\//.test(article.url))link.href=article.url;else link.removeAttribute("href");
+notice.hidden=false;
 });
 })();"#;
 
@@ -94,12 +113,31 @@ impl SectionPage<'_> {
                             (self.subsections())
                             section #latest {
                                 h2 { (self.labels.latest) }
+                                (self.live_notice())
                                 (article_list(&self.list_context(), articles))
                             }
                         }
                         (self.footer())
                     }
                     script { (PreEscaped(COPY_SCRIPT)) }
+                    @if self.ctx.live_url.is_some() {
+                        script { (PreEscaped(LIVE_SCRIPT)) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The notice of a new article, hidden until the live script fills it in (see
+    /// [`LIVE_SCRIPT`]); nothing without a live stream. The reload link is to the page itself.
+    fn live_notice(&self) -> Markup {
+        html! {
+            @if let Some(stream) = self.ctx.live_url {
+                p.live #live role="status" data-stream=(stream) hidden {
+                    (self.labels.new_article)
+                    a.new { }
+                    " · "
+                    a.reload href=(self.scope.page_url(self.ctx.base)) { (self.labels.reload) }
                 }
             }
         }
@@ -256,6 +294,7 @@ mod tests {
             catalog: &catalog,
             base: BASE,
             hub_url: HUB_URL,
+            live_url: None,
         };
         render_section_page(&ctx, scope, articles)
     }
@@ -301,6 +340,27 @@ mod tests {
     }
 
     #[test]
+    fn a_live_stream_adds_a_hidden_notice_and_its_script() {
+        assert!(!render(&ldhd(), &[]).contains("id=\"live\""));
+        let catalog = catalog();
+        let stream = ldhd().events_url(BASE);
+        let ctx = PageContext {
+            catalog: &catalog,
+            base: BASE,
+            hub_url: HUB_URL,
+            live_url: Some(&stream),
+        };
+        let html = render_section_page(&ctx, &ldhd(), &[leader_article()]);
+        assert!(html.contains(&format!(
+            "<p class=\"live\" id=\"live\" role=\"status\" data-stream=\"{BASE}/feeds/hnyw/ldhd.events\" \
+             hidden>有新文章：<a class=\"new\"></a> · <a class=\"reload\" \
+             href=\"{BASE}/feeds/hnyw/ldhd.html\">刷新页面</a></p>"
+        )));
+        assert_eq!(html.matches("<script>").count(), 2);
+        assert!(html.contains("new EventSource(notice.dataset.stream)"));
+    }
+
+    #[test]
     fn articles_show_date_with_offset_source_editor_image_and_summary() {
         let html = render(&scope(), &[leader_article()]);
         assert!(html.contains(
@@ -342,6 +402,7 @@ mod tests {
             catalog: &catalog,
             base: BASE,
             hub_url: HUB_URL,
+            live_url: None,
         };
         let html = render_section_page(&ctx, &Scope::All, &[]);
         assert!(html.contains("<html lang=\"en-GB\">"));

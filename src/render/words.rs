@@ -30,6 +30,9 @@ pub(super) struct Labels {
     pub search: &'static str,
     pub search_placeholder: &'static str,
     pub no_results: &'static str,
+    /// The live notice of a scope's page: what came (ending with its colon), and how to see it.
+    pub new_article: &'static str,
+    pub reload: &'static str,
     /// The heading of the sources' table on the index, and its columns.
     pub sources: &'static str,
     pub source_columns: [&'static str; 7],
@@ -71,6 +74,8 @@ impl Labels {
         search: "搜索",
         search_placeholder: "搜索标题和摘要",
         no_results: "没有找到相关文章。",
+        new_article: "有新文章：",
+        reload: "刷新页面",
         sources: "采集来源",
         source_columns: [
             "名称",
@@ -110,6 +115,8 @@ impl Labels {
         search: "Search",
         search_placeholder: "Search titles and summaries",
         no_results: "Nothing found.",
+        new_article: "New article: ",
+        reload: "Reload the page",
         sources: "Sources",
         source_columns: [
             "Name",

@@ -232,6 +232,7 @@ macro_rules! on_backend {
 
 // After the macro, which they use.
 mod copy;
+mod history;
 mod queue;
 mod sources;
 mod verifications;

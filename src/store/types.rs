@@ -1,11 +1,11 @@
 //! The types the store's use cases take and return, the same for every backend.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
+pub use crate::domain::{Attempt, DeliveryView, LastDelivery, SubscriptionView};
 use crate::domain::{
     Endpoint, EndpointKind, EndpointUrl, EventType, RobotSecret, Secret, SectionPath,
-    StoredArticle, Subscription, Target, TargetKind,
+    StoredArticle, Target, TargetKind,
 };
 
 use super::UpsertOutcome;
@@ -192,17 +192,6 @@ pub struct Claimed {
     pub lease_until: DateTime<Utc>,
 }
 
-/// One attempt, as recorded.
-#[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
-    pub attempted_at: DateTime<Utc>,
-    pub status_code: Option<u16>,
-    pub duration_ms: u64,
-    pub error_class: Option<String>,
-    pub error: Option<String>,
-    pub response_body: String,
-}
-
 /// What a resend did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resend {
@@ -252,27 +241,6 @@ impl AttemptOutcome {
             },
         }
     }
-}
-
-/// A delivery as the delivery log shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeliveryView {
-    pub id: String,
-    /// The `webhook-id` the receiver sees.
-    pub message_id: String,
-    #[serde(rename = "type")]
-    pub message_type: String,
-    pub endpoint_id: String,
-    pub status: String,
-    pub attempts: u32,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub last_status: Option<u16>,
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// The cursor of this row in the log (`after=`).
-    pub cursor: i64,
-    pub attempt_log: Vec<Attempt>,
 }
 
 /// A new endpoint, validated.
@@ -343,45 +311,6 @@ impl EndpointPatch {
             ..current
         }
     }
-}
-
-impl SubscriptionView {
-    /// The view of a subscription at `now`.
-    pub fn new(
-        subscription: Subscription,
-        last_delivery: Option<LastDelivery>,
-        now: DateTime<Utc>,
-    ) -> Self {
-        Self {
-            state: if subscription.expires_at > now {
-                "active"
-            } else {
-                "expired"
-            },
-            has_secret: subscription.secret.is_some(),
-            subscription,
-            last_delivery,
-        }
-    }
-}
-
-/// A subscription with its latest delivery, for the admin view.
-#[derive(Debug, Clone, Serialize)]
-pub struct SubscriptionView {
-    #[serde(flatten)]
-    pub subscription: Subscription,
-    pub state: &'static str,
-    pub has_secret: bool,
-    pub last_delivery: Option<LastDelivery>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LastDelivery {
-    pub id: String,
-    pub status: String,
-    pub attempts: u32,
-    pub last_status: Option<u16>,
-    pub created_at: DateTime<Utc>,
 }
 
 /// A message to queue: the exact bytes every target of it receives, and who they are.

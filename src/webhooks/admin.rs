@@ -126,6 +126,32 @@ impl Webhooks {
             .await
     }
 
+    /// The delivery log of an endpoint from its newest end: the `limit` deliveries before the
+    /// cursor `before` (from the newest when `None`), newest first.
+    pub async fn latest_deliveries(
+        &self,
+        endpoint_id: &str,
+        status: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryView>, StoreError> {
+        self.store
+            .latest_deliveries_of(endpoint_id, status, before, limit)
+            .await
+    }
+
+    /// When the endpoint last took a delivery (its newest delivered one); `None` if never.
+    pub async fn last_success(
+        &self,
+        endpoint_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let latest = self
+            .store
+            .latest_deliveries_of(endpoint_id, Some("delivered"), None, 1)
+            .await?;
+        Ok(latest.first().and_then(|d| d.finished_at))
+    }
+
     pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryView>, StoreError> {
         self.store.delivery(id).await
     }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod channel;
+pub mod fields;
 pub mod robots;
 pub mod signature;
 

@@ -89,7 +89,7 @@ async fn publish_articles(app: &TestApp, images: &str) {
 }
 
 /// Whether the browser, its driver and node are installed (`.ci/run` installs them).
-async fn browser_available() -> bool {
+pub(crate) async fn browser_available() -> bool {
     let node = tokio::process::Command::new("node")
         .arg("--version")
         .output()
@@ -102,13 +102,13 @@ async fn browser_available() -> bool {
         && require_tool("tests/js/node_modules (npm ci --prefix tests/js)", driver)
 }
 
-fn chromium_path() -> String {
+pub(crate) fn chromium_path() -> String {
     std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
 }
 
 /// Where the screenshots are kept: `target/browser-screenshots/` (under `CARGO_TARGET_DIR`
 /// when it is set), so that CI keeps them as artefacts.
-fn screenshot_dir() -> PathBuf {
+pub fn screenshot_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_path("target"))

@@ -471,6 +471,8 @@ async fn the_api_description_is_served_and_valid_openapi() {
         "/websub",
         "/feeds/{feed}",
         "/api/v1/events",
+        "/api/v1/events/stream",
+        "/feeds/{scope}.events",
     ] {
         assert!(document["paths"].get(path).is_some(), "{path} is described");
     }

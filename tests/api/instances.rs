@@ -294,13 +294,13 @@ async fn a_subscriber_gets_one_notification_per_window_whichever_instances_are_i
 }
 
 /// A PostgreSQL cluster of the test's own, which it may stop and start again.
-struct OwnPostgres {
+pub(crate) struct OwnPostgres {
     dir: tempfile::TempDir,
-    url: String,
+    pub url: String,
 }
 
 impl OwnPostgres {
-    async fn start() -> Option<Self> {
+    pub async fn start() -> Option<Self> {
         let dir = tempfile::Builder::new()
             .prefix("tidings-pg")
             .tempdir_in("/tmp")
@@ -324,7 +324,7 @@ impl OwnPostgres {
         Some(Self { dir, url })
     }
 
-    async fn stop(&self) {
+    pub async fn stop(&self) {
         let out = cluster_command("stop", self.dir.path()).await;
         assert!(
             out.status.success(),
@@ -333,7 +333,7 @@ impl OwnPostgres {
         );
     }
 
-    async fn resume(&self) {
+    pub async fn resume(&self) {
         let out = cluster_command("resume", self.dir.path()).await;
         assert!(
             out.status.success(),

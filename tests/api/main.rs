@@ -4,7 +4,10 @@
 mod aborts;
 mod browser;
 mod cli;
+mod console;
+mod console_browser;
 mod crash;
+mod events_stream;
 mod fake_robots;
 mod feeds;
 mod helpers;

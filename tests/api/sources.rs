@@ -333,16 +333,37 @@ fn list_page(links: &[&str]) -> String {
 /// `GET /api/v1/sources`: the one source.
 async fn source_view(app: &TestApp) -> Value {
     let body: Value = app
-        .client
-        .get(app.url("/api/v1/sources"))
-        .bearer_auth(TOKEN)
-        .send()
+        .get_authorized("/api/v1/sources")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     body["sources"][0].clone()
+}
+
+/// What the binary did: whether it succeeded, and what it said (standard output, then error).
+struct Ran {
+    success: bool,
+    code: Option<i32>,
+    said: String,
+}
+
+/// Runs the binary with `--config config` and `args`.
+async fn tidings(config: &Path, args: &[&str]) -> Ran {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("TIDINGS_LOG", "warn")
+        .output()
+        .await
+        .expect("the binary runs");
+    Ran {
+        success: output.status.success(),
+        code: output.status.code(),
+        said: String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    }
 }
 
 /// A configuration file for the binary on `app`'s database and `catalog`.
@@ -454,18 +475,9 @@ interval_secs = 3600
     // A second pass from the command line: the list is not modified, no page is fetched
     // again but those that failed (missing, slow).
     let config = cli_config(&app, catalog.path());
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
-        .args(["--config", config.to_str().unwrap(), "crawl", "--once"])
-        .env("TIDINGS_LOG", "warn")
-        .output()
-        .await
-        .expect("the binary runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let ran = tidings(&config, &["crawl", "--once"]).await;
+    let stdout = ran.said;
+    assert!(ran.success, "{stdout}");
     assert!(stdout.starts_with("ldhd: 0 created"), "{stdout}");
     assert_eq!(site.hits("/hnyw/ldhd/"), 2);
     assert_eq!(site.hits("/hnyw/ldhd/202106/t20210601_1.html"), 1);
@@ -484,20 +496,9 @@ interval_secs = 3600
         "/hnyw/ldhd/202106/t20210604_4.html",
         Page::html(article_page("新文章", "2021-06-04 08:00", "新内容。")),
     );
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "crawl",
-            "--once",
-            "--source",
-            "ldhd",
-        ])
-        .env("TIDINGS_LOG", "warn")
-        .output()
+    let stdout = tidings(&config, &["crawl", "--once", "--source", "ldhd"])
         .await
-        .expect("the binary runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+        .said;
     assert!(stdout.starts_with("ldhd: 1 created"), "{stdout}");
     assert_eq!(site.hits("/hnyw/ldhd/202106/t20210601_1.html"), 1);
     assert_eq!(site.hits("/hnyw/ldhd/202106/t20210604_4.html"), 1);
@@ -542,14 +543,9 @@ links = \"ul >> a\"
         format!("catalog_dir = \"{}\"\n", catalog.path().display()),
     )
     .unwrap();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
-        .args(["--config", config.to_str().unwrap(), "check"])
-        .output()
-        .await
-        .expect("the binary runs");
-    assert!(!output.status.success());
-    let said = String::from_utf8_lossy(&output.stderr).to_string()
-        + &String::from_utf8_lossy(&output.stdout);
+    let ran = tidings(&config, &["check"]).await;
+    assert!(!ran.success);
+    let said = ran.said;
     assert!(
         said.contains("sources.toml:2:") && said.contains("Bad Name"),
         "{said}"
@@ -569,14 +565,9 @@ links = \"ul >> a\"
         "[[source]]\nname = \"crawl\"\nkind = \"pages\"\nlist = \"https://www.example.gov.cn/\"\nlinks = \"ul >> a\"\n",
     )
     .unwrap();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
-        .args(["--config", config.to_str().unwrap(), "check"])
-        .output()
-        .await
-        .expect("the binary runs");
-    assert!(!output.status.success());
-    let said = String::from_utf8_lossy(&output.stderr).to_string()
-        + &String::from_utf8_lossy(&output.stdout);
+    let ran = tidings(&config, &["check"]).await;
+    assert!(!ran.success);
+    let said = ran.said;
     assert!(
         said.contains("source crawl: links: \"ul >> a\" is not a CSS selector"),
         "{said}"
@@ -749,23 +740,22 @@ async fn the_command_line_imports_pages_and_names_what_it_refuses() {
     std::fs::write(dir.join("seed.txt"), seed).unwrap();
     std::fs::write(dir.join("logo.html"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
     let config = cli_config(&app, &repo_path("feeds"));
-    let ingest = |files: &'static [&'static str]| {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"));
-        command
-            .args(["--config", config.to_str().unwrap(), "ingest"])
-            .args(files.iter().map(|f| dir.join(f)))
-            .env("TIDINGS_LOG", "warn");
-        command
-    };
-    let mut first = ingest(&["seed.txt"]);
-    first.args(["--url", SEED_URL, "--image-base", IMAGE_BASE]);
-    let output = first.output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (seed_file, logo_file) = (dir.join("seed.txt"), dir.join("logo.html"));
+    let (seed_file, logo_file) = (seed_file.to_str().unwrap(), logo_file.to_str().unwrap());
+    let ran = tidings(
+        &config,
+        &[
+            "ingest",
+            seed_file,
+            "--url",
+            SEED_URL,
+            "--image-base",
+            IMAGE_BASE,
+        ],
+    )
+    .await;
+    let stdout = ran.said;
+    assert!(ran.success, "{stdout}");
     assert!(
         stdout.contains(
             "seed.txt: created www.huangnan.gov.cn:hnyw:ldhd:202106:t20210601_1.html in hnyw/ldhd"
@@ -781,9 +771,9 @@ async fn the_command_line_imports_pages_and_names_what_it_refuses() {
     assert_eq!(stored["title"], SEED_TITLE);
 
     // The text form names no URL: without one it is refused, as is a file that is no page.
-    let output = ingest(&["seed.txt", "logo.html"]).output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let ran = tidings(&config, &["ingest", seed_file, logo_file]).await;
+    let stdout = ran.said;
+    assert_eq!(ran.code, Some(1), "{stdout}");
     assert!(
         stdout.contains("seed.txt: rejected: has no URL"),
         "{stdout}"

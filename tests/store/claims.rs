@@ -315,6 +315,7 @@ async fn next_due_and_queue_stats(db: Ctx) {
 
     let stats = store.queue_stats(t + secs(2)).await.unwrap();
     assert_eq!(stats.pending, 1);
+    assert_eq!((stats.due, stats.in_flight), (0, 1), "one delivery is held");
     assert_eq!(stats.delivered, 1);
     assert_eq!(stats.failed, 0);
     assert_eq!(stats.endpoints, 2);
@@ -323,15 +324,12 @@ async fn next_due_and_queue_stats(db: Ctx) {
         stats.oldest_due_secs, 0.0,
         "a delivery in flight is not waiting"
     );
+    let stats = store.queue_stats(t + secs(64)).await.unwrap();
     assert_eq!(
-        store
-            .queue_stats(t + secs(64))
-            .await
-            .unwrap()
-            .oldest_due_secs,
-        64.0,
+        stats.oldest_due_secs, 64.0,
         "once its lease ran out it waits again, since it was due"
     );
+    assert_eq!((stats.due, stats.in_flight), (1, 0));
     deliver(&store, &claimed[0], t + secs(3)).await;
 
     // Version 1 of an article is retried later; version 2, due now, waits in order behind it
@@ -366,12 +364,14 @@ async fn next_due_and_queue_stats(db: Ctx) {
     assert_eq!(stats.pending, 3);
     assert_eq!(stats.oldest_due_secs, 0.0);
     assert_eq!(
-        store
-            .queue_stats(t + secs(310))
-            .await
-            .unwrap()
-            .oldest_due_secs,
-        10.0,
+        (stats.due, stats.in_flight),
+        (2, 0),
+        "due by their time, though neither could be sent now; the retry is not due yet"
+    );
+    let stats = store.queue_stats(t + secs(310)).await.unwrap();
+    assert_eq!(
+        stats.oldest_due_secs, 10.0,
         "the retry, once due, is waiting"
     );
+    assert_eq!(stats.due, 3);
 }

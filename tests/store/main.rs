@@ -17,6 +17,7 @@ mod claims;
 mod copy;
 mod endpoints;
 mod feeds;
+mod history;
 mod instances;
 mod migrations;
 mod queue;

@@ -205,7 +205,10 @@ impl PgStore {
     }
 
     /// The attempts of some deliveries, each delivery's in order, in one query.
-    async fn attempts_of(&self, seqs: &[i64]) -> Result<HashMap<i64, Vec<Attempt>>, StoreError> {
+    pub(super) async fn attempts_of(
+        &self,
+        seqs: &[i64],
+    ) -> Result<HashMap<i64, Vec<Attempt>>, StoreError> {
         let mut by_delivery: HashMap<i64, Vec<Attempt>> = HashMap::new();
         if seqs.is_empty() {
             return Ok(by_delivery);
@@ -317,6 +320,10 @@ impl PgStore {
         let row = sqlx::query(&format!(
             "SELECT
                (SELECT count(*) FROM deliveries WHERE status = 'pending') AS pending,
+               (SELECT count(*) FROM deliveries
+                WHERE status = 'pending' AND next_attempt_at <= $1
+                  AND (lease_until IS NULL OR lease_until <= $1)) AS due,
+               (SELECT count(*) FROM deliveries WHERE lease_until > $1) AS in_flight,
                (SELECT count(*) FROM deliveries WHERE status = 'failed') AS failed,
                (SELECT count(*) FROM deliveries WHERE status = 'delivered') AS delivered,
                (SELECT d.next_attempt_at FROM deliveries d
@@ -337,6 +344,8 @@ impl PgStore {
         };
         Ok(QueueStats {
             pending: row.try_get("pending")?,
+            due: row.try_get("due")?,
+            in_flight: row.try_get("in_flight")?,
             failed: row.try_get("failed")?,
             delivered: row.try_get("delivered")?,
             oldest_due_secs,
@@ -497,7 +506,7 @@ const BLOCKED: &str = "EXISTS (
       WHERE p.target_id = d.target_id AND p.order_key = d.order_key
         AND p.seq < d.seq AND p.status = 'pending')";
 
-const VIEW_SELECT: &str =
+pub(super) const VIEW_SELECT: &str =
     "SELECT d.seq, d.id, d.message_id, m.type AS message_type, d.target_id, d.status, d.attempts,
         d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.finished_at
      FROM deliveries d JOIN messages m ON m.id = d.message_id";
@@ -553,7 +562,7 @@ fn claimed_from_row(row: &PgRow) -> Result<Claimed, StoreError> {
     })
 }
 
-fn view_from_row(row: &PgRow) -> Result<DeliveryView, StoreError> {
+pub(super) fn view_from_row(row: &PgRow) -> Result<DeliveryView, StoreError> {
     let status: String = row.try_get("status")?;
     let next: DateTime<Utc> = row.try_get("next_attempt_at")?;
     Ok(DeliveryView {

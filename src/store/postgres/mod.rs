@@ -20,6 +20,7 @@
 mod articles;
 mod copy;
 mod deliveries;
+mod history;
 mod listen;
 mod queue;
 mod search;

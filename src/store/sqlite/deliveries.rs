@@ -324,7 +324,7 @@ impl SqliteStore {
         Ok(Some(view))
     }
 
-    async fn attempts_of(&self, seq: i64) -> Result<Vec<Attempt>, StoreError> {
+    pub(super) async fn attempts_of(&self, seq: i64) -> Result<Vec<Attempt>, StoreError> {
         sqlx::query(
             "SELECT attempted_at, status_code, duration_ms, error_class, error, response_body
              FROM delivery_attempts WHERE delivery_seq = ?1 ORDER BY id",
@@ -419,6 +419,10 @@ impl SqliteStore {
         let row = sqlx::query(&format!(
             "SELECT
                (SELECT count(*) FROM deliveries WHERE status = 'pending') AS pending,
+               (SELECT count(*) FROM deliveries
+                WHERE status = 'pending' AND next_attempt_at <= ?1
+                  AND (lease_until IS NULL OR lease_until <= ?1)) AS due,
+               (SELECT count(*) FROM deliveries WHERE lease_until > ?1) AS in_flight,
                (SELECT count(*) FROM deliveries WHERE status = 'failed') AS failed,
                (SELECT count(*) FROM deliveries WHERE status = 'delivered') AS delivered,
                (SELECT d.next_attempt_at FROM deliveries d
@@ -439,6 +443,8 @@ impl SqliteStore {
         };
         Ok(QueueStats {
             pending: row.try_get("pending")?,
+            due: row.try_get("due")?,
+            in_flight: row.try_get("in_flight")?,
             failed: row.try_get("failed")?,
             delivered: row.try_get("delivered")?,
             oldest_due_secs,
@@ -643,7 +649,7 @@ pub(super) async fn delete_deliveries_of(
     Ok(())
 }
 
-fn view_from_row(row: &SqliteRow) -> Result<DeliveryView, StoreError> {
+pub(super) fn view_from_row(row: &SqliteRow) -> Result<DeliveryView, StoreError> {
     let status: String = row.try_get("status")?;
     let finished: Option<String> = row.try_get("finished_at")?;
     let next: String = row.try_get("next_attempt_at")?;

@@ -7,6 +7,7 @@
 
 mod copy;
 mod deliveries;
+mod history;
 mod search;
 mod sources;
 mod tags;

@@ -1,0 +1,144 @@
+//! The operator's console in a real browser (Debian's chromium through playwright-core,
+//! `tests/js/console.mjs`): an endpoint whose receiver fails is seen failing on the overview;
+//! once the receiver is back, its failed delivery is resent from the endpoint's page with its
+//! button, and the page shows the attempt that succeeded. Screenshots of the login form, the
+//! overview and the endpoint's page at a desktop and a phone width are kept in
+//! `target/browser-screenshots/`.
+
+use serde_json::{Value, json};
+
+use crate::browser::{browser_available, chromium_path, screenshot_dir};
+use crate::helpers::{TOKEN, TestApp, eventually, repo_path, seed_article, spawn_app_with};
+use crate::receiver::{Receiver, Reply};
+
+/// Runs `tests/js/console.mjs` with `args` after its output folder, state file and base URL.
+async fn run_console(app: &TestApp, args: &[&str]) -> Value {
+    let state = app.dir.path().join("console-session.json");
+    let output = tokio::process::Command::new("node")
+        .arg(repo_path("tests/js/console.mjs"))
+        .arg(screenshot_dir())
+        .arg(&state)
+        .arg(&app.address)
+        .args(args)
+        .env("CHROMIUM", chromium_path())
+        .output()
+        .await
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "the browser run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the browser's report is JSON")
+}
+
+/// No error of any kind, no sideways scrolling, no script, and every form with its token.
+fn assert_clean(label: &str, seen: &Value) {
+    for kind in ["console", "page", "failed", "http"] {
+        assert_eq!(seen["errors"][kind], json!([]), "{label}: {kind} errors");
+    }
+    let facts = &seen["facts"];
+    assert!(
+        facts["scrollWidth"].as_f64() <= facts["clientWidth"].as_f64(),
+        "{label} scrolls sideways: {}",
+        facts["overflowing"]
+    );
+    assert_eq!(facts["overflowing"], json!([]), "{label}");
+    assert_eq!(facts["scripts"], 0, "{label}");
+    for form in facts["forms"].as_array().unwrap() {
+        assert_eq!(form["csrf"], true, "{label}: {form}");
+    }
+    println!("screenshot: {}", seen["screenshot"].as_str().unwrap_or(""));
+}
+
+#[tokio::test]
+async fn an_operator_resends_a_failed_delivery_from_the_console_in_a_browser() {
+    if !browser_available().await {
+        return;
+    }
+    let app = spawn_app_with(|c| {
+        c.delivery.allow_private_destinations = true;
+        c.delivery.retry_schedule_secs = vec![0.0, 0.05];
+        c.delivery.jitter = 0.0;
+        c.delivery.poll_interval_ms = 20;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.otherwise(Reply::status(503));
+    let created = app
+        .post_json(
+            "/api/v1/webhooks",
+            &json!({ "url": receiver.url, "description": "搜索索引" }),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.publish(&seed_article()).await;
+    let log_path = format!("/api/v1/webhooks/{id}/deliveries");
+    let failed = eventually("the delivery to fail", || async {
+        let log: Value = app.get_authorized(&log_path).await.json().await.unwrap();
+        let first = log["deliveries"][0].clone();
+        (first["status"] == "failed").then_some(first)
+    })
+    .await;
+
+    let seen = run_console(&app, &["login", TOKEN, &id]).await;
+    assert_eq!(seen["form"]["h1"], "登录");
+    let endpoint_href = format!("/admin/endpoints/{id}");
+    for width in ["desktop", "phone"] {
+        let overview = &seen[width];
+        assert_clean(&format!("the overview at {width}"), overview);
+        let facts = &overview["facts"];
+        assert_eq!(facts["url"], format!("{}/admin", app.address));
+        assert_eq!(facts["lang"], "zh-CN");
+        assert_eq!(
+            facts["endpointRow"],
+            json!({ "state": "失败中", "href": endpoint_href }),
+            "{width}"
+        );
+        assert_eq!(facts["queueFailed"], "1");
+    }
+    let cookies = seen["cookies"].as_array().unwrap();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert_eq!(cookies[0]["name"], "tidings_admin");
+    assert_eq!(cookies[0]["path"], "/admin");
+    assert_eq!(cookies[0]["httpOnly"], true);
+    assert_eq!(cookies[0]["sameSite"], "Strict");
+
+    receiver.otherwise(Reply::status(204));
+    let seen = run_console(&app, &["resend", &id]).await;
+    assert_eq!(seen["resent"], failed["id"]);
+    assert_eq!(
+        seen["afterClick"]["flash"], "投递已重新排队。",
+        "{}",
+        seen["afterClick"]
+    );
+    for width in ["desktop", "phone"] {
+        assert_clean(&format!("the endpoint's page at {width}"), &seen[width]);
+    }
+    let deliveries = seen["desktop"]["facts"]["deliveries"].as_array().unwrap();
+    let resent = deliveries
+        .iter()
+        .find(|d| d["id"] == failed["id"])
+        .expect("the resent delivery is listed");
+    assert_eq!(resent["status"], "delivered", "{resent}");
+    assert_eq!(
+        resent["attempts"][0], "204",
+        "the newest attempt first: {resent}"
+    );
+    assert!(
+        resent["attempts"].as_array().unwrap()[1..]
+            .iter()
+            .all(|code| code == "503"),
+        "{resent}"
+    );
+    let log: Value = app.get_authorized(&log_path).await.json().await.unwrap();
+    assert_eq!(log["deliveries"][0]["status"], "delivered");
+    assert_eq!(
+        receiver.posts().last().unwrap().header("webhook-id"),
+        failed["message_id"]
+    );
+}
