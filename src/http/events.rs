@@ -148,7 +148,7 @@ pub(super) async fn stream_scope(
 /// reconnecting to the same URL sends the last id it got, which must win over the URL's
 /// `?after=`), else after `?after=`, else at the end of the log. The end is the last event
 /// this process has applied, so that opening a stream never waits on the store.
-fn resume_after(
+pub(super) fn resume_after(
     state: &AppState,
     query: Option<&str>,
     headers: &HeaderMap,
@@ -168,7 +168,7 @@ fn resume_after(
 }
 
 /// The answer when a stream cannot open.
-fn no_slot(state: &AppState, why: NoSlot) -> ApiError {
+pub(super) fn no_slot(state: &AppState, why: NoSlot) -> ApiError {
     let reason = match why {
         NoSlot::Full => format!(
             "{} event streams are open, as many as this server allows; try again later",
@@ -184,7 +184,7 @@ fn no_slot(state: &AppState, why: NoSlot) -> ApiError {
 
 /// One event as one message: its cursor as `id`, its type as `event`, `data` as one line of
 /// JSON.
-fn message(event: &Event, data: &Value) -> SseEvent {
+pub(super) fn message(event: &Event, data: &Value) -> SseEvent {
     SseEvent::default()
         .id(event.seq.to_string())
         .event(event.kind.as_str())
@@ -215,7 +215,7 @@ fn public_item(event: &Event) -> Value {
 
 /// A stream's answer: `retry:` first, then the messages, and a comment (`: keep-alive`) after
 /// every `events.heartbeat_secs` of silence.
-fn live_answer<S>(state: &AppState, messages: S) -> Response
+pub(super) fn live_answer<S>(state: &AppState, messages: S) -> Response
 where
     S: Stream<Item = SseEvent> + Send + 'static,
 {

@@ -9,6 +9,8 @@ use tidings::config::{Scope, TokenConfig};
 use tidings::domain::Secret;
 use tidings::webhooks::signature::signature_header;
 
+use crate::events_stream::SseStream;
+use crate::fake_robots::{FakeRobot, Vendor};
 use crate::helpers::{
     KillOnDrop, READ_ONLY_TOKEN, TOKEN, TestApp, eventually, free_port, fresh_database_url,
     seed_article, spawn_app_with, spawn_in, start_binary, wait_healthy, write_server_config,
@@ -730,14 +732,180 @@ async fn an_endpoint_added_in_the_console_is_the_apis_with_its_secret_shown_once
     assert_eq!(got[0].header("webhook-signature"), expected);
     let (_, page) = browser.get(&format!("/admin/endpoints/{id}")).await;
     assert!(!page.contains(&secret));
+}
 
-    let wecom = browser
-        .post(
-            "/admin/endpoints",
-            &[("url", &receiver.url), ("kind", "wecom")],
-        )
+#[tokio::test]
+async fn a_robot_added_in_the_console_shows_its_message_first_and_signs_as_its_vendor_says() {
+    let app = app().await;
+    let robot = FakeRobot::start(Vendor::DingTalk, Some("SECc0ns0le5ecret")).await;
+    let browser = Browser::open(&app, TOKEN).await;
+    let fields = [
+        ("url", robot.url.as_str()),
+        ("kind", "dingtalk"),
+        ("secret", "SECc0ns0le5ecret"),
+        ("sections", "hnyw"),
+    ];
+
+    // A preview adds nothing: it shows the message, and keeps every field for the next step.
+    let mut previewing = fields.to_vec();
+    previewing.push(("preview", "1"));
+    let previewed = browser.post("/admin/endpoints", &previewing).await;
+    assert_eq!(previewed.status(), 200);
+    let html = previewed.text().await.unwrap();
+    let re = regex::Regex::new(r#"(?s)<pre class="message"><code>(.*?)</code></pre>"#).unwrap();
+    let shown = re.captures(&html).expect("the message's preview")[1].replace("&quot;", "\"");
+    let message: Value = serde_json::from_str(&shown).expect("the preview is the message's JSON");
+    assert_eq!(message["msgtype"], "actionCard", "{message}");
+    assert!(
+        message["actionCard"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("黄南州"),
+        "the sample article: {message}"
+    );
+    assert!(html.contains("<option value=\"dingtalk\" selected>"));
+    assert!(html.contains("name=\"secret\" value=\"SECc0ns0le5ecret\""));
+    assert_eq!(
+        api_get(&app, "/api/v1/webhooks").await["endpoints"],
+        json!([])
+    );
+
+    // A template that cannot serve is named, before anything is added.
+    let mut templated = fields.to_vec();
+    templated.extend([
+        ("template", "{\"text\": \"{{ title }}\"}"),
+        ("preview", "1"),
+    ]);
+    let refused = browser.post("/admin/endpoints", &templated).await;
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("<code>template</code>"), "{html}");
+    assert!(html.contains("msgtype"), "says what is missing: {html}");
+    let template = "{\"msgtype\": \"text\", \"text\": {\"content\": \"{{ title }} {{ url }}\"}}";
+    templated[4] = ("template", template);
+    let previewed = browser.post("/admin/endpoints", &templated).await;
+    assert_eq!(previewed.status(), 200);
+    let html = previewed.text().await.unwrap();
+    assert!(
+        html.contains("&quot;msgtype&quot;: &quot;text&quot;"),
+        "the template's message: {html}"
+    );
+
+    let created = browser.post("/admin/endpoints", &fields).await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let to = location(&created).to_owned();
+    assert!(to.ends_with("?done=created"), "{to}");
+    let endpoint = api_get(&app, "/api/v1/webhooks").await["endpoints"][0].clone();
+    assert_eq!(endpoint["kind"], "dingtalk");
+    assert_eq!(endpoint["signed"], true);
+    assert_eq!(endpoint["event_types"], json!(["article.published"]));
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    assert!(to.contains(&format!("/admin/endpoints/{id}")), "{to}");
+
+    let (_, page) = browser.get(&to).await;
+    assert!(page.contains("端点已添加。"));
+    assert!(page.contains("data-kind=\"dingtalk\">钉钉自定义机器人"));
+    assert!(page.contains("access_token=***"));
+    assert!(
+        !page.contains(&robot.credential),
+        "the credential is masked"
+    );
+    assert!(!page.contains("SECc0ns0le5ecret"));
+    assert!(page.contains("<section id=\"preview\">"));
+    assert!(
+        !page.contains("/rotate-secret"),
+        "a robot's secret is its vendor's"
+    );
+    let rotate = browser
+        .post(&format!("/admin/endpoints/{id}/rotate-secret"), &[])
         .await;
-    assert_eq!(wecom.status(), 422, "only the standard kind for now");
+    assert_eq!(rotate.status(), StatusCode::SEE_OTHER);
+    assert!(location(&rotate).ends_with("?done=robot-secret"));
+
+    app.publish(&seed_article()).await;
+    let got = robot.wait_for(1).await;
+    assert!(got[0].problems.is_empty(), "{:?}", got[0].problems);
+    assert_eq!(got[0].message["msgtype"], "actionCard");
+    assert_eq!(
+        got[0].message["actionCard"]["title"],
+        seed_article()["title"]
+    );
+}
+
+#[tokio::test]
+async fn the_consoles_stream_sends_each_event_as_the_overview_lists_it() {
+    let app = app().await;
+    let anonymous = client();
+    for path in ["/admin/live.js", "/admin/events/stream"] {
+        let response = anonymous.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+    }
+    app.publish(&seed_article()).await;
+    let browser = Browser::open(&app, TOKEN).await;
+
+    let response = client()
+        .get(app.url("/admin"))
+        .header("cookie", &browser.cookie)
+        .send()
+        .await
+        .unwrap();
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(policy.contains("connect-src 'self'"), "{policy}");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<script src=\"/admin/live.js\" defer></script>"));
+    assert!(
+        html.contains(
+            "<noscript><meta http-equiv=\"refresh\" content=\"30; url=/admin\"></noscript>"
+        ),
+        "without scripts the overview reloads itself"
+    );
+    let title = seed_article()["title"].as_str().unwrap().to_owned();
+    assert!(
+        html.contains(&format!(">{title}</a>")),
+        "the latest events are listed"
+    );
+    let re = regex::Regex::new(r#"<ul [^>]*id="live-events"[^>]*data-after="(\d+)""#).unwrap();
+    let after = re.captures(&html).expect("where the stream goes on")[1].to_owned();
+    assert!(html.contains("<section id=\"queue\" data-live>"));
+
+    let script = client()
+        .get(app.url("/admin/live.js"))
+        .header("cookie", &browser.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(script.text().await.unwrap().contains("new EventSource("));
+
+    let response = client()
+        .get(app.url(&format!("/admin/events/stream?after={after}")))
+        .header("cookie", &browser.cookie)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = SseStream::new(response);
+    let mut updated = seed_article();
+    updated["title"] = json!("黄南州双拥工作会议（更新）");
+    app.publish(&updated).await;
+    let frame = stream.next_message().await;
+    assert_eq!(frame.event.as_deref(), Some("article.updated"));
+    let item = frame.json();
+    assert_eq!(item["type"], "article.updated");
+    assert_eq!(item["title"], "黄南州双拥工作会议（更新）");
+    assert_eq!(item["section"], "hnyw/ldhd");
+    assert_eq!(item["href"], "/admin/sections/hnyw/ldhd");
+    assert_eq!(frame.id.as_deref(), item["cursor"].as_str());
+    assert!(
+        item["cursor"].as_str().unwrap().parse::<i64>().unwrap() > after.parse::<i64>().unwrap()
+    );
 }
 
 #[tokio::test]

@@ -1,13 +1,16 @@
 //! The operator's console in a real browser (Debian's chromium through playwright-core,
-//! `tests/js/console.mjs`): an endpoint whose receiver fails is seen failing on the overview;
-//! once the receiver is back, its failed delivery is resent from the endpoint's page with its
-//! button, and the page shows the attempt that succeeded. Screenshots of the login form, the
-//! overview and the endpoint's page at a desktop and a phone width are kept in
+//! `tests/js/console.mjs`): an endpoint whose receiver fails is seen failing on the overview,
+//! which lists an article published while it is open without a reload; once the receiver is
+//! back, its failed delivery is resent from the endpoint's page with its button, and the page
+//! shows the attempt that succeeded by itself. A chat robot is added through the form after a
+//! preview of its message. Screenshots of the login form, the overview, the endpoint's page
+//! and the robot's preview at a desktop and a phone width are kept in
 //! `target/browser-screenshots/`.
 
 use serde_json::{Value, json};
 
 use crate::browser::{browser_available, chromium_path, screenshot_dir};
+use crate::fake_robots::{FakeRobot, Vendor};
 use crate::helpers::{TOKEN, TestApp, eventually, repo_path, seed_article, spawn_app_with};
 use crate::receiver::{Receiver, Reply};
 
@@ -32,7 +35,8 @@ async fn run_console(app: &TestApp, args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).expect("the browser's report is JSON")
 }
 
-/// No error of any kind, no sideways scrolling, no script, and every form with its token.
+/// No error of any kind, no sideways scrolling, no script but the console's own, and every
+/// form with its token.
 fn assert_clean(label: &str, seen: &Value) {
     for kind in ["console", "page", "failed", "http"] {
         assert_eq!(seen["errors"][kind], json!([]), "{label}: {kind} errors");
@@ -44,7 +48,11 @@ fn assert_clean(label: &str, seen: &Value) {
         facts["overflowing"]
     );
     assert_eq!(facts["overflowing"], json!([]), "{label}");
-    assert_eq!(facts["scripts"], 0, "{label}");
+    let scripts = facts["scripts"].as_array().unwrap();
+    assert!(
+        scripts.is_empty() || scripts == &[json!("/admin/live.js")],
+        "{label}: {scripts:?}"
+    );
     for form in facts["forms"].as_array().unwrap() {
         assert_eq!(form["csrf"], true, "{label}: {form}");
     }
@@ -68,7 +76,7 @@ async fn an_operator_resends_a_failed_delivery_from_the_console_in_a_browser() {
     let created = app
         .post_json(
             "/api/v1/webhooks",
-            &json!({ "url": receiver.url, "description": "搜索索引" }),
+            &json!({ "url": receiver.url, "description": "搜索索引", "sections": ["hnyw"] }),
         )
         .await;
     assert_eq!(created.status(), 201);
@@ -85,8 +93,39 @@ async fn an_operator_resends_a_failed_delivery_from_the_console_in_a_browser() {
     })
     .await;
 
-    let seen = run_console(&app, &["login", TOKEN, &id]).await;
+    let mut live = seed_article();
+    live["id"] = json!("hn-live-article");
+    live["url"] = json!("https://www.huangnan.gov.cn/hnyw/ldhd/202106/t20210602_live.html");
+    live["title"] = json!("同仁市召开民族团结进步示范创建推进会");
+    // In a section the endpoint does not take, so that the queue stays as it is.
+    live["section"] = json!("zwgk/tzgg");
+    live.as_object_mut().unwrap().remove("section_titles");
+    let seen = run_console(&app, &["login", TOKEN, &id, &live.to_string()]).await;
     assert_eq!(seen["form"]["h1"], "登录");
+    let desktop = &seen["desktop"]["facts"];
+    assert_eq!(desktop["scripts"], json!(["/admin/live.js"]));
+    assert_eq!(desktop["streaming"], "on");
+    assert_eq!(
+        desktop["liveEvents"][0],
+        json!({
+            "type": "article.published",
+            "title": "同仁市召开民族团结进步示范创建推进会",
+            "href": "/admin/sections/zwgk/tzgg",
+            "time": desktop["liveEvents"][0]["time"],
+        }),
+        "the new article first, without a reload"
+    );
+    assert!(
+        desktop["liveEvents"][0]["time"]
+            .as_str()
+            .unwrap()
+            .ends_with("+08:00")
+    );
+    assert_eq!(
+        desktop["liveEvents"][1]["title"],
+        seed_article()["title"],
+        "the events before it, as the page opened with them"
+    );
     let endpoint_href = format!("/admin/endpoints/{id}");
     for width in ["desktop", "phone"] {
         let overview = &seen[width];
@@ -111,6 +150,10 @@ async fn an_operator_resends_a_failed_delivery_from_the_console_in_a_browser() {
     receiver.otherwise(Reply::status(204));
     let seen = run_console(&app, &["resend", &id]).await;
     assert_eq!(seen["resent"], failed["id"]);
+    assert_eq!(
+        seen["reloaded"], false,
+        "the page showed the outcome by itself"
+    );
     assert_eq!(
         seen["afterClick"]["flash"], "投递已重新排队。",
         "{}",
@@ -141,4 +184,56 @@ async fn an_operator_resends_a_failed_delivery_from_the_console_in_a_browser() {
         receiver.posts().last().unwrap().header("webhook-id"),
         failed["message_id"]
     );
+}
+
+#[tokio::test]
+async fn an_operator_previews_and_adds_a_chat_robot_in_a_browser() {
+    if !browser_available().await {
+        return;
+    }
+    let app = spawn_app_with(|c| c.delivery.allow_private_destinations = true).await;
+    let robot = FakeRobot::start(Vendor::WeCom, None).await;
+    // A session first: the login run saves it.
+    let seen = run_console(&app, &["login", TOKEN, "none", &seed_article().to_string()]).await;
+    assert_eq!(seen["desktop"]["facts"]["streaming"], "on");
+
+    let seen = run_console(&app, &["robot", "wecom", &robot.url]).await;
+    for (label, part) in [
+        ("the preview", &seen["preview"]),
+        ("the preview on a phone", &seen["phone"]),
+        ("the robot's page", &seen["added"]),
+    ] {
+        assert_clean(label, part);
+    }
+    for part in ["preview", "phone"] {
+        let shown = seen[part]["facts"]["preview"].as_str().unwrap();
+        let message: Value = serde_json::from_str(shown).expect("the preview is JSON");
+        assert_eq!(message["msgtype"], "news", "{part}: {message}");
+        assert!(
+            message["news"]["articles"][0]["title"]
+                .as_str()
+                .unwrap()
+                .contains("黄南州"),
+            "{message}"
+        );
+    }
+    let added = &seen["added"]["facts"];
+    assert_eq!(added["flash"], "端点已添加。");
+    assert_eq!(added["kind"], "wecom");
+    let endpoints: Value = app
+        .get_authorized("/api/v1/webhooks")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(endpoints["endpoints"][0]["kind"], "wecom");
+    assert_eq!(endpoints["endpoints"][0]["description"], "办公室工作群");
+
+    let mut article = seed_article();
+    article["id"] = json!("hn-robot-article");
+    article["url"] = json!("https://www.huangnan.gov.cn/hnyw/ldhd/202106/t20210603_robot.html");
+    app.publish(&article).await;
+    let got = robot.wait_for(1).await;
+    assert!(got[0].problems.is_empty(), "{:?}", got[0].problems);
+    assert_eq!(got[0].message["msgtype"], "news");
 }

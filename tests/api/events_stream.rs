@@ -19,16 +19,16 @@ const PUBLISH_ONLY_TOKEN: &str = "test-token-that-may-only-publish";
 
 /// One block of a stream, up to its blank line: a message's fields, or comments alone.
 #[derive(Debug, Default, Clone, PartialEq)]
-struct Frame {
-    id: Option<String>,
-    event: Option<String>,
-    data: Option<String>,
-    retry: Option<u64>,
-    comments: Vec<String>,
+pub(crate) struct Frame {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: Option<String>,
+    pub retry: Option<u64>,
+    pub comments: Vec<String>,
 }
 
 impl Frame {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(self.data.as_deref().expect("a message with data"))
             .expect("the data is JSON")
     }
@@ -38,13 +38,13 @@ type Body = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
 
 /// An open stream, parsed as the HTML standard's event stream format says (the parts our
 /// streams use: fields with one space after the colon, comments, LF line ends).
-struct SseStream {
+pub(crate) struct SseStream {
     body: Body,
     buffer: Vec<u8>,
 }
 
 impl SseStream {
-    fn new(response: reqwest::Response) -> Self {
+    pub fn new(response: reqwest::Response) -> Self {
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
         assert_eq!(response.headers()["cache-control"], "no-cache");
@@ -76,7 +76,7 @@ impl SseStream {
     }
 
     /// The next message with data, passing over heartbeats and `retry:`.
-    async fn next_message(&mut self) -> Frame {
+    pub async fn next_message(&mut self) -> Frame {
         loop {
             let frame = self.next_frame().await.expect("the stream goes on");
             if frame.data.is_some() {

@@ -1,14 +1,19 @@
 // Drives the operator's console in Debian's chromium, through playwright-core, as an operator
-// would: no script of the page's own, only forms and links. Prints what it saw as one JSON
-// document; screenshots at a desktop and a phone width go to OUT_DIR.
+// would: forms and links, and the console's one script keeping pages current. Prints what it
+// saw as one JSON document; screenshots at a desktop and a phone width go to OUT_DIR.
 //
-// usage: node console.mjs OUT_DIR STATE_FILE BASE login TOKEN ENDPOINT_ID
+// usage: node console.mjs OUT_DIR STATE_FILE BASE login TOKEN ENDPOINT_ID ARTICLE_JSON
 //          logs in with TOKEN through the form, then looks for the endpoint on the overview;
-//          the session (its cookie) is saved to STATE_FILE
+//          publishes ARTICLE_JSON through the API with TOKEN and waits for the overview to list
+//          it among the latest events without a reload; the session (its cookie) is saved to
+//          STATE_FILE
 //        node console.mjs OUT_DIR STATE_FILE BASE resend ENDPOINT_ID
 //          with that session, opens the endpoint's page, resends its newest failed delivery
-//          with its button, and reloads the page (a bounded number of times) until that
-//          delivery's newest attempt shows a 2xx
+//          with its button, and waits, without reloading, until the page shows that
+//          delivery's newest attempt with a 2xx
+//        node console.mjs OUT_DIR STATE_FILE BASE robot KIND URL
+//          with that session, fills the add-endpoint form for a chat robot, previews its
+//          message, then adds it
 // Environment: CHROMIUM (default /usr/bin/chromium).
 
 import { mkdirSync } from "node:fs";
@@ -19,12 +24,14 @@ const VIEWPORTS = {
   desktop: { viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 },
   phone: { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true },
 };
-/** How many times the endpoint's page is reloaded while waiting for the resent delivery. */
-const RELOADS = 100;
+/** How long the page may take to show what happened; it only guards against a hang. */
+const LIVE_WAIT_MS = 60_000;
+/** The console's stream, which a page cut when it goes (navigation, closing): not an error. */
+const STREAM = /\/admin\/events\/stream/;
 
 const [outDir, stateFile, base, mode, ...args] = process.argv.slice(2);
-if (!outDir || !stateFile || !base || !["login", "resend"].includes(mode)) {
-  console.error("usage: node console.mjs OUT_DIR STATE_FILE BASE (login TOKEN | resend) ENDPOINT_ID");
+if (!outDir || !stateFile || !base || !["login", "resend", "robot"].includes(mode)) {
+  console.error("usage: node console.mjs OUT_DIR STATE_FILE BASE (login TOKEN ENDPOINT_ID ARTICLE | resend ENDPOINT_ID | robot KIND URL)");
   process.exit(2);
 }
 mkdirSync(outDir, { recursive: true });
@@ -54,7 +61,11 @@ async function open(width, withSession) {
   const errors = { console: [], page: [], failed: [], http: [] };
   page.on("console", (m) => m.type() === "error" && errors.console.push(m.text()));
   page.on("pageerror", (e) => errors.page.push(String(e)));
-  page.on("requestfailed", (r) => errors.failed.push({ url: r.url(), failure: r.failure()?.errorText }));
+  page.on("requestfailed", (r) => {
+    const failure = r.failure()?.errorText;
+    if (STREAM.test(r.url()) && failure === "net::ERR_ABORTED") return;
+    errors.failed.push({ url: r.url(), failure });
+  });
   page.on("response", (r) => r.status() >= 400 && errors.http.push({ url: r.url(), status: r.status() }));
   return { context, page, errors };
 }
@@ -76,7 +87,16 @@ function facts(page, endpoint) {
       lang: root.lang,
       h1: text(document.querySelector("h1")),
       flash: text(document.querySelector(".flash")),
-      scripts: document.scripts.length,
+      scripts: [...document.scripts].map((s) => s.getAttribute("src")),
+      streaming: document.body.dataset.streaming ?? null,
+      liveEvents: [...document.querySelectorAll("#live-events li")].map((li) => ({
+        type: text(li.querySelector("code")),
+        title: text(li.querySelector("a")),
+        href: li.querySelector("a")?.getAttribute("href"),
+        time: text(li.querySelector("time")),
+      })),
+      kind: document.querySelector("#kind")?.dataset.kind ?? null,
+      preview: text(document.querySelector("#preview pre")),
       endpointRow: row
         ? { state: text(row.querySelector(".state")), href: row.querySelector("a")?.getAttribute("href") }
         : null,
@@ -112,13 +132,27 @@ async function onPhone(url, name, endpoint) {
   return seen;
 }
 
-async function logIn(token, endpoint) {
+async function logIn(token, endpoint, article) {
   const { context, page, errors } = await open("desktop", false);
   await page.goto(`${base}/admin`, { waitUntil: "load" });
   const form = await facts(page, endpoint);
   const login = await shoot(page, "console-login-desktop");
   await page.fill("input[name=token]", token);
   await Promise.all([page.waitForURL(`${base}/admin`), page.click("form.login button[type=submit]")]);
+  // The page's stream is open before the article is published.
+  await page.waitForFunction(() => document.body.dataset.streaming === "on", null, { timeout: LIVE_WAIT_MS });
+  const published = JSON.parse(article);
+  const answer = await fetch(`${base}/api/v1/articles`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: article,
+  });
+  if (!answer.ok) throw new Error(`publishing failed: ${answer.status} ${await answer.text()}`);
+  await page.waitForFunction(
+    (title) => [...document.querySelectorAll("#live-events li a")].some((a) => a.textContent === title),
+    published.title,
+    { timeout: LIVE_WAIT_MS },
+  );
   const overview = await facts(page, endpoint);
   const screenshot = await shoot(page, "console-overview-desktop");
   await context.storageState({ path: stateFile });
@@ -147,31 +181,73 @@ async function resend(endpoint) {
     page.click(`div.delivery[id="${failed.id}"] form button[type=submit]`),
   ]);
   const afterClick = await facts(page, endpoint);
-  let reloads = 0;
-  let seen = afterClick;
-  const succeeded = (f) =>
-    f.deliveries.some((d) => d.id === failed.id && /^2\d\d$/.test(d.attempts[0] ?? ""));
-  while (!succeeded(seen) && reloads < RELOADS) {
-    await page.waitForTimeout(100);
-    await page.reload({ waitUntil: "load" });
-    reloads += 1;
-    seen = await facts(page, endpoint);
-  }
+  // The page brings the outcome in by itself: no reload.
+  await page.evaluate(() => { window.notReloaded = true; });
+  await page.waitForFunction(
+    (id) => {
+      const code = document.querySelector(`div.delivery[id="${id}"] tr.attempt td.code`);
+      return /^2\d\d$/.test(code?.textContent.trim() ?? "");
+    },
+    failed.id,
+    { timeout: LIVE_WAIT_MS },
+  );
+  const seen = await facts(page, endpoint);
+  const reloaded = !(await page.evaluate(() => window.notReloaded === true));
   const screenshot = await shoot(page, "console-endpoint-desktop");
   await context.close();
   return {
     resent: failed.id,
     before,
     afterClick,
-    reloads,
+    reloaded,
     desktop: { facts: seen, errors, screenshot },
     phone: await onPhone(url, "console-endpoint-phone", endpoint),
   };
 }
 
+async function addRobot(kind, robotUrl) {
+  const { context, page, errors } = await open("desktop", true);
+  await page.goto(`${base}/admin/endpoints/new`, { waitUntil: "load" });
+  await page.fill("input[name=url]", robotUrl);
+  await page.selectOption("select[name=kind]", kind);
+  await page.fill("input[name=description]", "办公室工作群");
+  await Promise.all([
+    page.waitForURL(`${base}/admin/endpoints`),
+    page.click("button[name=preview]"),
+  ]);
+  const previewed = await facts(page, null);
+  const previewShot = await shoot(page, `console-robot-preview-desktop`);
+  // The phone sees the same preview: the form is posted again there.
+  const { context: phoneContext, page: phone, errors: phoneErrors } = await open("phone", true);
+  await phone.goto(`${base}/admin/endpoints/new`, { waitUntil: "load" });
+  await phone.fill("input[name=url]", robotUrl);
+  await phone.selectOption("select[name=kind]", kind);
+  await Promise.all([phone.waitForURL(`${base}/admin/endpoints`), phone.click("button[name=preview]")]);
+  const phoneFacts = await facts(phone, null);
+  const phoneShot = await shoot(phone, `console-robot-preview-phone`);
+  await phoneContext.close();
+  await Promise.all([
+    page.waitForURL(/\/admin\/endpoints\/[^/?]+\?done=created$/),
+    page.click("form.endpoint button[type=submit]:not([name])"),
+  ]);
+  const added = await facts(page, null);
+  const addedShot = await shoot(page, `console-robot-desktop`);
+  await context.close();
+  return {
+    preview: { facts: previewed, errors, screenshot: previewShot },
+    phone: { facts: phoneFacts, errors: phoneErrors, screenshot: phoneShot },
+    added: { facts: added, errors, screenshot: addedShot },
+  };
+}
+
 let report;
 try {
-  report = mode === "login" ? await logIn(args[0], args[1]) : await resend(args[0]);
+  report =
+    mode === "login"
+      ? await logIn(args[0], args[1], args[2])
+      : mode === "resend"
+        ? await resend(args[0])
+        : await addRobot(args[0], args[1]);
 } finally {
   await browser.close();
 }

@@ -17,23 +17,14 @@ use crate::render::console::{
 };
 use crate::store::{EndpointPatch, Resend};
 use crate::webhooks::fields;
+use crate::webhooks::robots;
 
 /// The add-endpoint form as the document `POST /api/v1/webhooks` takes, so that both are
 /// read by the same rules. Empty fields are left out (the document's defaults), a rate limit
 /// that is not a number is passed on as text for the rules to refuse.
-///
-/// The form offers the standard kind only; chat robots' kinds are to add their fields here.
-fn endpoint_document(form: &Form) -> Result<Map<String, Value>, FieldError> {
+fn endpoint_document(form: &Form) -> Map<String, Value> {
     let mut document = Map::new();
-    if let Some(kind) = form.get("kind")
-        && kind != "standard"
-    {
-        return Err(FieldError::new(
-            "kind",
-            "only standard webhooks can be added here for now",
-        ));
-    }
-    for name in ["url", "description"] {
+    for name in ["url", "description", "kind", "secret"] {
         if let Some(value) = form.get(name).map(str::trim).filter(|v| !v.is_empty()) {
             document.insert(name.into(), json!(value));
         }
@@ -63,53 +54,86 @@ fn endpoint_document(form: &Form) -> Result<Map<String, Value>, FieldError> {
             .map_or_else(|| json!(raw), |r| json!(r));
         document.insert("rate_limit".into(), value);
     }
-    Ok(document)
+    // A template is kept as typed (its spaces may matter to the message).
+    if let Some(template) = form.get("template").filter(|t| !t.trim().is_empty()) {
+        document.insert("template".into(), json!(template));
+    }
+    document
 }
 
-/// `POST /admin/endpoints`: adds an endpoint and shows its secret, once; or the form again
-/// with every error (422).
+/// The form as it was sent, to show again: with the errors that refused it, or the preview
+/// the operator asked for.
+fn form_again(form: &Form, errors: Vec<FieldError>) -> NewEndpointForm {
+    NewEndpointForm {
+        url: form.get("url").unwrap_or_default().to_owned(),
+        description: form.get("description").unwrap_or_default().to_owned(),
+        event_types: form
+            .all("event_types")
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+        sections: form.get("sections").unwrap_or_default().to_owned(),
+        rate_limit: form.get("rate_limit").unwrap_or_default().to_owned(),
+        kind: form.get("kind").unwrap_or_default().to_owned(),
+        secret: form.get("secret").unwrap_or_default().to_owned(),
+        template: form.get("template").unwrap_or_default().to_owned(),
+        errors: errors
+            .into_iter()
+            .map(|e| FormError {
+                field: e.field,
+                reason: e.reason,
+                suggestions: e.suggestions,
+            })
+            .collect(),
+        preview: None,
+        previewed: false,
+    }
+}
+
+/// `POST /admin/endpoints`: adds an endpoint and shows its secret, once (a robot, whose
+/// secret is its vendor's: its page); or the form again with every error (422); or, with
+/// `preview`, the form again with the message the endpoint would receive, adding nothing.
 pub(super) async fn create_endpoint(
     State(state): State<AppState>,
     checked: Checked,
 ) -> Result<Response, ApiError> {
     let Checked { operator, form } = checked;
     let service = &state.service;
-    let accepted = match endpoint_document(&form) {
-        Ok(document) => fields::new_endpoint(&service.outbound, &service.catalog, &document).await,
-        Err(error) => Err(vec![error]),
-    };
+    let document = endpoint_document(&form);
+    let accepted = fields::new_endpoint(&service.outbound, &service.catalog, &document).await;
     let prefix = prefix(&state);
     let csrf = operator.0.csrf_token();
     let ctx = context(&state, &prefix, Some(&csrf), None);
     let accepted = match accepted {
         Ok(accepted) => accepted,
         Err(errors) => {
-            let again = NewEndpointForm {
-                url: form.get("url").unwrap_or_default().to_owned(),
-                description: form.get("description").unwrap_or_default().to_owned(),
-                event_types: form
-                    .all("event_types")
-                    .into_iter()
-                    .map(Into::into)
-                    .collect(),
-                sections: form.get("sections").unwrap_or_default().to_owned(),
-                rate_limit: form.get("rate_limit").unwrap_or_default().to_owned(),
-                errors: errors
-                    .into_iter()
-                    .map(|e| FormError {
-                        field: e.field,
-                        reason: e.reason,
-                        suggestions: e.suggestions,
-                    })
-                    .collect(),
-            };
-            let page = render_new_endpoint_form(&ctx, &again);
+            let page = render_new_endpoint_form(&ctx, &form_again(&form, errors));
             return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page));
         }
     };
-    let endpoint = service.webhooks.create(accepted.value).await?;
-    tracing::info!(token = %operator.token_name(), endpoint = %endpoint.id, url = %endpoint.url,
+    let new = accepted.value;
+    if form.get("preview").is_some() {
+        let mut again = form_again(&form, Vec::new());
+        again.previewed = true;
+        again.preview = new.kind.is_robot().then(|| {
+            let message = robots::published_preview(new.kind, new.template.as_deref());
+            serde_json::to_string_pretty(&message).unwrap_or_default()
+        });
+        return Ok(html(StatusCode::OK, render_new_endpoint_form(&ctx, &again)));
+    }
+    let endpoint = service.webhooks.create(new).await?;
+    tracing::info!(token = %operator.token_name(), endpoint = %endpoint.id,
+        url = %endpoint.kind.shown_url(&endpoint.url), kind = endpoint.kind.as_str(),
         "console: webhook endpoint created");
+    if endpoint.kind.is_robot() {
+        for warning in &accepted.warnings {
+            tracing::warn!(endpoint = %endpoint.id, "{warning}");
+        }
+        return Ok(see_other(
+            &state,
+            &format!("/endpoints/{}?{}", endpoint.id, Flash::Created.query()),
+        ));
+    }
     let page = render_secret_page(
         &ctx,
         &SecretShown {
@@ -129,9 +153,9 @@ pub(super) async fn on_endpoint(
 ) -> Result<Response, ApiError> {
     let Checked { operator, form } = checked;
     let webhooks = &state.service.webhooks;
-    if webhooks.get(&id).await?.is_none() {
+    let Some(endpoint) = webhooks.get(&id).await? else {
         return Ok(not_found(&state, &operator));
-    }
+    };
     let back = |flash: Flash| see_other(&state, &format!("/endpoints/{id}?{}", flash.query()));
     let who = operator.token_name();
     match action.as_str() {
@@ -156,6 +180,7 @@ pub(super) async fn on_endpoint(
             tracing::info!(token = %who, endpoint = %id, "console: test message queued");
             Ok(back(Flash::TestQueued))
         }
+        "rotate-secret" if endpoint.kind.is_robot() => Ok(back(Flash::RobotSecret)),
         "rotate-secret" => {
             // The defaults of `POST /api/v1/webhooks/{id}/rotate-secret` with an empty body.
             let rotation = fields::rotation(&Map::new()).map_err(ApiError::Invalid)?;
@@ -248,20 +273,36 @@ mod tests {
             ("event_types", "article.deleted"),
             ("sections", "hnyw, zwgk/tzgg，zjhn"),
             ("rate_limit", "2.5"),
-        ]))
-        .unwrap();
+            ("secret", ""),
+            ("template", "  "),
+        ]));
         assert_eq!(
             Value::Object(document),
             json!({
                 "url": "https://hooks.example.org/in",
+                "kind": "standard",
                 "event_types": ["article.published", "article.deleted"],
                 "sections": ["hnyw", "zwgk/tzgg", "zjhn"],
                 "rate_limit": 2.5,
             })
         );
-        let document = endpoint_document(&form(&[("rate_limit", "fast")])).unwrap();
+        let document = endpoint_document(&form(&[("rate_limit", "fast")]));
         assert_eq!(Value::Object(document), json!({ "rate_limit": "fast" }));
-        let refused = endpoint_document(&form(&[("kind", "wecom")])).unwrap_err();
-        assert_eq!(refused.field, "kind");
+        let template = "{\"msgtype\": \"text\", \"text\": {\"content\": \"{{ title }}\"}}\n";
+        let document = endpoint_document(&form(&[
+            ("kind", "dingtalk"),
+            ("url", "https://oapi.dingtalk.com/robot/send?access_token=t"),
+            ("secret", " SECabc "),
+            ("template", template),
+        ]));
+        assert_eq!(
+            Value::Object(document),
+            json!({
+                "kind": "dingtalk",
+                "url": "https://oapi.dingtalk.com/robot/send?access_token=t",
+                "secret": "SECabc",
+                "template": template,
+            })
+        );
     }
 }

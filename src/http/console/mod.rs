@@ -1,4 +1,5 @@
-//! `/admin`: the operator's console, HTML for people, usable without JavaScript.
+//! `/admin`: the operator's console, HTML for people, usable without JavaScript (its one
+//! script only keeps pages current, see [`live`]).
 //!
 //! Logging in takes a token with the `admin` scope and opens a session held in a cookie alone
 //! (see [`session`]), so that it holds across instances and restarts. Nothing of the console
@@ -8,6 +9,7 @@
 //! same use cases as the JSON API (`webhooks::Webhooks`, `webhooks::fields`).
 
 mod actions;
+mod live;
 mod pages;
 mod session;
 
@@ -42,6 +44,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/", get(to_the_console).post(nowhere))
         .route("/admin/login", get(to_the_console).post(log_in))
         .route("/admin/logout", post(log_out))
+        .route("/admin/live.js", get(live::script))
+        .route("/admin/events/stream", get(live::stream))
         .route("/admin/endpoints", post(actions::create_endpoint))
         .route("/admin/endpoints/new", get(pages::new_endpoint_form))
         .route("/admin/endpoints/{id}", get(pages::endpoint_page))
@@ -84,8 +88,9 @@ fn html(status: StatusCode, body: String) -> Response {
         (header::CACHE_CONTROL, "no-store"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; \
+             style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "same-origin"),

@@ -12,10 +12,11 @@ use crate::domain::{FeedCursor, SectionPath};
 use crate::http::error::ApiError;
 use crate::http::extract::query_param;
 use crate::render::console::{
-    ArticleHistory, ConsoleSource, EndpointHealth, EndpointPage, Flash, LoginProblem,
+    ArticleHistory, ConsoleSource, EndpointHealth, EndpointPage, Flash, LiveItem, LoginProblem,
     NewEndpointForm, Overview, SectionHistory, render_endpoint_page, render_login,
     render_new_endpoint_form, render_overview, render_section_history,
 };
+use crate::webhooks::robots;
 
 /// The most endpoints the overview lists (those needing attention first).
 const OVERVIEW_ENDPOINTS: usize = 200;
@@ -26,6 +27,8 @@ const DELIVERIES_PAGE: u32 = 20;
 /// Articles on one page of a section's history, and the events shown of each.
 const ARTICLES_PAGE: u32 = 50;
 const EVENTS_PER_ARTICLE: u32 = 10;
+/// Events the overview lists when it opens.
+const LATEST_EVENTS: u32 = 20;
 /// Reads run side by side for one page (one per endpoint, one per article).
 const READS_AT_ONCE: usize = 8;
 
@@ -101,8 +104,22 @@ pub(super) async fn overview_or_login(
         })
         .collect();
     let counts = service.article_counts().await?;
+    // The latest events: those just before what this process has applied (the cursor is the
+    // log's sequence, so a few may be missing where it skips), then the stream goes on from
+    // the last one listed.
+    let head = service.live.head();
+    let latest = service
+        .webhooks
+        .events((head - LATEST_EVENTS as i64).max(0), LATEST_EVENTS)
+        .await?;
+    let events_after = latest.last().map_or(head, |e| e.seq.max(head));
     let csrf = session.csrf_token();
     let ctx = context(&state, &prefix, Some(&csrf), flash(query));
+    let events: Vec<LiveItem> = latest
+        .iter()
+        .rev()
+        .map(|event| LiveItem::new(&ctx, event))
+        .collect();
     let page = render_overview(
         &ctx,
         &Overview {
@@ -113,6 +130,8 @@ pub(super) async fn overview_or_login(
             more_subscriptions,
             sources: &sources,
             counts: &counts,
+            events: &events,
+            events_after,
         },
     );
     Ok(html(StatusCode::OK, page))
@@ -143,6 +162,10 @@ pub(super) async fn endpoint_page(
     let prefix = prefix(&state);
     let csrf = operator.0.csrf_token();
     let ctx = context(&state, &prefix, Some(&csrf), flash(query));
+    let preview = endpoint.kind.is_robot().then(|| {
+        let message = robots::published_preview(endpoint.kind, endpoint.template.as_deref());
+        serde_json::to_string_pretty(&message).unwrap_or_default()
+    });
     let page = render_endpoint_page(
         &ctx,
         &EndpointPage {
@@ -152,6 +175,7 @@ pub(super) async fn endpoint_page(
             deliveries: &deliveries,
             older: older.flatten(),
             is_behind: before.is_some(),
+            preview: preview.as_deref(),
         },
     );
     Ok(html(StatusCode::OK, page))
@@ -238,6 +262,7 @@ pub(super) async fn section_page(
             articles: &articles,
             deleted: &deleted,
             older,
+            is_first: before.is_none(),
         },
     );
     Ok(html(StatusCode::OK, page))

@@ -6,12 +6,18 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
 use super::ConsoleContext;
+use super::live::Live;
 use super::overview::endpoint_state;
 use super::words::ConsoleLabels;
-use crate::domain::{DeliveryView, Endpoint, EventType};
+use crate::domain::{DeliveryView, Endpoint, EndpointKind, EventType};
 
 /// How much of a receiver's answer the page shows (the log keeps up to 4 KiB).
 const ANSWER_CHARS: usize = 300;
+
+/// How often the page's health and deliveries are fetched again, in seconds; while a delivery
+/// waits to be sent, and otherwise.
+const WAITING_REFRESH_SECS: u32 = 2;
+const REFRESH_SECS: u32 = 30;
 
 /// What an endpoint's page shows.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +32,8 @@ pub struct EndpointPage<'a> {
     pub older: Option<i64>,
     /// Whether this page starts below the newest delivery.
     pub is_behind: bool,
+    /// A robot's message for a new article, with the sample article (JSON).
+    pub preview: Option<&'a str>,
 }
 
 /// The endpoint's page.
@@ -34,7 +42,7 @@ pub fn render_endpoint_page(ctx: &ConsoleContext<'_>, page: &EndpointPage<'_>) -
     let e = page.endpoint;
     let base = format!("/endpoints/{}", e.id);
     let content = html! {
-        (fields(ctx, &labels, page))
+        section #health data-live { (fields(ctx, &labels, page)) }
         section #actions {
             h2 { (labels.actions) }
             div.actions {
@@ -44,7 +52,9 @@ pub fn render_endpoint_page(ctx: &ConsoleContext<'_>, page: &EndpointPage<'_>) -
                     (ctx.button(&format!("{base}/enable"), labels.enable))
                 }
                 (ctx.button(&format!("{base}/test"), labels.send_test))
-                (ctx.button(&format!("{base}/rotate-secret"), labels.rotate_secret))
+                @if !e.kind.is_robot() {
+                    (ctx.button(&format!("{base}/rotate-secret"), labels.rotate_secret))
+                }
                 form method="post" action=(ctx.path(&format!("{base}/recover"))) {
                     (ctx.csrf_field())
                     div {
@@ -54,9 +64,15 @@ pub fn render_endpoint_page(ctx: &ConsoleContext<'_>, page: &EndpointPage<'_>) -
                     button type="submit" { (labels.recover) }
                 }
             }
-            p.hint { (labels.rotate_hint) " " (labels.recover_hint) }
+            p.hint {
+                @if !e.kind.is_robot() { (labels.rotate_hint) " " }
+                (labels.recover_hint)
+            }
         }
-        section #deliveries {
+        @if let Some(preview) = page.preview {
+            (message_preview(&labels, preview))
+        }
+        section #deliveries data-live {
             h2 { (labels.deliveries) }
             (deliveries(ctx, &labels, page.deliveries))
             p {
@@ -69,7 +85,17 @@ pub fn render_endpoint_page(ctx: &ConsoleContext<'_>, page: &EndpointPage<'_>) -
             }
         }
     };
-    ctx.page(&e.id, None, content)
+    // While a delivery waits, its outcome is looked for often.
+    let waiting = page.deliveries.iter().any(|d| d.status == "pending");
+    let live = Live {
+        every_secs: if waiting {
+            WAITING_REFRESH_SECS
+        } else {
+            REFRESH_SECS
+        },
+        reload: None,
+    };
+    ctx.page(&e.id, Some(live), content)
 }
 
 fn fields(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, page: &EndpointPage<'_>) -> Markup {
@@ -83,8 +109,7 @@ fn fields(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, page: &EndpointPage<
             tbody {
                 tr { th { (f[0]) } td { code.url-full { (e.kind.shown_url(&e.url)) } } }
                 tr { th { (f[1]) } td { (e.description) } }
-                // Every endpoint is a standard webhook for now; chat robots' kinds will show here.
-                tr { th { (f[2]) } td { (labels.standard_kind) } }
+                tr { th { (f[2]) } td #kind data-kind=(e.kind.as_str()) { (labels.kind(e.kind)) } }
                 tr {
                     th { (f[3]) }
                     td {
@@ -127,6 +152,12 @@ fn fields(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, page: &EndpointPage<
                 tr { th { (f[8]) } td { (ctx.time(e.failing_since)) } }
                 @if disabled_from.is_some() {
                     tr { th { (f[9]) } td { (ctx.time(disabled_from)) } }
+                }
+                @if e.kind.is_robot() {
+                    tr {
+                        th { (f[12]) }
+                        td { @if e.template.is_some() { (labels.own_template) } @else { (labels.default_template) } }
+                    }
                 }
                 tr { th { (f[10]) } td { (ctx.time(Some(e.created_at))) } }
                 tr { th { (f[11]) } td { (ctx.time(Some(e.updated_at))) } }
@@ -229,11 +260,33 @@ pub struct NewEndpointForm {
     pub event_types: Vec<String>,
     pub sections: String,
     pub rate_limit: String,
+    /// `standard`, `wecom`, `dingtalk` or `feishu` (empty: standard).
+    pub kind: String,
+    /// A robot's signing secret, kept in its (password) field when the form comes back, so
+    /// that an endpoint added after its preview signs as the operator typed it. The page is
+    /// never stored (`no-store`) and only the session's operator sees it.
+    pub secret: String,
+    pub template: String,
     pub errors: Vec<FormError>,
+    /// What the endpoint would receive, when the operator asked for a preview: a robot's
+    /// message as JSON, or `None` with [`NewEndpointForm::previewed`] for a standard one.
+    pub preview: Option<String>,
+    pub previewed: bool,
 }
 
-/// The form that adds an endpoint. It takes the standard kind only; chat robots' kinds add
-/// their own choices (and a preview of their messages) here.
+/// A robot's message (pretty JSON), with what it is.
+fn message_preview(labels: &ConsoleLabels, preview: &str) -> Markup {
+    html! {
+        section #preview {
+            h2 { (labels.message_preview) }
+            p.hint { (labels.robot_preview_hint) }
+            pre.message { code { (preview) } }
+        }
+    }
+}
+
+/// The form that adds an endpoint, a standard one or a chat robot, with a button that shows
+/// the message the endpoint would receive before it is added.
 pub fn render_new_endpoint_form(ctx: &ConsoleContext<'_>, form: &NewEndpointForm) -> String {
     let labels = ctx.labels();
     let f = &labels.form_fields;
@@ -252,6 +305,15 @@ pub fn render_new_endpoint_form(ctx: &ConsoleContext<'_>, form: &NewEndpointForm
                 }
             }
         }
+        @if form.previewed {
+            @match &form.preview {
+                Some(preview) => (message_preview(&labels, preview)),
+                None => section #preview {
+                    h2 { (labels.message_preview) }
+                    p.hint { (labels.standard_preview) }
+                },
+            }
+        }
         form.endpoint method="post" action=(ctx.path("/endpoints")) {
             (ctx.csrf_field())
             label for="url" { (f[0]) }
@@ -262,7 +324,9 @@ pub fn render_new_endpoint_form(ctx: &ConsoleContext<'_>, form: &NewEndpointForm
             p.hint { (h[1]) }
             label for="kind" { (f[2]) }
             select #kind name="kind" {
-                option value="standard" selected { (labels.standard_kind) }
+                @for kind in [EndpointKind::Standard, EndpointKind::WeCom, EndpointKind::DingTalk, EndpointKind::Feishu] {
+                    option value=(kind.as_str()) selected[form.kind == kind.as_str() || (form.kind.is_empty() && kind == EndpointKind::Standard)] { (labels.kind(kind)) }
+                }
             }
             p.hint { (h[2]) }
             fieldset.checks {
@@ -291,7 +355,17 @@ pub fn render_new_endpoint_form(ctx: &ConsoleContext<'_>, form: &NewEndpointForm
             label for="rate_limit" { (f[5]) }
             input #rate_limit type="text" inputmode="decimal" name="rate_limit" value=(form.rate_limit);
             p.hint { (h[5]) }
-            p { button type="submit" { (labels.create) } }
+            label for="secret" { (f[6]) }
+            input #secret type="password" name="secret" value=(form.secret) autocomplete="off" spellcheck="false";
+            p.hint { (h[6]) }
+            label for="template" { (f[7]) }
+            textarea #template name="template" rows="5" spellcheck="false" placeholder=(labels.template_example) { (form.template) }
+            p.hint { (h[7]) }
+            p.buttons {
+                button type="submit" name="preview" value="1" { (labels.preview) }
+                " "
+                button type="submit" { (labels.create) }
+            }
         }
     };
     ctx.page(labels.add_endpoint, None, content)
@@ -401,6 +475,7 @@ mod tests {
             deliveries: &deliveries,
             older: Some(7),
             is_behind: false,
+            preview: None,
         };
         let html = render_endpoint_page(&ctx, &page);
         assert!(html.contains("<span class=\"state failing\">失败中</span>"));
@@ -426,6 +501,61 @@ mod tests {
         assert!(html.contains("href=\"/news/admin/endpoints/ep_1?before=7\""));
         assert!(html.contains("2.5 次/秒"));
         assert!(html.contains("<code>article.published</code>"));
+    }
+
+    #[test]
+    fn a_robots_page_shows_its_kind_and_message_and_no_secret_to_rotate() {
+        let catalog = catalog();
+        let ctx = context(&catalog);
+        let mut endpoint = endpoint();
+        endpoint.kind = crate::domain::EndpointKind::DingTalk;
+        endpoint.url = EndpointUrl::new(
+            url::Url::parse("https://oapi.dingtalk.com/robot/send?access_token=abc123").unwrap(),
+        );
+        let page = EndpointPage {
+            endpoint: &endpoint,
+            last_success: None,
+            disable_after_secs: 86400.0,
+            deliveries: &[],
+            older: None,
+            is_behind: false,
+            preview: Some("{\n  \"msgtype\": \"actionCard\"\n}"),
+        };
+        let html = render_endpoint_page(&ctx, &page);
+        assert!(html.contains("data-kind=\"dingtalk\">钉钉自定义机器人</td>"));
+        assert!(html.contains("access_token=***"));
+        assert!(!html.contains("abc123"));
+        assert!(!html.contains("/rotate-secret"));
+        assert!(html.contains("该类型的默认消息"));
+        assert!(html.contains("<pre class=\"message\"><code>{\n  &quot;msgtype&quot;: &quot;actionCard&quot;\n}</code></pre>"));
+    }
+
+    #[test]
+    fn a_previewed_form_shows_the_message_and_keeps_every_field() {
+        let catalog = catalog();
+        let ctx = context(&catalog);
+        let form = NewEndpointForm {
+            url: "https://oapi.dingtalk.com/robot/send?access_token=abc".into(),
+            kind: "dingtalk".into(),
+            secret: "SECabc".into(),
+            template: "{\"msgtype\":\"text\"}".into(),
+            preview: Some("{\"msgtype\":\"text\"}".into()),
+            previewed: true,
+            ..NewEndpointForm::default()
+        };
+        let html = render_new_endpoint_form(&ctx, &form);
+        assert!(html.contains("<option value=\"dingtalk\" selected>"));
+        assert!(!html.contains("<option value=\"standard\" selected>"));
+        assert!(html.contains("name=\"secret\" value=\"SECabc\""));
+        assert!(html.contains(">{&quot;msgtype&quot;:&quot;text&quot;}</textarea>"));
+        assert!(html.contains("<section id=\"preview\">"));
+        assert!(html.contains("name=\"preview\" value=\"1\""));
+        let standard = NewEndpointForm {
+            previewed: true,
+            ..NewEndpointForm::default()
+        };
+        let html = render_new_endpoint_form(&ctx, &standard);
+        assert!(html.contains("Standard Webhooks JSON"));
     }
 
     #[test]

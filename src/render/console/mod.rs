@@ -1,9 +1,10 @@
 //! The operator's console (`/admin`): pages rendered by maud, which escapes every value, in
-//! the site's language. No scripts: every action is a form that POSTs, carrying the session's
-//! CSRF token. What each page shows comes in as values; the console's own routes and rules are
+//! the site's language. Every action is a form that POSTs, carrying the session's CSRF token;
+//! the one script (see [`live`]) only keeps pages current, and every page works without it. What each page shows comes in as values; the console's own routes and rules are
 //! `http::console`'s.
 
 mod endpoint;
+mod live;
 mod overview;
 mod section;
 mod words;
@@ -19,6 +20,7 @@ pub use endpoint::{
     EndpointPage, FormError, NewEndpointForm, SecretShown, render_endpoint_page,
     render_new_endpoint_form, render_secret_page,
 };
+pub use live::{LIVE_SCRIPT, Live, LiveItem};
 pub use overview::{ConsoleSource, EndpointHealth, Overview, render_overview};
 pub use section::{ArticleHistory, SectionHistory, render_section_history};
 
@@ -41,6 +43,9 @@ pub struct ConsoleContext<'a> {
 /// to (`?done=resent`): a fixed set of codes, so that no text is taken from the URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flash {
+    Created,
+    /// A robot's secret cannot be rotated here: it is its vendor's.
+    RobotSecret,
     Enabled,
     Disabled,
     TestQueued,
@@ -55,6 +60,8 @@ impl Flash {
     /// The query string that carries it.
     pub fn query(self) -> String {
         let code = match self {
+            Flash::Created => "created",
+            Flash::RobotSecret => "robot-secret",
             Flash::Enabled => "enabled",
             Flash::Disabled => "disabled",
             Flash::TestQueued => "test-queued",
@@ -70,6 +77,8 @@ impl Flash {
     /// Reads [`Flash::query`]'s parameters; `None` for anything else.
     pub fn parse(done: Option<&str>, n: Option<&str>) -> Option<Self> {
         Some(match done? {
+            "created" => Flash::Created,
+            "robot-secret" => Flash::RobotSecret,
             "enabled" => Flash::Enabled,
             "disabled" => Flash::Disabled,
             "test-queued" => Flash::TestQueued,
@@ -85,7 +94,7 @@ impl Flash {
     fn is_trouble(self) -> bool {
         matches!(
             self,
-            Flash::InFlight | Flash::NoSuchDelivery | Flash::BadTime
+            Flash::InFlight | Flash::NoSuchDelivery | Flash::BadTime | Flash::RobotSecret
         )
     }
 }
@@ -129,16 +138,20 @@ td.took,td.code{white-space:nowrap}\
 .actions{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-end}\
 .actions form{margin:0;display:flex;flex-wrap:wrap;gap:.4rem;align-items:flex-end}\
 label{display:block;font-size:.9rem;font-weight:600;margin:.8rem 0 .2rem}\
-input[type=text],input[type=url],input[type=password],input[type=number],input[type=datetime-local],select{\
-width:100%;max-width:36rem;padding:.4rem .6rem;border:1px solid #b5b5b5;border-radius:4px;font:inherit;line-height:1.4}\
+input[type=text],input[type=url],input[type=password],input[type=number],input[type=datetime-local],select,textarea{\
+box-sizing:border-box;width:100%;max-width:36rem;padding:.4rem .6rem;border:1px solid #b5b5b5;border-radius:4px;font:inherit;line-height:1.4}\
 .actions input{width:auto}\
 .checks label{display:inline-block;font-weight:normal;margin:.2rem 1rem .2rem 0}\
 .hint{font-size:.8rem;color:#5f5f5f;margin:.1rem 0}\
 .secret{display:block;padding:.6rem;border:1px solid #c7c7c7;border-radius:4px;background:#f7f7f7;\
 font-size:1rem;-webkit-user-select:all;user-select:all}\
 pre.answer{margin:0;max-width:28rem;max-height:6rem;overflow:auto;white-space:pre-wrap;font-size:.8rem;background:#f7f7f7;padding:.2rem .35rem}\
+pre.message{max-height:24rem;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8rem;background:#f7f7f7;padding:.5rem .6rem;border:1px solid #e3e3e3;border-radius:4px}\
+textarea{font-family:ui-monospace,monospace;font-size:.85rem}\
 .attempts{margin:.3rem 0 .2rem}\
 ul.events{list-style:none;margin:0;padding:0;font-size:.8rem}\
+#live-events li{padding:.15rem 0;border-bottom:1px solid #f0f0f0;overflow-wrap:anywhere}\
+#live-events li.new{background:#fff8d6}\
 .muted{color:#777}\
 @media (max-width:34rem){table.grid{font-size:.8rem}table.fields th{width:auto}\
 table.wide{min-width:36rem}.delivery .head form{margin:0}}";
@@ -183,9 +196,10 @@ impl ConsoleContext<'_> {
         }
     }
 
-    /// A page of the console: its bar (when logged in), the flash, then `content`.
-    /// `refresh` reloads the page (without its flash) every so many seconds.
-    fn page(&self, title: &str, refresh: Option<u32>, content: Markup) -> String {
+    /// A page of the console: its bar (when logged in), the flash, then `content`. A `live`
+    /// page loads the console's script, which keeps its `data-live` parts current, and
+    /// without scripts may reload itself whole (without its flash).
+    fn page(&self, title: &str, live: Option<Live<'_>>, content: Markup) -> String {
         let labels = self.labels();
         let site = &self.catalog.site;
         html! {
@@ -195,14 +209,20 @@ impl ConsoleContext<'_> {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     meta name="robots" content="noindex";
-                    @if let Some(secs) = refresh {
-                        meta http-equiv="refresh" content={ (secs) "; url=" (self.path("")) };
+                    @if let Some(Live { every_secs, reload: Some(reload) }) = live {
+                        noscript {
+                            meta http-equiv="refresh" content={ (every_secs) "; url=" (self.path(reload)) };
+                        }
+                    }
+                    @if live.is_some() {
+                        script src=(self.path("/live.js")) defer {}
                     }
                     title { (title) " · " (labels.console) " · " (site.title) }
                     link rel="icon" href=(ICON);
                     style { (PreEscaped(STYLE)) (PreEscaped(CONSOLE_STYLE)) }
                 }
-                body {
+                body data-every=[live.map(|l| l.every_secs)]
+                    data-stream=[live.map(|_| self.path("/events/stream"))] {
                     div.page {
                         nav.bar {
                             span.name { (site.title) " · " (labels.console) }

@@ -4,13 +4,13 @@
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
-use super::ConsoleContext;
-use super::words::ConsoleLabels;
+use super::live::{Live, LiveItem, latest_events};
+use super::{ConsoleContext, words::ConsoleLabels};
 use crate::catalog::Scope;
 use crate::domain::{Endpoint, QueueStats, SectionPath, SubscriptionView};
 use crate::render::words::Labels;
 
-/// How often the overview reloads itself, in seconds.
+/// How often the overview is fetched again (besides when an event comes), in seconds.
 const REFRESH_SECS: u32 = 30;
 
 /// An endpoint and when it last took a delivery.
@@ -54,34 +54,44 @@ pub struct Overview<'a> {
     pub sources: &'a [ConsoleSource],
     /// Live articles per section, not counting descendants.
     pub counts: &'a [(String, u64)],
+    /// The latest events of the log, the newest first, and the cursor the page's stream
+    /// starts after.
+    pub events: &'a [LiveItem],
+    pub events_after: i64,
 }
 
-/// The overview page; it reloads itself every half minute.
+/// The overview page: live (see [`super::live`]), and without scripts it reloads itself every
+/// half minute.
 pub fn render_overview(ctx: &ConsoleContext<'_>, overview: &Overview<'_>) -> String {
     let labels = ctx.labels();
     let content = html! {
-        section #queue {
+        section #queue data-live {
             h2 { (labels.queue) }
             (queue(&labels, &overview.queue))
         }
-        section #endpoints {
+        section #endpoints data-live {
             h2 { (labels.endpoints) }
             (endpoints(ctx, &labels, overview))
         }
-        section #subscriptions {
+        (latest_events(ctx, overview.events, overview.events_after))
+        section #subscriptions data-live {
             h2 { (labels.subscriptions) }
             (subscriptions(ctx, &labels, overview))
         }
-        section #sources {
+        section #sources data-live {
             h2 { (labels.sources) }
             (sources(ctx, &labels, overview.sources))
         }
-        section #sections {
+        section #sections data-live {
             h2 { (labels.sections) }
             (sections(ctx, &labels, overview.counts))
         }
     };
-    ctx.page(labels.overview, Some(REFRESH_SECS), content)
+    let live = Live {
+        every_secs: REFRESH_SECS,
+        reload: Some(""),
+    };
+    ctx.page(labels.overview, Some(live), content)
 }
 
 fn queue(labels: &ConsoleLabels, q: &QueueStats) -> Markup {
@@ -353,9 +363,19 @@ mod tests {
             more_subscriptions: false,
             sources: &[],
             counts: &[("hnyw/ldhd".into(), 4), ("zwgk".into(), 1)],
+            events: &[],
+            events_after: 12,
         };
         let html = render_overview(&ctx, &overview);
-        assert!(html.contains("<meta http-equiv=\"refresh\" content=\"30; url=/news/admin\">"));
+        assert!(html.contains(
+            "<noscript><meta http-equiv=\"refresh\" content=\"30; url=/news/admin\"></noscript>\
+             <script src=\"/news/admin/live.js\" defer></script>"
+        ));
+        assert!(
+            html.contains("<body data-every=\"30\" data-stream=\"/news/admin/events/stream\">")
+        );
+        assert!(html.contains("data-after=\"12\""));
+        assert!(html.contains("<p class=\"muted\" id=\"no-events\">"));
         for (id, n) in [
             ("due", "2"),
             ("in-flight", "1"),
@@ -383,6 +403,10 @@ mod tests {
         assert!(html.contains("还没有订阅。"));
         assert!(html.contains("<a class=\"title\" href=\"/news/admin/sections/all\">全站</a> <span class=\"count\">5 篇文章</span>"));
         assert!(html.contains("href=\"/news/admin/sections/hnyw/ldhd\">领导动态</a>"));
-        assert!(!html.contains("<script"));
+        assert_eq!(
+            html.matches("<script").count(),
+            1,
+            "the console's own script alone"
+        );
     }
 }

@@ -4,6 +4,7 @@
 use maud::{Markup, html};
 
 use super::ConsoleContext;
+use super::live::Live;
 use super::words::ConsoleLabels;
 use crate::catalog::Scope;
 use crate::domain::{EventSummary, StoredArticle, Tombstone};
@@ -24,7 +25,13 @@ pub struct SectionHistory<'a> {
     pub deleted: &'a [(Tombstone, Vec<EventSummary>)],
     /// The cursor of the next page (`?before=`), when the page is full.
     pub older: Option<String>,
+    /// Whether this is the newest page.
+    pub is_first: bool,
 }
+
+/// How often the newest page of a section is fetched again (besides when an event comes), in
+/// seconds.
+const REFRESH_SECS: u32 = 60;
 
 pub fn render_section_history(ctx: &ConsoleContext<'_>, history: &SectionHistory<'_>) -> String {
     let labels = ctx.labels();
@@ -50,7 +57,7 @@ pub fn render_section_history(ctx: &ConsoleContext<'_>, history: &SectionHistory
                 }
             }
         }
-        section #articles {
+        section #articles data-live {
             h2 { (labels.articles) }
             @if history.articles.is_empty() {
                 p.muted { (labels.no_articles_here) }
@@ -72,8 +79,8 @@ pub fn render_section_history(ctx: &ConsoleContext<'_>, history: &SectionHistory
                 }
             }
         }
-        @if !history.deleted.is_empty() {
-            section #deleted {
+        section #deleted data-live {
+            @if !history.deleted.is_empty() {
                 h2 { (labels.deleted_articles) }
                 div.scroll {
                     table.grid {
@@ -91,7 +98,12 @@ pub fn render_section_history(ctx: &ConsoleContext<'_>, history: &SectionHistory
             }
         }
     };
-    ctx.page(&title, None, content)
+    // New articles show while the operator reads; an older page stays as it is.
+    let live = history.is_first.then_some(Live {
+        every_secs: REFRESH_SECS,
+        reload: None,
+    });
+    ctx.page(&title, live, content)
 }
 
 fn article_row(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, item: &ArticleHistory) -> Markup {
@@ -168,6 +180,7 @@ mod tests {
                 articles: &items,
                 deleted: &deleted,
                 older: Some("123.abc".into()),
+                is_first: true,
             },
         );
         assert!(html.contains("<h1>黄南要闻</h1>"));

@@ -44,12 +44,16 @@ pub(super) struct ConsoleLabels {
 
     /// URL, description, kind, event types, sections, rate limit, state, last success, failing
     /// since, disabled from, created, updated.
-    pub endpoint_fields: [&'static str; 12],
+    /// … and the message template.
+    pub endpoint_fields: [&'static str; 13],
+    pub default_template: &'static str,
+    pub own_template: &'static str,
     pub every_type: &'static str,
     pub every_section: &'static str,
     pub unlimited: &'static str,
     pub per_second: &'static str,
-    pub standard_kind: &'static str,
+    /// Standard Webhooks, then the robots: WeCom, DingTalk, Feishu.
+    pub kinds: [&'static str; 4],
     pub actions: &'static str,
     pub enable: &'static str,
     pub disable: &'static str,
@@ -76,11 +80,22 @@ pub(super) struct ConsoleLabels {
     pub previous_secret_until: &'static str,
     pub to_the_endpoint: &'static str,
 
-    pub form_fields: [&'static str; 6],
-    pub form_hints: [&'static str; 6],
+    /// URL, description, kind, event types, sections, rate limit, the robot's secret, the
+    /// message template.
+    pub form_fields: [&'static str; 8],
+    pub form_hints: [&'static str; 8],
     pub create: &'static str,
+    pub preview: &'static str,
+    pub message_preview: &'static str,
+    pub robot_preview_hint: &'static str,
+    pub standard_preview: &'static str,
+    pub template_example: &'static str,
     pub not_created: &'static str,
     pub known_sections: &'static str,
+
+    pub latest_events: &'static str,
+    pub latest_events_hint: &'static str,
+    pub no_events: &'static str,
 
     pub articles: &'static str,
     pub article_columns: [&'static str; 4],
@@ -167,12 +182,20 @@ impl ConsoleLabels {
             "将停用于",
             "创建于",
             "更新于",
+            "消息模板",
         ],
+        default_template: "该类型的默认消息",
+        own_template: "自定义模板",
         every_type: "全部事件",
         every_section: "全部栏目",
         unlimited: "不限",
         per_second: "次/秒",
-        standard_kind: "标准 Webhook（Standard Webhooks）",
+        kinds: [
+            "标准 Webhook（Standard Webhooks）",
+            "企业微信群机器人",
+            "钉钉自定义机器人",
+            "飞书自定义机器人",
+        ],
         actions: "操作",
         enable: "启用",
         disable: "停用",
@@ -204,18 +227,31 @@ impl ConsoleLabels {
             "事件类型",
             "栏目",
             "速率限制",
+            "机器人的签名密钥",
+            "消息模板",
         ],
         form_hints: [
-            "http 或 https，不能指向内网地址。",
+            "http 或 https，不能指向内网地址。机器人填写其完整的 Webhook 地址（含 key 或 access_token）。",
             "最多 500 字。",
-            "企业微信、钉钉、飞书机器人将另行提供。",
-            "不选则接收全部事件。",
+            "机器人收到其自身格式的消息，默认只接收新发布的文章。",
+            "不选则接收全部事件（机器人：仅新发布）。",
             "栏目路径，以空格或逗号分隔；包含其下级栏目。留空则全部栏目。",
-            "每秒投递数（0.001 至 10000）；留空则不限。",
+            "每秒投递数（0.001 至 10000）；留空则不限（机器人默认每分钟 20 条，超出的合并为一条摘要）。",
+            "钉钉（加签，SEC 开头）或飞书（签名校验）的密钥；未开启签名或企业微信则留空。",
+            "可选：MiniJinja 模板，输出机器人的 JSON 消息；留空则用默认消息。",
         ],
         create: "添加",
+        preview: "预览消息",
+        message_preview: "消息预览",
+        robot_preview_hint: "新文章发布时机器人收到的消息（以示例文章为例，签名前）：",
+        standard_preview: "标准端点以 Standard Webhooks JSON 接收每个事件（type、timestamp、data.article），并以添加后显示的密钥签名。",
+        template_example: r#"{"msgtype":"markdown","markdown":{"content":"**{{ title }}**\n{{ meta }}\n[阅读全文]({{ url }})"}}"#,
         not_created: "未能添加：",
         known_sections: "可用的栏目路径",
+
+        latest_events: "最新事件",
+        latest_events_hint: "文章的发布、更新和删除，最新在前；打开本页时实时追加。",
+        no_events: "还没有事件。",
 
         articles: "文章",
         article_columns: ["文章", "版本", "发布时间", "事件（最新在前）"],
@@ -308,12 +344,20 @@ impl ConsoleLabels {
             "Disabled from",
             "Created",
             "Updated",
+            "Message template",
         ],
+        default_template: "The kind's default message",
+        own_template: "Its own template",
         every_type: "every event",
         every_section: "every section",
         unlimited: "unlimited",
         per_second: "per second",
-        standard_kind: "Standard Webhooks",
+        kinds: [
+            "Standard Webhooks",
+            "WeCom group robot",
+            "DingTalk custom robot",
+            "Feishu custom bot",
+        ],
         actions: "Actions",
         enable: "Enable",
         disable: "Disable",
@@ -353,19 +397,39 @@ impl ConsoleLabels {
             "Event types",
             "Sections",
             "Rate limit",
+            "The robot's signing secret",
+            "Message template",
         ],
         form_hints: [
-            "http or https, to a public address.",
+            "http or https, to a public address. A robot: its whole webhook URL, with its key \
+             or access_token.",
             "At most 500 characters.",
-            "Chat robots (WeCom, DingTalk, Feishu) come with their own kinds.",
-            "None ticked: every event.",
+            "A robot receives messages in its own format, and by default new articles only.",
+            "None ticked: every event (a robot: new articles).",
             "Section paths, separated by spaces or commas; each includes its subsections. \
              Empty: every section.",
-            "Deliveries per second (0.001 to 10000); empty: unlimited.",
+            "Deliveries per second (0.001 to 10000); empty: unlimited (a robot: 20 a minute, \
+             more coalesced into one digest).",
+            "DingTalk's signing secret (SEC…) or Feishu's; empty when the robot checks no \
+             signature, and for WeCom.",
+            "Optional: a MiniJinja template that writes the robot's JSON message; empty: the \
+             default message.",
         ],
         create: "Add",
+        preview: "Preview the message",
+        message_preview: "Message preview",
+        robot_preview_hint: "What the robot receives when an article is published, shown with a \
+             sample article (before signing):",
+        standard_preview: "A standard endpoint receives each event as Standard Webhooks JSON \
+             (type, timestamp, data.article), signed with the secret shown once it is added.",
+        template_example: r#"{"msgtype":"markdown","markdown":{"content":"**{{ title }}**\n{{ meta }}\n[Read]({{ url }})"}}"#,
         not_created: "Not added:",
         known_sections: "Section paths",
+
+        latest_events: "Latest events",
+        latest_events_hint: "Articles published, updated and deleted, the newest first; added \
+             as they happen while this page is open.",
+        no_events: "No events yet.",
 
         articles: "Articles",
         article_columns: ["Article", "Version", "Published", "Events (newest first)"],
@@ -428,10 +492,25 @@ impl ConsoleLabels {
         }
     }
 
+    /// An endpoint kind's name.
+    pub fn kind(&self, kind: crate::domain::EndpointKind) -> &'static str {
+        use crate::domain::EndpointKind;
+        self.kinds[match kind {
+            EndpointKind::Standard => 0,
+            EndpointKind::WeCom => 1,
+            EndpointKind::DingTalk => 2,
+            EndpointKind::Feishu => 3,
+        }]
+    }
+
     /// What an action did, or why it did not.
     pub fn flash(&self, flash: super::Flash) -> String {
         use super::Flash;
         let text = match (self.chinese, flash) {
+            (true, Flash::Created) => "端点已添加。",
+            (true, Flash::RobotSecret) => {
+                "机器人的密钥由其平台提供：请在平台上更换后，通过 API 修改端点。"
+            }
             (true, Flash::Enabled) => "端点已启用，等待中的投递将陆续发送。",
             (true, Flash::Disabled) => "端点已停用；新的投递会排队等待。",
             (true, Flash::TestQueued) => "测试消息已排队。",
@@ -440,6 +519,11 @@ impl ConsoleLabels {
             (true, Flash::NoSuchDelivery) => "没有这条投递。",
             (true, Flash::BadTime) => "时间无法识别。",
             (true, Flash::Recovered(n)) => return format!("已重新排队 {n} 条失败的投递。"),
+            (false, Flash::Created) => "The endpoint is added.",
+            (false, Flash::RobotSecret) => {
+                "A robot's secret is its vendor's: change it there, then update the endpoint \
+                 through the API."
+            }
             (false, Flash::Enabled) => "Enabled: what waited is being sent.",
             (false, Flash::Disabled) => "Disabled: new deliveries queue and wait.",
             (false, Flash::TestQueued) => "A test message is queued.",

@@ -24,7 +24,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::delivery::{Prepared, Refusal};
-use crate::domain::{Endpoint, EndpointKind};
+use crate::domain::{Endpoint, EndpointKind, EventType};
 use crate::store::Claimed;
 
 pub use context::MessageContext;
@@ -74,6 +74,13 @@ pub fn default_message(kind: EndpointKind, context: &MessageContext) -> Value {
 pub fn preview(endpoint: &Endpoint) -> Value {
     let context = MessageContext::sample(crate::webhooks::TEST_EVENT_TYPE);
     message(endpoint.kind, endpoint.template.as_deref(), &context)
+}
+
+/// What a robot of `kind` with `template` is sent when an article is published: the sample
+/// article in its message, unsigned (the console's preview, before the endpoint exists).
+pub fn published_preview(kind: EndpointKind, template: Option<&str>) -> Value {
+    let context = MessageContext::sample(EventType::Published.as_str());
+    message(kind, template, &context)
 }
 
 /// Checks that a robot's URL carries what its vendor needs, given in full (answers show the

@@ -1,0 +1,54 @@
+//! What keeps the console's pages current: its script, and its stream of the event log
+//! (Server-Sent Events, like `GET /api/v1/events/stream`, held by the session's cookie rather
+//! than a token, each message the event as the overview lists it).
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde_json::json;
+
+use super::super::error::ApiError;
+use super::super::events::{live_answer, message, no_slot, resume_after};
+use super::{AppState, Operator, context, prefix};
+use crate::render::console::{LIVE_SCRIPT, LiveItem};
+
+/// `GET /admin/live.js`: the console's script.
+pub(super) async fn script(_operator: Operator) -> Response {
+    let mut answer = LIVE_SCRIPT.into_response();
+    let headers = answer.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    answer
+}
+
+/// `GET /admin/events/stream`: the event log, live, from `Last-Event-ID` or `?after=`.
+pub(super) async fn stream(
+    State(state): State<AppState>,
+    _operator: Operator,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let after = resume_after(&state, query.as_deref(), &headers)?;
+    let slot = state
+        .service
+        .live
+        .open_slot()
+        .map_err(|why| no_slot(&state, why))?;
+    let prefix = prefix(&state);
+    let events = state.service.follow_events(slot, after, None).map({
+        let state = state.clone();
+        move |event| {
+            let ctx = context(&state, &prefix, None, None);
+            message(&event, &json!(LiveItem::new(&ctx, &event)))
+        }
+    });
+    Ok(live_answer(&state, events))
+}
