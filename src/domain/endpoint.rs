@@ -46,6 +46,12 @@ impl EndpointKind {
         self != EndpointKind::Standard
     }
 
+    /// The rate limit of an endpoint of this kind that sets none, in deliveries per second:
+    /// the vendors take about 20 messages a minute to one robot.
+    pub fn default_rate(self) -> Option<f64> {
+        self.is_robot().then_some(20.0 / 60.0)
+    }
+
     /// The URL as answers show it: a robot's credential (WeCom's `key`, DingTalk's
     /// `access_token`, the token that ends a Feishu hook's path) replaced by `***`. Standard
     /// endpoints' URLs are shown as registered.

@@ -139,12 +139,7 @@ impl WebhookChannel {
     /// says how long until one is free.
     fn admit(&self, endpoint: &Endpoint) -> Result<(), Duration> {
         // Robots take about 20 messages a minute: theirs is the default limit.
-        let rate = endpoint.rate_limit.or_else(|| {
-            endpoint
-                .kind
-                .is_robot()
-                .then_some(super::robots::DEFAULT_RATE)
-        });
+        let rate = endpoint.rate_limit.or(endpoint.kind.default_rate());
         if let Some(rate) = rate
             && let Err(wait) = self.limiter.acquire(&endpoint.id, rate)
         {

@@ -16,10 +16,15 @@ use crate::receiver::{Receiver, Reply};
 
 /// Runs `tests/js/console.mjs` with `args` after its output folder, state file and base URL.
 async fn run_console(app: &TestApp, args: &[&str]) -> Value {
+    run_console_into(app, &screenshot_dir(), args).await
+}
+
+/// [`run_console`], its screenshots kept in `out`.
+async fn run_console_into(app: &TestApp, out: &std::path::Path, args: &[&str]) -> Value {
     let state = app.dir.path().join("console-session.json");
     let output = tokio::process::Command::new("node")
         .arg(repo_path("tests/js/console.mjs"))
-        .arg(screenshot_dir())
+        .arg(out)
         .arg(&state)
         .arg(&app.address)
         .args(args)
@@ -193,8 +198,10 @@ async fn an_operator_previews_and_adds_a_chat_robot_in_a_browser() {
     }
     let app = spawn_app_with(|c| c.delivery.allow_private_destinations = true).await;
     let robot = FakeRobot::start(Vendor::WeCom, None).await;
-    // A session first: the login run saves it.
-    let seen = run_console(&app, &["login", TOKEN, "none", &seed_article().to_string()]).await;
+    // A session first: the login run saves it (its screenshots are the other test's).
+    let elsewhere = app.dir.path().join("screenshots");
+    let article = seed_article().to_string();
+    let seen = run_console_into(&app, &elsewhere, &["login", TOKEN, "none", &article]).await;
     assert_eq!(seen["desktop"]["facts"]["streaming"], "on");
 
     let seen = run_console(&app, &["robot", "wecom", &robot.url]).await;

@@ -129,9 +129,10 @@ fn fields(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, page: &EndpointPage<
                 tr {
                     th { (f[5]) }
                     td {
-                        @match e.rate_limit {
-                            Some(r) => { (r) " " (labels.per_second) }
-                            None => (labels.unlimited),
+                        @match (e.rate_limit, e.kind.default_rate()) {
+                            (Some(r), _) => { (r) " " (labels.per_second) }
+                            (None, Some(_)) => (labels.robot_rate),
+                            (None, None) => (labels.unlimited),
                         }
                     }
                 }
@@ -509,6 +510,7 @@ mod tests {
         let ctx = context(&catalog);
         let mut endpoint = endpoint();
         endpoint.kind = crate::domain::EndpointKind::DingTalk;
+        endpoint.rate_limit = None;
         endpoint.url = EndpointUrl::new(
             url::Url::parse("https://oapi.dingtalk.com/robot/send?access_token=abc123").unwrap(),
         );
@@ -527,6 +529,10 @@ mod tests {
         assert!(!html.contains("abc123"));
         assert!(!html.contains("/rotate-secret"));
         assert!(html.contains("该类型的默认消息"));
+        assert!(
+            html.contains("每分钟 20 条"),
+            "a robot's default rate limit"
+        );
         assert!(html.contains("<pre class=\"message\"><code>{\n  &quot;msgtype&quot;: &quot;actionCard&quot;\n}</code></pre>"));
     }
 

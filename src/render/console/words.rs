@@ -51,6 +51,8 @@ pub(super) struct ConsoleLabels {
     pub every_type: &'static str,
     pub every_section: &'static str,
     pub unlimited: &'static str,
+    /// A robot's default rate limit.
+    pub robot_rate: &'static str,
     pub per_second: &'static str,
     /// Standard Webhooks, then the robots: WeCom, DingTalk, Feishu.
     pub kinds: [&'static str; 4],
@@ -189,6 +191,7 @@ impl ConsoleLabels {
         every_type: "全部事件",
         every_section: "全部栏目",
         unlimited: "不限",
+        robot_rate: "每分钟 20 条（机器人的默认值，超出的合并为一条摘要）",
         per_second: "次/秒",
         kinds: [
             "标准 Webhook（Standard Webhooks）",
@@ -351,6 +354,7 @@ impl ConsoleLabels {
         every_type: "every event",
         every_section: "every section",
         unlimited: "unlimited",
+        robot_rate: "20 a minute (a robot's default; more are coalesced into one digest)",
         per_second: "per second",
         kinds: [
             "Standard Webhooks",

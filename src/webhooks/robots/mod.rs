@@ -30,10 +30,6 @@ use crate::store::Claimed;
 pub use context::MessageContext;
 pub use template::check_template;
 
-/// Deliveries per second to a robot whose endpoint sets no `rate_limit`: the vendors allow
-/// about 20 messages a minute to one robot.
-pub const DEFAULT_RATE: f64 = 20.0 / 60.0;
-
 /// The most articles in one digest: a WeCom news message takes up to 8.
 pub const DIGEST_MAX: usize = 8;
 
