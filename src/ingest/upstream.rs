@@ -235,11 +235,22 @@ fn explain(err: ParseFeedError) -> NotAFeed {
     }
 }
 
+/// Local times as feeds write them, without an offset.
+const LOCAL_FORMATS: [&str; 4] = [
+    "%a, %d %b %Y %H:%M:%S",
+    "%a, %d %b %Y %H:%M",
+    "%d %b %Y %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+];
+
 /// A time as feeds write it: RFC 3339 (Atom, JSON Feed), RFC 822 (RSS) and common variants,
 /// or a local time without offset, which is taken in `zone`.
 fn parse_feed_time(raw: &str, zone: Tz) -> Option<DateTime<FixedOffset>> {
     let raw = raw.trim();
     if let Ok(t) = parse_time(raw, zone) {
+        return Some(t);
+    }
+    if let Some(t) = in_named_zone(raw, zone) {
         return Some(t);
     }
     if let Ok(t) = DateTime::parse_from_rfc2822(raw) {
@@ -258,17 +269,28 @@ fn parse_feed_time(raw: &str, zone: Tz) -> Option<DateTime<FixedOffset>> {
     {
         return Some(t);
     }
-    const LOCAL: [&str; 3] = [
-        "%a, %d %b %Y %H:%M:%S",
-        "%d %b %Y %H:%M:%S",
-        "%Y/%m/%d %H:%M:%S",
-    ];
-    let local = LOCAL
+    let local = LOCAL_FORMATS
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())?;
     zone.from_local_datetime(&local)
         .earliest()
         .map(|t| t.fixed_offset())
+}
+
+/// A time whose zone is named by an abbreviation that `zone` goes by at that time, read in
+/// `zone`. Abbreviations are ambiguous: Chinese portals' CMSs write `CST` for China Standard
+/// Time (+08:00), which RFC 822 reads as US Central (-06:00); a source mapped to a section of a
+/// site in `Asia/Shanghai` means the former. Any other abbreviation is left to RFC 822.
+fn in_named_zone(raw: &str, zone: Tz) -> Option<DateTime<FixedOffset>> {
+    let (rest, name) = raw.rsplit_once(' ')?;
+    if name.len() < 3 || !name.bytes().all(|b| b.is_ascii_uppercase()) || name == "GMT" {
+        return None;
+    }
+    let local = LOCAL_FORMATS
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(rest.trim_end(), f).ok())?;
+    let time = zone.from_local_datetime(&local).earliest()?;
+    (time.format("%Z").to_string() == name).then(|| time.fixed_offset())
 }
 
 /// The hub and self links: feed-rs reads them from Atom and RSS (`atom:link`), the raw scan

@@ -376,3 +376,41 @@ fn ids_are_namespaced_deterministic_and_valid() {
         "one entry id, one article, whatever the format"
     );
 }
+
+#[test]
+fn a_zone_abbreviation_is_read_as_the_sites_zone_goes_by_it() {
+    let shanghai = chrono_tz::Asia::Shanghai;
+    let chinese = "Tue, 01 Jun 2021 09:30:00 CST";
+    assert_eq!(
+        parse_feed_time(chinese, shanghai),
+        Some(time("2021-06-01T09:30:00+08:00")),
+        "China Standard Time on a Chinese site"
+    );
+    assert_eq!(
+        parse_feed_time("Tue, 01 Jun 2021 09:30 CST", shanghai),
+        Some(time("2021-06-01T09:30:00+08:00"))
+    );
+    // Elsewhere CST is US Central, as RFC 822 has it.
+    assert_eq!(
+        parse_feed_time(chinese, chrono_tz::UTC),
+        Some(time("2021-06-01T09:30:00-06:00"))
+    );
+    assert_eq!(
+        parse_feed_time("Tue, 05 Jan 2021 09:30:00 CST", chrono_tz::America::Chicago),
+        Some(time("2021-01-05T09:30:00-06:00"))
+    );
+    // Offsets and GMT are read as written, whatever the site's zone.
+    assert_eq!(
+        parse_feed_time("Tue, 01 Jun 2021 09:30:00 GMT", shanghai),
+        Some(time("2021-06-01T09:30:00+00:00"))
+    );
+    assert_eq!(
+        parse_feed_time("Tue, 01 Jun 2021 09:30:00 +0800", chrono_tz::UTC),
+        Some(time("2021-06-01T09:30:00+08:00"))
+    );
+    assert_eq!(
+        parse_feed_time("Tue, 01 Jun 2021 09:30:00 EST", shanghai),
+        Some(time("2021-06-01T09:30:00-05:00"))
+    );
+}
+
