@@ -3,7 +3,8 @@
 //! Conditional GET with the validators of the last fetch; redirects followed by hand, each hop
 //! checked for its scheme, its address (the delivery client's address policy and resolver) and
 //! `robots.txt`; a body cap enforced while reading; and per host (`host:port`) at most
-//! `per_host_concurrency` requests at once, their starts at least `per_host_delay` apart.
+//! `per_host_concurrency` requests at once, their starts at least `per_host_delay` apart (or
+//! the `Crawl-delay` the host's `robots.txt` asks for, when longer, up to a minute).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -149,6 +150,8 @@ struct Host {
     next_start: Mutex<Option<Instant>>,
     /// Held while `robots.txt` is fetched, so that it is fetched once.
     robots: tokio::sync::Mutex<Option<Robots>>,
+    /// The `Crawl-delay` its `robots.txt` asks for, when longer than the policy's delay.
+    crawl_delay: Mutex<Option<Duration>>,
 }
 
 impl Fetcher {
@@ -253,6 +256,7 @@ impl Fetcher {
             _ => self.fetch_robots(url).await?,
         };
         let verdict = rules.check(url);
+        *host.crawl_delay.lock().expect("not poisoned") = rules.crawl_delay();
         *robots = Some(rules);
         match verdict {
             Ok(()) => Ok(()),
@@ -336,7 +340,11 @@ impl Fetcher {
             let mut next = host.next_start.lock().expect("not poisoned");
             let now = Instant::now();
             let start = next.map_or(now, |n| n.max(now));
-            *next = Some(start + self.inner.policy.per_host_delay);
+            let asked = *host.crawl_delay.lock().expect("not poisoned");
+            let delay = asked.map_or(self.inner.policy.per_host_delay, |asked| {
+                asked.max(self.inner.policy.per_host_delay)
+            });
+            *next = Some(start + delay);
             start
         };
         tokio::time::sleep_until(start.into()).await;
@@ -371,6 +379,7 @@ impl Fetcher {
             )),
             next_start: Mutex::new(None),
             robots: tokio::sync::Mutex::new(None),
+            crawl_delay: Mutex::new(None),
         });
         hosts.insert(key, Arc::clone(&host));
         host

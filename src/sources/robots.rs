@@ -13,6 +13,10 @@ pub(super) const ROBOTS_TTL: Duration = Duration::from_secs(3600);
 /// How long an unreachable `robots.txt` keeps the site closed before it is asked for again.
 pub(super) const UNREACHABLE_RETRY: Duration = Duration::from_secs(300);
 
+/// The longest `Crawl-delay` obeyed: a site that asks for more gets a request this often,
+/// rather than a source that never finishes a run.
+pub(super) const MAX_CRAWL_DELAY: Duration = Duration::from_secs(60);
+
 /// The most of a `robots.txt` that is read; RFC 9309 §2.5 asks for at least 500 KiB.
 pub(super) const MAX_ROBOTS_BYTES: usize = 512 * 1024;
 
@@ -70,6 +74,18 @@ impl Robots {
         Self {
             rules: Rules::Unreachable(reason),
             expires: now + UNREACHABLE_RETRY,
+        }
+    }
+
+    /// The `Crawl-delay` of our group, if it names one (not in RFC 9309, but widely asked for):
+    /// at most [`MAX_CRAWL_DELAY`].
+    pub fn crawl_delay(&self) -> Option<Duration> {
+        match &self.rules {
+            Rules::Parsed(robot) => robot
+                .delay
+                .filter(|secs| secs.is_finite() && *secs > 0.0)
+                .map(|secs| Duration::from_secs_f32(secs).min(MAX_CRAWL_DELAY)),
+            _ => None,
         }
     }
 
@@ -160,6 +176,23 @@ mod tests {
         assert!(closed.is_fresh(now));
         assert!(!closed.is_fresh(now + UNREACHABLE_RETRY));
         assert!(Robots::missing(now).is_fresh(now + UNREACHABLE_RETRY));
+    }
+
+    #[test]
+    fn the_crawl_delay_of_our_group_is_kept_within_bounds() {
+        let now = Instant::now();
+        let txt = b"User-agent: *\nCrawl-delay: 2.5\n\nUser-agent: slowbot\nCrawl-delay: 86400\n";
+        assert_eq!(
+            Robots::parsed("tidings", txt, now).crawl_delay(),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(
+            Robots::parsed("slowbot", txt, now).crawl_delay(),
+            Some(MAX_CRAWL_DELAY)
+        );
+        let none = b"User-agent: *\nDisallow: /private\n";
+        assert_eq!(Robots::parsed("tidings", none, now).crawl_delay(), None);
+        assert_eq!(Robots::missing(now).crawl_delay(), None);
     }
 
     #[test]
