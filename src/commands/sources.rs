@@ -160,7 +160,11 @@ pub async fn crawl(
             shown.set_message(url);
         }
     });
-    let reports = sources.run_once(only, Some(progress)).await;
+    // Ctrl-C stops the run where it is and frees its source (rather than holding it until
+    // the hold runs out).
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let reports = sources.run_once(only, Some(progress), &shutdown).await;
     bar.finish_and_clear();
     service.close().await;
     Ok(reports?)

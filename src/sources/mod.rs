@@ -249,11 +249,14 @@ impl Sources {
         }
     }
 
-    /// Runs each source (or only `only`) once now, due or not: `tidings crawl --once`.
+    /// Runs each source (or only `only`) once now, due or not: `tidings crawl --once`. Once
+    /// `shutdown` is cancelled the run in progress stops, its source is released, and the rest
+    /// are not run.
     pub async fn run_once(
         &self,
         only: Option<&str>,
         progress: Option<ProgressFn>,
+        shutdown: &CancellationToken,
     ) -> Result<Vec<RunReport>, StoreError> {
         let names: Vec<String> = self.inner.specs.iter().map(|s| s.name.clone()).collect();
         self.inner.store.ensure_sources(names, Utc::now()).await?;
@@ -264,9 +267,38 @@ impl Sources {
             .iter()
             .filter(|s| only.is_none_or(|o| o == s.name))
         {
+            if shutdown.is_cancelled() {
+                break;
+            }
             match self.claim(&spec.name, Utc::now(), true).await? {
                 Some(row) => {
-                    reports.push(self.run_claimed(spec, row, progress.clone()).await);
+                    let run = self.run_claimed(spec, row, progress.clone());
+                    tokio::select! {
+                        report = run => reports.push(report),
+                        () = shutdown.cancelled() => {
+                            // What the run stored stays; the source is free at once for
+                            // the next start or another instance.
+                            if let Err(err) = self
+                                .inner
+                                .store
+                                .release_source(&spec.name, &self.inner.holder)
+                                .await
+                            {
+                                tracing::warn!(source = %spec.name, error = %err, "cannot release a source");
+                            }
+                            reports.push(RunReport {
+                                source: spec.name.clone(),
+                                counts: RunCounts::default(),
+                                error: Some(
+                                    "interrupted: what it had taken is kept, and the source is \
+                                     free to run again"
+                                        .to_owned(),
+                                ),
+                                skipped: false,
+                            });
+                            break;
+                        }
+                    }
                 }
                 None => reports.push(RunReport {
                     source: spec.name.clone(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::helpers::{TOKEN, TestApp, eventually, repo_path, spawn_app_with};
+use crate::helpers::{TOKEN, TestApp, eventually, fresh_database_url, repo_path, spawn_app_with};
 use crate::seed::{IMAGE_BASE, IMAGES, seed_paragraphs};
 use crate::site::{Page, TestSite};
 
@@ -849,4 +849,82 @@ interval_secs = 3600
         0,
         "nothing partial was stored"
     );
+}
+
+#[tokio::test]
+async fn an_interrupted_crawl_frees_its_source_at_once() {
+    let site = TestSite::start().await;
+    site.put(
+        "/hnyw/ldhd/",
+        Page::html(list_page(&["202106/hanging.html"])),
+    );
+    let hanging = "/hnyw/ldhd/202106/hanging.html";
+    let page = || Page::html(article_page("挂起的页面", "2021-06-05 10:00", "……"));
+    site.put(hanging, page().slow(Duration::from_secs(600)));
+    let catalog = catalog_with_sources(&format!(
+        "[fetch]\ndelay_ms = 0\ntimeout_secs = 900\n
+[[source]]
+name = \"ldhd\"
+kind = \"pages\"
+list = \"{list}\"
+links = \"ul.list a\"
+",
+        list = site.url("/hnyw/ldhd/")
+    ));
+    // Beside the catalogue, not in it (each .toml there is a section file).
+    let home = tempfile::tempdir().expect("a temporary folder");
+    let config = home.path().join("cli.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"{}\"\ncatalog_dir = \"{}\"\n\n[delivery]\nallow_private_destinations = true\n",
+            fresh_database_url(home.path()).await,
+            catalog.path().display()
+        ),
+    )
+    .unwrap();
+
+    let mut crawl = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .arg("--config")
+        .arg(&config)
+        .args(["crawl", "--once"])
+        .env("TIDINGS_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary runs");
+    let waiting = eventually("the crawl to wait on the hanging page", || async {
+        (site.hits(hanging) >= 1).then_some(())
+    });
+    tokio::select! {
+        () = waiting => {}
+        ended = crawl.wait() => {
+            let output = crawl.wait_with_output().await.expect("its output");
+            panic!(
+                "the crawl ended before the hanging page ({ended:?}): {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    let pid = crawl.id().expect("running").to_string();
+    let signalled = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(signalled.success());
+    let output = crawl.wait_with_output().await.expect("the crawl ends");
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(said.contains("ldhd: failed: interrupted"), "{said}");
+
+    // Free at once: the next run takes the source rather than leaving it to a holder that is
+    // gone, and takes the page.
+    site.put(hanging, page());
+    let ran = tidings(&config, &["crawl", "--once"]).await;
+    assert!(ran.success, "{}", ran.said);
+    assert!(ran.said.starts_with("ldhd: 1 created"), "{}", ran.said);
 }

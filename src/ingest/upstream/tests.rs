@@ -413,4 +413,3 @@ fn a_zone_abbreviation_is_read_as_the_sites_zone_goes_by_it() {
         Some(time("2021-06-01T09:30:00-05:00"))
     );
 }
-
