@@ -92,15 +92,7 @@ async fn stream_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.require_any(&[TokenScope::Read, TokenScope::Admin], "read the event log")?;
-    let after = resume_after(&state, query.as_deref(), &headers)?;
-    let slot = state
-        .service
-        .live
-        .open_slot()
-        .map_err(|why| no_slot(&state, why))?;
-    let events = state
-        .service
-        .follow_events(slot, after, None)
+    let events = follow_log(&state, query.as_deref(), &headers, None)?
         .map(|event| message(&event, &log_item(&event)));
     Ok(live_answer(&state, events))
 }
@@ -120,7 +112,6 @@ pub(super) async fn stream_scope(
             scope.url_path()
         )));
     }
-    let after = resume_after(state, query, headers)?;
     let held = state.limits.streams.hold(client.0).map_err(|_| {
         let max = state.service.config.events.max_public_streams_per_client;
         ApiError::TooManyRequests {
@@ -128,27 +119,36 @@ pub(super) async fn stream_scope(
             retry_after_secs: STREAM_RETRY_AFTER_SECS,
         }
     })?;
+    let events = follow_log(state, query, headers, Some(scope.clone()))?.map(move |event| {
+        // The client's count goes down when the stream ends.
+        let _ = &held;
+        message(&event, &public_item(&event))
+    });
+    Ok(live_answer(state, events))
+}
+
+/// The log's events from where the client resumes ([`resume_after`]), live, in one of the
+/// server's stream slots (`503` when none is free); only `scope`'s when given.
+pub(super) fn follow_log(
+    state: &AppState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    scope: Option<Scope>,
+) -> Result<impl Stream<Item = Event> + Send + 'static, ApiError> {
+    let after = resume_after(state, query, headers)?;
     let slot = state
         .service
         .live
         .open_slot()
         .map_err(|why| no_slot(state, why))?;
-    let events = state
-        .service
-        .follow_events(slot, after, Some(scope.clone()))
-        .map(move |event| {
-            // The client's count goes down when the stream ends.
-            let _ = &held;
-            message(&event, &public_item(&event))
-        });
-    Ok(live_answer(state, events))
+    Ok(state.service.follow_events(slot, after, scope))
 }
 
 /// Where a stream starts: after `Last-Event-ID` when the client sends one (an `EventSource`
 /// reconnecting to the same URL sends the last id it got, which must win over the URL's
 /// `?after=`), else after `?after=`, else at the end of the log. The end is the last event
 /// this process has applied, so that opening a stream never waits on the store.
-pub(super) fn resume_after(
+fn resume_after(
     state: &AppState,
     query: Option<&str>,
     headers: &HeaderMap,
@@ -168,7 +168,7 @@ pub(super) fn resume_after(
 }
 
 /// The answer when a stream cannot open.
-pub(super) fn no_slot(state: &AppState, why: NoSlot) -> ApiError {
+fn no_slot(state: &AppState, why: NoSlot) -> ApiError {
     let reason = match why {
         NoSlot::Full => format!(
             "{} event streams are open, as many as this server allows; try again later",

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::super::error::ApiError;
-use super::super::events::{live_answer, message, no_slot, resume_after};
+use super::super::events::{follow_log, live_answer, message};
 use super::{AppState, Operator, context, prefix};
 use crate::render::console::{LIVE_SCRIPT, LiveItem};
 
@@ -36,14 +36,8 @@ pub(super) async fn stream(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let after = resume_after(&state, query.as_deref(), &headers)?;
-    let slot = state
-        .service
-        .live
-        .open_slot()
-        .map_err(|why| no_slot(&state, why))?;
     let prefix = prefix(&state);
-    let events = state.service.follow_events(slot, after, None).map({
+    let events = follow_log(&state, query.as_deref(), &headers, None)?.map({
         let state = state.clone();
         move |event| {
             let ctx = context(&state, &prefix, None, None);
