@@ -92,13 +92,18 @@ impl Browser {
     }
 
     async fn get(&self, path: &str) -> (StatusCode, String) {
-        let response = client()
+        let response = self.fetch(path).await;
+        (response.status(), response.text().await.unwrap())
+    }
+
+    /// `GET path` with the session, the answer whole (headers, a stream).
+    async fn fetch(&self, path: &str) -> reqwest::Response {
+        client()
             .get(format!("{}{path}", self.base))
             .header("cookie", &self.cookie)
             .send()
             .await
-            .unwrap();
-        (response.status(), response.text().await.unwrap())
+            .unwrap()
     }
 
     /// POSTs a form as the browser would: with the CSRF token, from this site.
@@ -196,12 +201,7 @@ async fn logging_in_takes_an_admin_token_and_sets_a_strict_cookie() {
         let (status, html) = browser.get("/admin").await;
         assert_eq!(status, 200);
         assert!(html.contains("id=\"queue\"") && html.contains("/admin/logout"));
-        let cache = client()
-            .get(app.url("/admin"))
-            .header("cookie", &browser.cookie)
-            .send()
-            .await
-            .unwrap();
+        let cache = browser.fetch("/admin").await;
         assert_eq!(cache.headers()["cache-control"], "no-store");
         assert_eq!(cache.headers()["x-frame-options"], "DENY");
     }
@@ -843,12 +843,7 @@ async fn the_consoles_stream_sends_each_event_as_the_overview_lists_it() {
     app.publish(&seed_article()).await;
     let browser = Browser::open(&app, TOKEN).await;
 
-    let response = client()
-        .get(app.url("/admin"))
-        .header("cookie", &browser.cookie)
-        .send()
-        .await
-        .unwrap();
+    let response = browser.fetch("/admin").await;
     let policy = response.headers()["content-security-policy"]
         .to_str()
         .unwrap()
@@ -872,12 +867,7 @@ async fn the_consoles_stream_sends_each_event_as_the_overview_lists_it() {
     let after = re.captures(&html).expect("where the stream goes on")[1].to_owned();
     assert!(html.contains("<section id=\"queue\" data-live>"));
 
-    let script = client()
-        .get(app.url("/admin/live.js"))
-        .header("cookie", &browser.cookie)
-        .send()
-        .await
-        .unwrap();
+    let script = browser.fetch("/admin/live.js").await;
     assert_eq!(script.status(), 200);
     assert_eq!(
         script.headers()["content-type"],
@@ -885,12 +875,9 @@ async fn the_consoles_stream_sends_each_event_as_the_overview_lists_it() {
     );
     assert!(script.text().await.unwrap().contains("new EventSource("));
 
-    let response = client()
-        .get(app.url(&format!("/admin/events/stream?after={after}")))
-        .header("cookie", &browser.cookie)
-        .send()
-        .await
-        .unwrap();
+    let response = browser
+        .fetch(&format!("/admin/events/stream?after={after}"))
+        .await;
     let mut stream = SseStream::new(response);
     let mut updated = seed_article();
     updated["title"] = json!("黄南州双拥工作会议（更新）");
