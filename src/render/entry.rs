@@ -107,10 +107,16 @@ fn figure(image: &Image) -> maud::Markup {
 /// The entry's plain-text summary: the article's own, or else the text of its HTML with white
 /// space collapsed, cut to 200 characters with "…" when longer.
 pub(super) fn summary(article: &Article) -> String {
-    if let Some(summary) = article.summary.as_deref().filter(|s| !s.trim().is_empty()) {
+    summary_text(article.summary.as_deref(), &article.content_html)
+}
+
+/// A plain-text summary from an article's own (`own`) or else its body (`content_html`), as
+/// feeds show it: see [`summary`].
+pub fn summary_text(own: Option<&str>, content_html: &str) -> String {
+    if let Some(summary) = own.filter(|s| !s.trim().is_empty()) {
         return summary.to_owned();
     }
-    let text = html_text(&article.content_html);
+    let text = html_text(content_html);
     match text.char_indices().nth(SUMMARY_CHARS) {
         Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
         None => text,

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use crate::catalog::{Catalog, Scope};
 use crate::domain::{FeedFormat, StoredArticle, Tombstone};
 
+pub use entry::summary_text;
 pub use index::{IndexEntry, SourceLine, render_index};
 pub use opml::render_opml;
 pub use page::{PageContext, render_section_page};

@@ -20,7 +20,7 @@ pub struct MessageContext {
     pub source: String,
     /// The day of publication, in the article's own offset (`2021-06-01`).
     pub date: String,
-    /// The summary, or empty.
+    /// The summary, or the start of the body (as feeds show it), or empty.
     pub summary: String,
     /// The first image's URL, if any.
     pub image: Option<String>,
@@ -86,8 +86,17 @@ impl MessageContext {
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_default()
         };
-        let (title, url, source, summary) =
-            (text("title"), text("url"), text("source"), text("summary"));
+        let (title, url, source) = (text("title"), text("url"), text("source"));
+        // As feeds show it: the article's own summary, or the start of its body.
+        let summary = crate::render::summary_text(
+            article.get("summary").and_then(Value::as_str),
+            article
+                .get("content_html")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        )
+        .trim()
+        .to_owned();
         // The date as the article gives it: its offset is the site's, so that the first ten
         // characters are the local day.
         let date = text("published").chars().take(10).collect::<String>();
