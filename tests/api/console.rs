@@ -16,6 +16,7 @@ use crate::helpers::{
     seed_article, spawn_app_with, spawn_in, start_binary, wait_healthy, write_server_config,
 };
 use crate::receiver::{Receiver, Reply};
+use crate::websub::subscribe;
 
 /// An admin token of the `[[tokens]]` kind, beside the tests' `api_token`.
 const OPS_TOKEN: &str = "ops-token-with-the-admin-scope";
@@ -933,4 +934,44 @@ async fn a_sections_history_shows_each_article_with_its_versions_and_events() {
     assert_eq!(status, 404);
     let (_, overview) = browser.get("/admin").await;
     assert!(overview.contains("href=\"/admin/sections/hnyw/ldhd\""));
+}
+
+#[tokio::test]
+async fn the_overview_shows_each_subscriptions_last_success() {
+    let app = app().await;
+    let subscriber = Receiver::start().await;
+    let topic = format!("{}/feeds/hnyw.rss", app.address);
+    subscribe(&app, &topic, &subscriber.url, &[]).await;
+    let browser = Browser::open(&app, TOKEN).await;
+    let row = |html: &str| {
+        let start = html
+            .find(&format!("<code>{}</code>", subscriber.url))
+            .expect("the row");
+        let end = start + html[start..].find("</tr>").unwrap();
+        html[start..end].to_owned()
+    };
+    let (_, html) = browser.get("/admin").await;
+    assert!(
+        row(&html).ends_with("<td><span class=\"muted\">从未</span></td>"),
+        "{}",
+        row(&html)
+    );
+
+    app.publish(&seed_article()).await;
+    subscriber.wait_for_posts(1).await;
+    let shown = eventually("the notification's success on the overview", || async {
+        let (_, html) = browser.get("/admin").await;
+        let row = row(&html);
+        (!row.contains("从未")).then_some(row)
+    })
+    .await;
+    assert!(
+        shown.contains("<span class=\"state delivered\">"),
+        "{shown}"
+    );
+    let re = regex::Regex::new(r#"<td><time datetime="[^"]+">[^<]+\+08:00</time></td>$"#).unwrap();
+    assert!(
+        re.is_match(&shown),
+        "the last success, in the site's time: {shown}"
+    );
 }

@@ -76,7 +76,7 @@ async fn subscribe_request_with(
 }
 
 /// Subscribes `callback` to `topic` and waits until the verified subscription is stored.
-async fn subscribe(app: &TestApp, topic: &str, callback: &str, extra: &[(&str, &str)]) {
+pub(crate) async fn subscribe(app: &TestApp, topic: &str, callback: &str, extra: &[(&str, &str)]) {
     let response = subscribe_request_with(app, topic, callback, extra).await;
     assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
     let secret_wanted = extra.iter().any(|(k, _)| *k == "hub.secret");

@@ -13,8 +13,8 @@ use crate::http::error::ApiError;
 use crate::http::extract::query_param;
 use crate::render::console::{
     ArticleHistory, ConsoleSource, EndpointHealth, EndpointPage, Flash, LiveItem, LoginProblem,
-    NewEndpointForm, Overview, SectionHistory, render_endpoint_page, render_login,
-    render_new_endpoint_form, render_overview, render_section_history,
+    NewEndpointForm, Overview, SectionHistory, SubscriptionHealth, render_endpoint_page,
+    render_login, render_new_endpoint_form, render_overview, render_section_history,
 };
 use crate::webhooks::robots;
 
@@ -78,6 +78,15 @@ pub(super) async fn overview_or_login(
         .await?;
     let more_subscriptions = subscriptions.len() > OVERVIEW_SUBSCRIPTIONS as usize;
     subscriptions.truncate(OVERVIEW_SUBSCRIPTIONS as usize);
+    let subscriptions: Vec<SubscriptionHealth> = futures::stream::iter(subscriptions)
+        .map(|view| async {
+            // A subscription's notifications are deliveries to it, as an endpoint's are.
+            let last_success = service.webhooks.last_success(&view.subscription.id).await?;
+            Ok::<_, ApiError>(SubscriptionHealth { view, last_success })
+        })
+        .buffered(READS_AT_ONCE)
+        .try_collect()
+        .await?;
     let sources: Vec<ConsoleSource> = state
         .sources
         .views()

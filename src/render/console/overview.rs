@@ -20,6 +20,13 @@ pub struct EndpointHealth {
     pub last_success: Option<DateTime<Utc>>,
 }
 
+/// A WebSub subscription and when its callback last took a notification.
+#[derive(Debug, Clone)]
+pub struct SubscriptionHealth {
+    pub view: SubscriptionView,
+    pub last_success: Option<DateTime<Utc>>,
+}
+
 /// One source's state as the console shows it (see `GET /api/v1/sources` for all of it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleSource {
@@ -48,7 +55,7 @@ pub struct Overview<'a> {
     pub endpoints: &'a [EndpointHealth],
     /// Endpoints not listed.
     pub hidden_endpoints: usize,
-    pub subscriptions: &'a [SubscriptionView],
+    pub subscriptions: &'a [SubscriptionHealth],
     /// Whether there are subscriptions past those listed.
     pub more_subscriptions: bool,
     pub sources: &'a [ConsoleSource],
@@ -181,7 +188,8 @@ fn subscriptions(
                 table.grid.wide {
                     thead { tr { @for column in labels.subscription_columns { th { (column) } } } }
                     tbody {
-                        @for view in overview.subscriptions {
+                        @for health in overview.subscriptions {
+                            @let view = &health.view;
                             @let s = &view.subscription;
                             tr {
                                 td { code { (s.topic) } }
@@ -198,6 +206,10 @@ fn subscriptions(
                                     } @else {
                                         span.muted { "—" }
                                     }
+                                }
+                                td {
+                                    @if health.last_success.is_some() { (ctx.time(health.last_success)) }
+                                    @else { span.muted { (labels.never) } }
                                 }
                             }
                         }
