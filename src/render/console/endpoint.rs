@@ -183,7 +183,13 @@ fn deliveries(
                     span { code { (d.id) } }
                     span { code { (d.message_type) } }
                     span class={ "state " (d.status) } { (labels.status(&d.status)) }
-                    span { (c[3]) " " (d.attempts) }
+                    span {
+                        // The count the retry schedule goes by starts again at a resend; the
+                        // log keeps every attempt.
+                        @let logged = d.attempt_log.len() as u32;
+                        (c[3]) " " (logged.max(d.attempts))
+                        @if logged > d.attempts { " " (labels.since_resent(d.attempts)) }
+                    }
                     span { (c[4]) " " (ctx.time(Some(d.created_at))) }
                     @if d.next_attempt_at.is_some() {
                         span { (c[5]) " " (ctx.time(d.next_attempt_at)) }
@@ -501,6 +507,19 @@ mod tests {
         assert!(html.contains("x…</pre>"), "an answer is cut");
         assert!(html.contains("href=\"/news/admin/endpoints/ep_1?before=7\""));
         assert!(html.contains("2.5 次/秒"));
+        assert!(html.contains("<span>尝试次数 2</span>"));
+        // Resent once it had failed twice, and tried once since.
+        let mut resent = delivery();
+        resent.attempts = 1;
+        let deliveries = [resent];
+        let html = render_endpoint_page(
+            &ctx,
+            &EndpointPage {
+                deliveries: &deliveries,
+                ..page
+            },
+        );
+        assert!(html.contains("<span>尝试次数 2 （重发后 1 次）</span>"));
         assert!(html.contains("<code>article.published</code>"));
     }
 

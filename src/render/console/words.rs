@@ -505,6 +505,15 @@ impl ConsoleLabels {
         }
     }
 
+    /// How many attempts were made since the delivery was last resent.
+    pub fn since_resent(&self, n: u32) -> String {
+        if self.chinese {
+            format!("（重发后 {n} 次）")
+        } else {
+            format!("({n} since resent)")
+        }
+    }
+
     /// An endpoint kind's name.
     pub fn kind(&self, kind: crate::domain::EndpointKind) -> &'static str {
         use crate::domain::EndpointKind;
