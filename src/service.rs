@@ -15,7 +15,7 @@ use crate::delivery::client::{AddressPolicy, ClientSettings, Lookup, Outbound};
 use crate::delivery::{Channel, DeliveryEngine, Waker};
 use crate::domain::{
     Article, ArticleId, EventSummary, FeedCursor, FeedFormat, QueueStats, SearchQuery,
-    StoredArticle, Tombstone,
+    StoredArticle, Tag, Tombstone,
 };
 use crate::feed_cache::{CachedFeed, FeedCache, FeedKey};
 use crate::ingest::{FieldError, Normalizer, Rejection};
@@ -337,6 +337,16 @@ impl Service {
     /// Live articles per section (not including descendants).
     pub async fn article_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         self.store.article_counts().await
+    }
+
+    /// The tags live articles carry, the most carried first, with their counts: at most
+    /// `limit`. A tag that could name no feed (stored before the rules it breaks) is left out.
+    pub async fn tag_counts(&self, limit: u32) -> Result<Vec<(Tag, u64)>, StoreError> {
+        let counts = self.store.tag_counts(limit).await?;
+        Ok(counts
+            .into_iter()
+            .filter_map(|(tag, n)| Some((Tag::parse(&tag).ok()?, n)))
+            .collect())
     }
 
     /// The newest `limit` live articles of a scope and the time of its newest change, read

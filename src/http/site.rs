@@ -1,9 +1,9 @@
 //! The site's front door for readers and portals: the HTML index, OPML, the section tree,
-//! and the health check.
+//! the tags, and the health check.
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
+use super::extract::limit_param;
 use crate::catalog::{Catalog, Scope, Section};
 use crate::domain::FeedFormat;
 use crate::render::{IndexEntry, SourceLine, render_index, render_opml};
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(get_index))
         .route("/feeds.opml", get(get_opml))
         .route("/api/v1/sections", get(get_sections))
+        .route("/api/v1/tags", get(get_tags))
         .route("/healthz", get(get_health))
         .route("/metrics", get(get_metrics))
         .route("/api/v1/openapi.json", get(get_openapi))
@@ -27,11 +29,14 @@ pub fn router() -> Router<AppState> {
 
 /// How many of the whole site's latest articles the index shows.
 const INDEX_LATEST: u32 = 10;
+/// How many tags the index shows, the most carried first.
+const INDEX_TAGS: u32 = 30;
 
 /// `GET /`: a search box, the site's latest articles, every section with its page and feeds,
 /// and autodiscovery links.
 async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
     let counts = state.service.article_counts().await?;
+    let tags = state.service.tag_counts(INDEX_TAGS).await?;
     let subscribers = state.service.hub.subscriber_counts().await?;
     let catalog = &state.service.catalog;
     let entries: Vec<IndexEntry> = catalog
@@ -90,7 +95,7 @@ async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
     let base = state.service.config.public_base().to_owned();
     // Summaries are the text of bodies, up to megabytes each: off the async workers.
     let html = crate::service::blocking(move || {
-        render_index(&catalog, &base, &entries, &latest, &sources)
+        render_index(&catalog, &base, &entries, &latest, &tags, &sources)
     })
     .await;
     Ok(Html(html))
@@ -166,6 +171,45 @@ async fn get_sections(State(state): State<AppState>) -> Json<SiteTree> {
         feeds: feeds(&Scope::All),
         sections: nodes(catalog, None, &feeds),
     })
+}
+
+/// A tag in `GET /api/v1/tags`.
+#[derive(Serialize)]
+struct TagNode {
+    tag: String,
+    articles: u64,
+    page: String,
+    feeds: Feeds,
+}
+
+/// `GET /api/v1/tags?limit=`: the tags live articles carry, the most carried first (then by
+/// name), each with its page and feeds; 100 by default, 1000 at most.
+async fn get_tags(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = limit_param(query.as_deref(), 100, 1000)?;
+    let service = &state.service;
+    let tags: Vec<TagNode> = service
+        .tag_counts(limit)
+        .await?
+        .into_iter()
+        .map(|(tag, articles)| {
+            let name = tag.as_str().to_owned();
+            let scope = Scope::Tag(tag);
+            TagNode {
+                tag: name,
+                articles,
+                page: scope.page_url(service.config.public_base()),
+                feeds: Feeds {
+                    rss: service.feed_url(&scope, FeedFormat::Rss),
+                    atom: service.feed_url(&scope, FeedFormat::Atom),
+                    json: service.feed_url(&scope, FeedFormat::Json),
+                },
+            }
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "tags": tags })))
 }
 
 /// `GET /healthz`: 200 when the store can write (one row written and committed); 503

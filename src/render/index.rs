@@ -10,7 +10,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use super::listing::{ICON, ListContext, STYLE, article_list, search_form};
 use super::words::Labels;
 use crate::catalog::{Catalog, Scope, Section};
-use crate::domain::{FeedFormat, SectionPath, StoredArticle};
+use crate::domain::{FeedFormat, SectionPath, StoredArticle, Tag};
 
 /// How many live articles a scope's feed draws from, and how many WebSub subscribers each of
 /// its topics (one per format, in `FeedFormat::ALL` order) has.
@@ -47,6 +47,7 @@ pub fn render_index(
     feeds_base: &str,
     entries: &[IndexEntry],
     latest: &[StoredArticle],
+    tags: &[(Tag, u64)],
     sources: &[SourceLine],
 ) -> String {
     let page = Page {
@@ -58,7 +59,7 @@ pub fn render_index(
             .collect(),
         labels: Labels::for_language(&catalog.site.language),
     };
-    page.render(latest, sources).into_string()
+    page.render(latest, tags, sources).into_string()
 }
 
 struct Page<'a> {
@@ -69,7 +70,12 @@ struct Page<'a> {
 }
 
 impl Page<'_> {
-    fn render(&self, latest: &[StoredArticle], sources: &[SourceLine]) -> Markup {
+    fn render(
+        &self,
+        latest: &[StoredArticle],
+        tags: &[(Tag, u64)],
+        sources: &[SourceLine],
+    ) -> Markup {
         let site = &self.catalog.site;
         let opml_url = format!("{}/feeds.opml", self.feeds_base);
         html! {
@@ -120,6 +126,19 @@ impl Page<'_> {
                             section #sections {
                                 h2 { (self.labels.sections) }
                                 (self.tree(None))
+                            }
+                            @if !tags.is_empty() {
+                                section #tags {
+                                    h2 { (self.labels.tags) }
+                                    ul.tags {
+                                        @for (tag, n) in tags {
+                                            li {
+                                                a href=(Scope::Tag(tag.clone()).page_url(self.feeds_base)) { (tag.as_str()) }
+                                                " " span.count { (n) " " (self.labels.tag_count) }
+                                            }
+                                        }
+                                    }
+                                }
                             }
                             @if !sources.is_empty() {
                                 section #sources {
@@ -260,7 +279,7 @@ mod tests {
 
     #[test]
     fn the_page_is_a_complete_document() {
-        let html = render_index(&catalog(), BASE, &entries(), &[], &[]);
+        let html = render_index(&catalog(), BASE, &entries(), &[], &[], &[]);
         assert!(
             html.starts_with("<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">")
         );
@@ -271,7 +290,7 @@ mod tests {
 
     #[test]
     fn every_feed_is_discoverable() {
-        let html = render_index(&catalog(), BASE, &entries(), &[], &[]);
+        let html = render_index(&catalog(), BASE, &entries(), &[], &[], &[]);
         // 5 scopes (all and 4 sections) × 3 formats, plus the OPML list.
         assert_eq!(html.matches("<link rel=\"alternate\"").count(), 16);
         assert!(html.contains(
@@ -289,7 +308,7 @@ mod tests {
 
     #[test]
     fn the_sections_are_nested_with_counts_and_escaped() {
-        let html = render_index(&catalog(), BASE, &entries(), &[], &[]);
+        let html = render_index(&catalog(), BASE, &entries(), &[], &[], &[]);
         assert!(html.contains("<span class=\"count\">12 篇文章</span>"));
         assert!(html.contains("<span class=\"count\">7 篇文章</span>"));
         assert_eq!(
@@ -326,6 +345,7 @@ mod tests {
             }],
             &[],
             &[],
+            &[],
         );
         assert!(html.contains("<html lang=\"en-GB\">"));
         assert!(html.contains("1 article<"));
@@ -336,7 +356,7 @@ mod tests {
 
     #[test]
     fn the_latest_articles_and_a_search_box_come_first() {
-        let html = render_index(&catalog(), BASE, &entries(), &[leader_article()], &[]);
+        let html = render_index(&catalog(), BASE, &entries(), &[leader_article()], &[], &[]);
         let search = html
             .find("<form class=\"search\" role=\"search\" method=\"get\" action=\"http://127.0.0.1:8080/search\">")
             .expect("the search box");
@@ -351,5 +371,24 @@ mod tests {
         assert!(html[latest..sections].contains("州委书记调研乡村振兴工作</a></h3>"));
         assert!(html[latest..sections].contains("2021-06-01 00:00 +08:00"));
         assert!(html.contains("<a href=\"http://127.0.0.1:8080/feeds/all.html\">全站</a>"));
+    }
+
+    #[test]
+    fn the_index_lists_tags_by_how_many_carry_them_with_their_pages() {
+        let tags = [
+            (Tag::parse("双拥").unwrap(), 3),
+            (Tag::parse("乡村 振兴").unwrap(), 1),
+        ];
+        let html = render_index(&catalog(), BASE, &entries(), &[], &tags, &[]);
+        let section = &html[html.find("<section id=\"tags\">").expect("the tags")..];
+        let first = section.find(">双拥</a>").unwrap();
+        let second = section.find(">乡村 振兴</a>").unwrap();
+        assert!(first < second, "the most carried first");
+        assert!(section.contains("<span class=\"count\">3 篇</span>"));
+        assert!(section.contains(&format!(
+            "href=\"{BASE}/feeds/tags/%E4%B9%A1%E6%9D%91%20%E6%8C%AF%E5%85%B4.html\""
+        )));
+        let none = render_index(&catalog(), BASE, &entries(), &[], &[], &[]);
+        assert!(!none.contains("id=\"tags\""), "no tags, no section");
     }
 }

@@ -39,6 +39,7 @@ ul.tree li{margin:.6rem 0}\
 .feeds{margin:.1rem 0}\
 .feeds a{margin-right:.75em;white-space:nowrap}\
 .count{color:#666;margin-right:.75em;white-space:nowrap}\
+ul.tags{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.4rem 1rem}\
 h1 .part{display:inline-block}\
 .feed{display:flex;flex-wrap:wrap;align-items:center;gap:.35rem .5rem;margin:.6rem 0}\
 .format{flex:0 0 8rem;font-weight:600}\

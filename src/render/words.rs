@@ -35,6 +35,9 @@ pub(super) struct Labels {
     pub reload: &'static str,
     /// The heading of the sources' table on the index, and its columns.
     pub sources: &'static str,
+    pub tags: &'static str,
+    /// After a tag: how many articles carry it.
+    pub tag_count: &'static str,
     pub source_columns: [&'static str; 7],
 }
 
@@ -77,6 +80,8 @@ impl Labels {
         new_article: "有新文章：",
         reload: "刷新页面",
         sources: "采集来源",
+        tags: "标签",
+        tag_count: "篇",
         source_columns: [
             "名称",
             "地址",
@@ -118,6 +123,8 @@ impl Labels {
         new_article: "New article: ",
         reload: "Reload the page",
         sources: "Sources",
+        tags: "Tags",
+        tag_count: "articles",
         source_columns: [
             "Name",
             "Address",

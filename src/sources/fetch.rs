@@ -4,7 +4,7 @@
 //! checked for its scheme, its address (the delivery client's address policy and resolver) and
 //! `robots.txt`; a body cap enforced while reading; and per host (`host:port`) at most
 //! `per_host_concurrency` requests at once, their starts at least `per_host_delay` apart (or
-//! the `Crawl-delay` the host's `robots.txt` asks for, when longer, up to a minute).
+//! the `Crawl-delay` the host's `robots.txt` asks for, when longer, up to 10 s).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

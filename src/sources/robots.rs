@@ -14,8 +14,8 @@ pub(super) const ROBOTS_TTL: Duration = Duration::from_secs(3600);
 pub(super) const UNREACHABLE_RETRY: Duration = Duration::from_secs(300);
 
 /// The longest `Crawl-delay` obeyed: a site that asks for more gets a request this often,
-/// rather than a source that never finishes a run.
-pub(super) const MAX_CRAWL_DELAY: Duration = Duration::from_secs(60);
+/// so that a run of `max_pages` (50) pages ends well within the source's hold.
+pub(super) const MAX_CRAWL_DELAY: Duration = Duration::from_secs(10);
 
 /// The most of a `robots.txt` that is read; RFC 9309 §2.5 asks for at least 500 KiB.
 pub(super) const MAX_ROBOTS_BYTES: usize = 512 * 1024;
@@ -84,7 +84,10 @@ impl Robots {
             Rules::Parsed(robot) => robot
                 .delay
                 .filter(|secs| secs.is_finite() && *secs > 0.0)
-                .map(|secs| Duration::from_secs_f32(secs).min(MAX_CRAWL_DELAY)),
+                // Capped before it becomes a duration: `1e30` is no duration at all.
+                .map(|secs| {
+                    Duration::from_secs_f32(secs.min(MAX_CRAWL_DELAY.as_secs_f32()))
+                }),
             _ => None,
         }
     }
@@ -181,7 +184,8 @@ mod tests {
     #[test]
     fn the_crawl_delay_of_our_group_is_kept_within_bounds() {
         let now = Instant::now();
-        let txt = b"User-agent: *\nCrawl-delay: 2.5\n\nUser-agent: slowbot\nCrawl-delay: 86400\n";
+        let txt = b"User-agent: *\nCrawl-delay: 2.5\n\nUser-agent: slowbot\nCrawl-delay: 86400\n\n\
+                    User-agent: hugebot\nCrawl-delay: 1e30\n";
         assert_eq!(
             Robots::parsed("tidings", txt, now).crawl_delay(),
             Some(Duration::from_millis(2500))
@@ -189,6 +193,11 @@ mod tests {
         assert_eq!(
             Robots::parsed("slowbot", txt, now).crawl_delay(),
             Some(MAX_CRAWL_DELAY)
+        );
+        assert_eq!(
+            Robots::parsed("hugebot", txt, now).crawl_delay(),
+            Some(MAX_CRAWL_DELAY),
+            "no overflow"
         );
         let none = b"User-agent: *\nDisallow: /private\n";
         assert_eq!(Robots::parsed("tidings", none, now).crawl_delay(), None);

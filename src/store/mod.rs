@@ -350,6 +350,12 @@ impl Store {
         on_backend!(&self.backend, s => s.feed_page(scope, limit).await)
     }
 
+    /// The tags live articles carry, the most carried first (then by name), with how many
+    /// live articles carry each; at most `limit` of them. One walk of the live tags' index.
+    pub async fn tag_counts(&self, limit: u32) -> Result<Vec<(String, u64)>, StoreError> {
+        on_backend!(&self.backend, s => s.tag_counts(limit).await)
+    }
+
     /// The `limit` newest live articles of a scope published before `before`, in the feeds'
     /// order: the page behind a feed page whose oldest entry `before` marks (RFC 5005).
     pub async fn articles_before(

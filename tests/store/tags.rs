@@ -13,6 +13,7 @@ conformance!(
     events_name_the_tags_they_touch,
     a_batch_indexes_each_articles_last_version,
     a_tag_page_is_bounded_by_its_limit_and_window,
+    tags_are_counted_by_their_live_articles,
 );
 
 fn tagged(article_id: &str, section_path: &str, published: &str, tags: &[&str]) -> Article {
@@ -251,3 +252,51 @@ async fn a_tag_page_is_bounded_by_its_limit_and_window(db: Ctx) {
         "latest deletion first"
     );
 }
+
+async fn tags_are_counted_by_their_live_articles(db: Ctx) {
+    let store = db.store().await;
+    assert!(store.tag_counts(10).await.unwrap().is_empty());
+    let published = "2024-05-01T08:00:00+08:00";
+    for (article_id, tags) in [
+        ("c-1", &["双拥", "要闻"][..]),
+        ("c-2", &["双拥"][..]),
+        ("c-3", &["双拥", "热贡"][..]),
+        ("c-4", &["要闻"][..]),
+        ("c-5", &["Rust"][..]),
+    ] {
+        upsert(
+            &store,
+            &tagged(article_id, "hnyw", published, tags),
+            "2024-05-02T09:00:00+08:00",
+        )
+        .await;
+    }
+    let counts = |pairs: &[(&str, u64)]| -> Vec<(String, u64)> {
+        pairs.iter().map(|(t, n)| ((*t).to_owned(), *n)).collect()
+    };
+    // The most carried first, then by name (bytes: Latin before CJK).
+    assert_eq!(
+        store.tag_counts(10).await.unwrap(),
+        counts(&[("双拥", 3), ("要闻", 2), ("Rust", 1), ("热贡", 1)])
+    );
+    assert_eq!(
+        store.tag_counts(2).await.unwrap(),
+        counts(&[("双拥", 3), ("要闻", 2)])
+    );
+    // A deleted article, and a tag dropped, count no more.
+    store
+        .delete_article(&id("c-3"), at("2024-05-02T03:00:00Z"))
+        .await
+        .unwrap();
+    upsert(
+        &store,
+        &tagged("c-4", "hnyw", published, &[]),
+        "2024-05-02T10:00:00+08:00",
+    )
+    .await;
+    assert_eq!(
+        store.tag_counts(10).await.unwrap(),
+        counts(&[("双拥", 2), ("Rust", 1), ("要闻", 1)])
+    );
+}
+

@@ -11,6 +11,11 @@ use crate::store::{FeedPage, StoreError, pages};
 
 /// The statements of tag feeds.
 mod sql {
+    /// The tags of live articles with their counts, the most carried first, `$1` of them:
+    /// one walk of `article_tags_live`.
+    pub const COUNTS: &str = "SELECT tag, count(*) AS n FROM article_tags WHERE live
+          GROUP BY tag ORDER BY n DESC, tag LIMIT $1";
+
     /// Drops the rows of the articles `$1`.
     pub const FORGET: &str = "DELETE FROM article_tags WHERE article_id = ANY($1)";
 
@@ -163,6 +168,18 @@ impl PgStore {
             .fetch_all(&self.pool)
             .await?;
         crate::store::oldest_keys(keys, limit)
+    }
+
+    /// [`crate::store::Store::tag_counts`].
+    pub async fn tag_counts(&self, limit: u32) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(sql::COUNTS)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tag, n)| (tag, n.max(0) as u64))
+            .collect())
     }
 
     /// [`PgStore::feed_page`] of a tag: every read bounded by the page.

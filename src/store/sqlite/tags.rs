@@ -10,6 +10,11 @@ use crate::store::{FeedPage, StoreError, pages, parse_time_key, time_key};
 
 /// The statements of tag feeds.
 mod sql {
+    /// The tags of live articles with their counts, the most carried first, `?1` of them:
+    /// one walk of `article_tags_live`.
+    pub const COUNTS: &str = "SELECT tag, count(*) AS n FROM article_tags WHERE live = 1
+          GROUP BY tag ORDER BY n DESC, tag LIMIT ?1";
+
     /// Drops the rows of article `?1`.
     pub const FORGET: &str = "DELETE FROM article_tags WHERE article_id = ?1";
 
@@ -153,6 +158,18 @@ impl SqliteStore {
         crate::store::oldest_keys(keys, limit)
     }
 
+    /// [`crate::store::Store::tag_counts`].
+    pub async fn tag_counts(&self, limit: u32) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(sql::COUNTS)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tag, n)| (tag, n.max(0) as u64))
+            .collect())
+    }
+
     /// [`SqliteStore::feed_page`] of a tag: every read bounded by the page.
     pub(super) async fn tag_page(&self, tag: &Tag, limit: u32) -> Result<FeedPage, StoreError> {
         // One connection, one read transaction: the page is one snapshot.
@@ -214,6 +231,12 @@ mod plans {
         assert!(
             newest[0].contains("article_tags_live"),
             "the tag's index leads: {newest:?}"
+        );
+        // Counting walks the live tags' index alone (then sorts the tags, one row each).
+        let counts = plan(&store.read, sql::COUNTS).await;
+        assert!(
+            counts[0].contains("COVERING INDEX article_tags_live"),
+            "{counts:?}"
         );
     }
 }
