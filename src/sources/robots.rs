@@ -85,9 +85,7 @@ impl Robots {
                 .delay
                 .filter(|secs| secs.is_finite() && *secs > 0.0)
                 // Capped before it becomes a duration: `1e30` is no duration at all.
-                .map(|secs| {
-                    Duration::from_secs_f32(secs.min(MAX_CRAWL_DELAY.as_secs_f32()))
-                }),
+                .map(|secs| Duration::from_secs_f32(secs.min(MAX_CRAWL_DELAY.as_secs_f32()))),
             _ => None,
         }
     }

@@ -480,3 +480,84 @@ async fn tag_subscribers_hear_of_articles_gaining_carrying_losing_and_deleted_wi
         ]
     );
 }
+
+#[tokio::test]
+async fn the_tags_are_listed_with_their_pages_and_feeds_and_on_the_index() {
+    let app = spawn_app().await;
+    let listed = |body: &Value| -> Vec<(String, u64)> {
+        body["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["tag"].as_str().unwrap().to_owned(),
+                    t["articles"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let tags: Value = get_ok(&app, "/api/v1/tags").await.json().await.unwrap();
+    assert_eq!(tags, json!({ "tags": [] }));
+
+    app.publish(&tagged("l-1", "hnyw/ldhd", 1, &["双拥", "要闻"]))
+        .await;
+    app.publish(&tagged("l-2", "zwgk/tzgg", 2, &["双拥"])).await;
+    app.publish(&tagged("l-3", "zjhn/rgwh", 3, &["热贡", "双拥"]))
+        .await;
+    let tags: Value = get_ok(&app, "/api/v1/tags").await.json().await.unwrap();
+    assert_eq!(
+        listed(&tags),
+        // The most carried first, then by name as bytes (热 before 要).
+        [("双拥".into(), 3), ("热贡".into(), 1), ("要闻".into(), 1)]
+    );
+    let first = &tags["tags"][0];
+    assert_eq!(
+        first["page"],
+        format!("{}/feeds/tags/{SHUANGYONG}.html", app.address)
+    );
+    assert_eq!(
+        first["feeds"]["atom"],
+        format!("{}/feeds/tags/{SHUANGYONG}.atom", app.address)
+    );
+    // Every URL it gives answers.
+    for url in [
+        &first["page"],
+        &first["feeds"]["rss"],
+        &first["feeds"]["json"],
+    ] {
+        let path = url.as_str().unwrap().strip_prefix(&app.address).unwrap();
+        get_ok(&app, path).await;
+    }
+    let two: Value = get_ok(&app, "/api/v1/tags?limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed(&two), [("双拥".into(), 3)]);
+    let refused = app.get("/api/v1/tags?limit=0").await;
+    assert_eq!(refused.status(), 400);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "limit", "{problem}");
+
+    // A deleted article counts no more, on the index either.
+    let deleted = app
+        .client
+        .delete(app.url("/api/v1/articles/l-3"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+    let tags: Value = get_ok(&app, "/api/v1/tags").await.json().await.unwrap();
+    assert_eq!(listed(&tags), [("双拥".into(), 2), ("要闻".into(), 1)]);
+    let index = get_ok(&app, "/").await.text().await.unwrap();
+    let section = &index[index
+        .find("<section id=\"tags\">")
+        .expect("the index's tags")..];
+    assert!(section.contains(&format!(
+        "<a href=\"{}/feeds/tags/{SHUANGYONG}.html\">双拥</a> <span class=\"count\">2 篇</span>",
+        app.address
+    )));
+    assert!(!section.contains("热贡"));
+}

@@ -299,4 +299,3 @@ async fn tags_are_counted_by_their_live_articles(db: Ctx) {
         counts(&[("双拥", 2), ("Rust", 1), ("要闻", 1)])
     );
 }
-
