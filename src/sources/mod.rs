@@ -250,8 +250,8 @@ impl Sources {
     }
 
     /// Runs each source (or only `only`) once now, due or not: `tidings crawl --once`. Once
-    /// `shutdown` is cancelled the run in progress stops, its source is released, and the rest
-    /// are not run.
+    /// `shutdown` is cancelled the run in progress stops and its source is released; the rest
+    /// are not run, and each says so.
     pub async fn run_once(
         &self,
         only: Option<&str>,
@@ -268,7 +268,13 @@ impl Sources {
             .filter(|s| only.is_none_or(|o| o == s.name))
         {
             if shutdown.is_cancelled() {
-                break;
+                reports.push(RunReport {
+                    source: spec.name.clone(),
+                    counts: RunCounts::default(),
+                    error: Some("not run: interrupted".to_owned()),
+                    skipped: false,
+                });
+                continue;
             }
             match self.claim(&spec.name, Utc::now(), true).await? {
                 Some(row) => {
@@ -296,7 +302,6 @@ impl Sources {
                                 ),
                                 skipped: false,
                             });
-                            break;
                         }
                     }
                 }

@@ -101,7 +101,9 @@ async fn an_operator_resends_a_failed_delivery_from_the_console_in_a_browser() {
     let mut live = seed_article();
     live["id"] = json!("hn-live-article");
     live["url"] = json!("https://www.huangnan.gov.cn/hnyw/ldhd/202106/t20210602_live.html");
-    live["title"] = json!("同仁市召开民族团结进步示范创建推进会");
+    // Markup in a title is text: the script must not make it elements.
+    let title = "同仁市召开<b>民族团结</b>进步示范创建推进会 & \"示范\"";
+    live["title"] = json!(title);
     // In a section the endpoint does not take, so that the queue stays as it is.
     live["section"] = json!("zwgk/tzgg");
     live.as_object_mut().unwrap().remove("section_titles");
@@ -114,7 +116,7 @@ async fn an_operator_resends_a_failed_delivery_from_the_console_in_a_browser() {
         desktop["liveEvents"][0],
         json!({
             "type": "article.published",
-            "title": "同仁市召开民族团结进步示范创建推进会",
+            "title": title,
             "href": "/admin/sections/zwgk/tzgg",
             "time": desktop["liveEvents"][0]["time"],
         }),
@@ -152,9 +154,19 @@ async fn an_operator_resends_a_failed_delivery_from_the_console_in_a_browser() {
     assert_eq!(cookies[0]["httpOnly"], true);
     assert_eq!(cookies[0]["sameSite"], "Strict");
 
+    // Back, but slow: the page opens on the resent delivery still waiting, then shows its
+    // outcome by itself.
     receiver.otherwise(Reply::status(204));
+    receiver.slow_down(std::time::Duration::from_secs(3));
     let seen = run_console(&app, &["resend", &id]).await;
     assert_eq!(seen["resent"], failed["id"]);
+    let waiting = seen["afterClick"]["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == failed["id"])
+        .expect("the resent delivery");
+    assert_eq!(waiting["status"], "pending", "{waiting}");
     assert_eq!(
         seen["reloaded"], false,
         "the page showed the outcome by itself"

@@ -915,7 +915,11 @@ links = \"ul.list a\"
         .await
         .expect("kill runs");
     assert!(signalled.success());
-    let output = crawl.wait_with_output().await.expect("the crawl ends");
+    // The time-out only guards against a hang (the page would answer in ten minutes).
+    let output = tokio::time::timeout(Duration::from_secs(120), crawl.wait_with_output())
+        .await
+        .expect("the crawl ends once interrupted")
+        .expect("its output");
     let said = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{said}");

@@ -63,7 +63,8 @@ async function open(width, withSession) {
   page.on("pageerror", (e) => errors.page.push(String(e)));
   page.on("requestfailed", (r) => {
     const failure = r.failure()?.errorText;
-    if (STREAM.test(r.url()) && failure === "net::ERR_ABORTED") return;
+    // The page's own stream and fetches, cut when the page goes: not errors.
+    if (failure === "net::ERR_ABORTED" && (STREAM.test(r.url()) || r.resourceType() === "fetch")) return;
     errors.failed.push({ url: r.url(), failure });
   });
   page.on("response", (r) => r.status() >= 400 && errors.http.push({ url: r.url(), status: r.status() }));

@@ -29,20 +29,25 @@ pub(super) async fn script(_operator: Operator) -> Response {
     answer
 }
 
-/// `GET /admin/events/stream`: the event log, live, from `Last-Event-ID` or `?after=`.
+/// `GET /admin/events/stream`: the event log, live, from `Last-Event-ID` or `?after=`, until
+/// the session ends.
 pub(super) async fn stream(
     State(state): State<AppState>,
-    _operator: Operator,
+    operator: Operator,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let prefix = prefix(&state);
-    let events = follow_log(&state, query.as_deref(), &headers, None)?.map({
-        let state = state.clone();
-        move |event| {
-            let ctx = context(&state, &prefix, None, None);
-            message(&event, &json!(LiveItem::new(&ctx, &event)))
-        }
-    });
+    let left = (operator.0.expires_at() - chrono::Utc::now().timestamp()).max(0);
+    let session_ends = tokio::time::sleep(std::time::Duration::from_secs(left as u64));
+    let events = follow_log(&state, query.as_deref(), &headers, None)?
+        .take_until(session_ends)
+        .map({
+            let state = state.clone();
+            move |event| {
+                let ctx = context(&state, &prefix, None, None);
+                message(&event, &json!(LiveItem::new(&ctx, &event)))
+            }
+        });
     Ok(live_answer(&state, events))
 }

@@ -54,6 +54,8 @@ pub struct Session {
     pub token_name: String,
     value: String,
     key: SessionKey,
+    /// When it ends, in seconds since the epoch.
+    expires_at: i64,
 }
 
 impl Session {
@@ -71,6 +73,7 @@ impl Session {
             token_name: token_name.to_owned(),
             value,
             key: key.clone(),
+            expires_at,
         }
     }
 
@@ -102,7 +105,13 @@ impl Session {
             token_name: name.into_owned(),
             value: value.to_owned(),
             key: key.clone(),
+            expires_at,
         })
+    }
+
+    /// When the session ends, in seconds since the epoch.
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
     }
 
     /// The cookie's value.

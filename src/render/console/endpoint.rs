@@ -14,8 +14,8 @@ use crate::domain::{DeliveryView, Endpoint, EndpointKind, EventType};
 /// How much of a receiver's answer the page shows (the log keeps up to 4 KiB).
 const ANSWER_CHARS: usize = 300;
 
-/// How often the page's health and deliveries are fetched again, in seconds; while a delivery
-/// waits to be sent, and otherwise.
+/// How often the page's health and deliveries are fetched again, in seconds: while a delivery
+/// is about to be sent (within the longer of the two), and otherwise.
 const WAITING_REFRESH_SECS: u32 = 2;
 const REFRESH_SECS: u32 = 30;
 
@@ -85,8 +85,14 @@ pub fn render_endpoint_page(ctx: &ConsoleContext<'_>, page: &EndpointPage<'_>) -
             }
         }
     };
-    // While a delivery waits, its outcome is looked for often.
-    let waiting = page.deliveries.iter().any(|d| d.status == "pending");
+    // While a delivery is about to be sent, its outcome is looked for often; one that waits
+    // for a retry later, or behind a disabled endpoint, is not.
+    let soon = ctx.now + chrono::Duration::seconds(i64::from(REFRESH_SECS));
+    let waiting = e.enabled
+        && page
+            .deliveries
+            .iter()
+            .any(|d| d.status == "pending" && d.next_attempt_at.is_none_or(|at| at <= soon));
     let live = Live {
         every_secs: if waiting {
             WAITING_REFRESH_SECS
@@ -521,6 +527,43 @@ mod tests {
         );
         assert!(html.contains("<span>尝试次数 2 （重发后 1 次）</span>"));
         assert!(html.contains("<code>article.published</code>"));
+    }
+
+    #[test]
+    fn the_page_looks_often_only_while_a_delivery_is_about_to_be_sent() {
+        let catalog = catalog();
+        let ctx = context(&catalog);
+        let mut endpoint = endpoint();
+        let every = |endpoint: &Endpoint, next: Option<DateTime<Utc>>| {
+            let mut pending = delivery();
+            pending.status = "pending".into();
+            pending.next_attempt_at = next;
+            let deliveries = [pending];
+            let html = render_endpoint_page(
+                &ctx,
+                &EndpointPage {
+                    endpoint,
+                    last_success: None,
+                    disable_after_secs: 86400.0,
+                    deliveries: &deliveries,
+                    older: None,
+                    is_behind: false,
+                    preview: None,
+                },
+            );
+            let at = html.find("data-every=\"").unwrap() + 12;
+            html[at..at + html[at..].find('"').unwrap()].to_owned()
+        };
+        assert_eq!(every(&endpoint, Some(ctx.now)), "2");
+        assert_eq!(every(&endpoint, None), "2");
+        let later = ctx.now + chrono::Duration::hours(1);
+        assert_eq!(every(&endpoint, Some(later)), "30", "a retry an hour away");
+        endpoint.enabled = false;
+        assert_eq!(
+            every(&endpoint, Some(ctx.now)),
+            "30",
+            "behind a disabled endpoint"
+        );
     }
 
     #[test]

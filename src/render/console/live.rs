@@ -102,49 +102,74 @@ pub const LIVE_SCRIPT: &str = r#""use strict";
 // tidings console: keeps a page current (see render/console/live.rs).
 (() => {
   const body = document.body;
+  const list = document.getElementById("live-events");
+  const streamPath = (list && list.dataset.stream) || body.dataset.stream;
   let every = Number(body.dataset.every || 0);
+  let last = list ? list.dataset.after : undefined;
   let timer = null;
+  let due = Infinity;
   let busy = false;
   let again = false;
+  let stopped = false;
+  let source = null;
 
-  // Fetches this page again and swaps in its live parts.
+  // The session ended (or the page is gone): no more updates.
+  function stop() {
+    stopped = true;
+    clearTimeout(timer);
+    if (source) source.close();
+  }
+
+  // A refresh in `secs`, unless one is due sooner: events never put a refresh off.
+  function soon(secs) {
+    if (stopped) return;
+    const at = Date.now() + secs * 1000;
+    if (at >= due) return;
+    clearTimeout(timer);
+    due = at;
+    timer = setTimeout(refresh, secs * 1000);
+  }
+
+  // Whether the operator is on a part (focus, a selection): it is left for the next turn.
+  function inUse(part) {
+    const active = document.activeElement;
+    if (active && active !== body && part.contains(active)) return true;
+    const selection = window.getSelection();
+    return !!selection && !selection.isCollapsed && part.contains(selection.anchorNode);
+  }
+
+  // Fetches this page again and swaps in its live parts that changed.
   async function refresh() {
+    due = Infinity;
     if (busy) { again = true; return; }
     busy = true;
     try {
       const answer = await fetch(location.href, { credentials: "same-origin", headers: { accept: "text/html" } });
       if (!answer.ok) return;
       const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
-      // A page without the parts (the session ended: the login form) changes nothing.
+      // Without its live parts the answer is the login form: the session is over.
+      if (answer.redirected || !fresh.querySelector("[data-live]")) { stop(); return; }
       for (const part of document.querySelectorAll("[data-live][id]")) {
         const next = fresh.getElementById(part.id);
-        if (next && next.hasAttribute("data-live")) part.replaceWith(document.importNode(next, true));
+        if (!next || !next.hasAttribute("data-live") || part.isEqualNode(next) || inUse(part)) continue;
+        part.replaceWith(document.importNode(next, true));
       }
       if (fresh.body && fresh.body.dataset.every) every = Number(fresh.body.dataset.every);
     } catch (_) {
       // The server is away for a moment: the next turn tries again.
     } finally {
       busy = false;
-      schedule(again ? 0.2 : every);
-      again = false;
+      if (again) { again = false; soon(0.2); }
+      soon(every);
     }
   }
 
-  function schedule(secs) {
-    clearTimeout(timer);
-    if (secs > 0) timer = setTimeout(refresh, secs * 1000);
-  }
-
-  // The log's events as they come: listed (on the overview), and the page refreshed soon after.
-  const list = document.getElementById("live-events");
-  const streamPath = (list && list.dataset.stream) || body.dataset.stream;
-  if (streamPath && "EventSource" in window) {
-    const after = list ? list.dataset.after : body.dataset.after;
-    const source = new EventSource(after ? `${streamPath}?after=${encodeURIComponent(after)}` : streamPath);
-    const onEvent = (message) => {
-      if (list) {
-        const item = JSON.parse(message.data);
-        if (list.querySelector(`li[data-cursor="${item.cursor}"]`)) return;
+  // An event of the log: listed (on the overview), and the page refreshed a moment later.
+  function onEvent(message) {
+    last = message.lastEventId || last;
+    if (list) {
+      const item = JSON.parse(message.data);
+      if (!list.querySelector(`li[data-cursor="${CSS.escape(item.cursor)}"]`)) {
         const li = document.createElement("li");
         li.dataset.cursor = item.cursor;
         li.className = "new";
@@ -164,14 +189,29 @@ pub const LIVE_SCRIPT: &str = r#""use strict";
         while (list.children.length > 50) list.lastElementChild.remove();
         document.getElementById("no-events")?.remove();
       }
-      schedule(1);
-    };
+    }
+    soon(1);
+  }
+
+  // The stream; opened again a while after the server closed it for good (a restart, or
+  // all its streams taken), from the last event seen.
+  function open() {
+    if (stopped) return;
+    source = new EventSource(last ? `${streamPath}?after=${encodeURIComponent(last)}` : streamPath);
     for (const type of ["article.published", "article.updated", "article.deleted"]) {
       source.addEventListener(type, onEvent);
     }
-    body.dataset.streaming = "on";
+    source.onopen = () => { body.dataset.streaming = "on"; };
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) {
+        body.dataset.streaming = "off";
+        setTimeout(open, 30000);
+      }
+    };
   }
-  schedule(every);
+
+  if (streamPath && "EventSource" in window) open();
+  soon(every);
 })();
 "#;
 
