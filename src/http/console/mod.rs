@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use chrono::Utc;
 
 use super::AppState;
@@ -37,17 +37,37 @@ pub struct Page;
 const FORM_LIMIT: usize = 64 * 1024;
 
 pub fn router() -> Router<AppState> {
+    // Every console path answers every method as the console does: without a session a GET
+    // is sent to the login form and anything else is refused, whatever the path.
     Router::new()
-        .route("/admin", get(pages::overview_or_login))
+        .route("/admin", get(pages::overview_or_login).post(nowhere))
         .route("/admin/", get(to_the_console).post(nowhere))
         .route("/admin/login", get(to_the_console).post(log_in))
-        .route("/admin/logout", post(log_out))
-        .route("/admin/endpoints", post(actions::create_endpoint))
-        .route("/admin/endpoints/new", get(pages::new_endpoint_form))
-        .route("/admin/endpoints/{id}", get(pages::endpoint_page))
-        .route("/admin/endpoints/{id}/{action}", post(actions::on_endpoint))
-        .route("/admin/deliveries/{id}/resend", post(actions::resend))
-        .route("/admin/sections/{*path}", get(pages::section_page))
+        .route("/admin/logout", get(nowhere).post(log_out))
+        .route(
+            "/admin/endpoints",
+            get(nowhere).post(actions::create_endpoint),
+        )
+        .route(
+            "/admin/endpoints/new",
+            get(pages::new_endpoint_form).post(nowhere),
+        )
+        .route(
+            "/admin/endpoints/{id}",
+            get(pages::endpoint_page).post(nowhere),
+        )
+        .route(
+            "/admin/endpoints/{id}/{action}",
+            get(nowhere).post(actions::on_endpoint),
+        )
+        .route(
+            "/admin/deliveries/{id}/resend",
+            get(nowhere).post(actions::resend),
+        )
+        .route(
+            "/admin/sections/{*path}",
+            get(pages::section_page).post(nowhere),
+        )
         .route("/admin/{*rest}", get(nowhere).post(nowhere))
 }
 
