@@ -2,8 +2,8 @@
 //!
 //! Logging in takes a token with the `admin` scope and opens a session held in a cookie alone
 //! (see [`session`]), so that it holds across instances and restarts. Nothing of the console
-//! is served without a valid session: a GET is sent to the login form (303), anything else is
-//! refused (403). Every POST carries the session's CSRF token and, when the browser says where
+//! is served without a valid session: a GET is sent to the login form (303), a POST is refused
+//! (403). Every POST carries the session's CSRF token and, when the browser says where
 //! it comes from (`Origin`, `Sec-Fetch-Site`), must come from this site. The actions call the
 //! same use cases as the JSON API (`webhooks::Webhooks`, `webhooks::fields`).
 
@@ -37,8 +37,8 @@ pub struct Page;
 const FORM_LIMIT: usize = 64 * 1024;
 
 pub fn router() -> Router<AppState> {
-    // Every console path answers every method as the console does: without a session a GET
-    // is sent to the login form and anything else is refused, whatever the path.
+    // Every console path answers GET and POST as the console does: without a session a GET
+    // is sent to the login form and a POST is refused, whatever the path.
     Router::new()
         .route("/admin", get(pages::overview_or_login).post(nowhere))
         .route("/admin/", get(to_the_console).post(nowhere))
