@@ -253,6 +253,12 @@ async fn nothing_of_the_console_is_served_without_a_session() {
         "/admin/no/such/page".to_owned(),
         "/admin/".to_owned(),
         "/admin/login".to_owned(),
+        "/admin/logout".to_owned(),
+        "/admin/endpoints".to_owned(),
+        format!("/admin/endpoints/{id}/disable"),
+        "/admin/deliveries/dlv_x/resend".to_owned(),
+        "/admin/live.js".to_owned(),
+        "/admin/events/stream".to_owned(),
     ];
     let posts = [
         "/admin/logout".to_owned(),
@@ -264,6 +270,13 @@ async fn nothing_of_the_console_is_served_without_a_session() {
         format!("/admin/endpoints/{id}/recover"),
         "/admin/deliveries/dlv_x/resend".to_owned(),
         "/admin/no/such/action".to_owned(),
+        "/admin".to_owned(),
+        "/admin/".to_owned(),
+        "/admin/endpoints/new".to_owned(),
+        format!("/admin/endpoints/{id}"),
+        "/admin/sections/hnyw".to_owned(),
+        "/admin/live.js".to_owned(),
+        "/admin/events/stream".to_owned(),
     ];
     // No cookie, a forged one, one whose end was rewritten, one of a token that is no more.
     let real = cookie_of(&log_in(&app, TOKEN).await);

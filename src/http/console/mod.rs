@@ -3,8 +3,8 @@
 //!
 //! Logging in takes a token with the `admin` scope and opens a session held in a cookie alone
 //! (see [`session`]), so that it holds across instances and restarts. Nothing of the console
-//! is served without a valid session: a GET is sent to the login form (303), anything else is
-//! refused (403). Every POST carries the session's CSRF token and, when the browser says where
+//! is served without a valid session: a GET is sent to the login form (303), a POST is refused
+//! (403). Every POST carries the session's CSRF token and, when the browser says where
 //! it comes from (`Origin`, `Sec-Fetch-Site`), must come from this site. The actions call the
 //! same use cases as the JSON API (`webhooks::Webhooks`, `webhooks::fields`).
 
@@ -18,7 +18,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use chrono::Utc;
 
 use super::AppState;
@@ -39,19 +39,39 @@ pub struct Page;
 const FORM_LIMIT: usize = 64 * 1024;
 
 pub fn router() -> Router<AppState> {
+    // Every console path answers GET and POST as the console does: without a session a GET
+    // is sent to the login form and a POST is refused, whatever the path.
     Router::new()
-        .route("/admin", get(pages::overview_or_login))
+        .route("/admin", get(pages::overview_or_login).post(nowhere))
         .route("/admin/", get(to_the_console).post(nowhere))
         .route("/admin/login", get(to_the_console).post(log_in))
-        .route("/admin/logout", post(log_out))
-        .route("/admin/live.js", get(live::script))
-        .route("/admin/events/stream", get(live::stream))
-        .route("/admin/endpoints", post(actions::create_endpoint))
-        .route("/admin/endpoints/new", get(pages::new_endpoint_form))
-        .route("/admin/endpoints/{id}", get(pages::endpoint_page))
-        .route("/admin/endpoints/{id}/{action}", post(actions::on_endpoint))
-        .route("/admin/deliveries/{id}/resend", post(actions::resend))
-        .route("/admin/sections/{*path}", get(pages::section_page))
+        .route("/admin/logout", get(nowhere).post(log_out))
+        .route("/admin/live.js", get(live::script).post(nowhere))
+        .route("/admin/events/stream", get(live::stream).post(nowhere))
+        .route(
+            "/admin/endpoints",
+            get(nowhere).post(actions::create_endpoint),
+        )
+        .route(
+            "/admin/endpoints/new",
+            get(pages::new_endpoint_form).post(nowhere),
+        )
+        .route(
+            "/admin/endpoints/{id}",
+            get(pages::endpoint_page).post(nowhere),
+        )
+        .route(
+            "/admin/endpoints/{id}/{action}",
+            get(nowhere).post(actions::on_endpoint),
+        )
+        .route(
+            "/admin/deliveries/{id}/resend",
+            get(nowhere).post(actions::resend),
+        )
+        .route(
+            "/admin/sections/{*path}",
+            get(pages::section_page).post(nowhere),
+        )
         .route("/admin/{*rest}", get(nowhere).post(nowhere))
 }
 

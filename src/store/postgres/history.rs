@@ -9,6 +9,14 @@ use crate::domain::{ArticleId, DeliveryView, EventSummary};
 use crate::store::StoreError;
 use crate::store::history::{event_summary, sql};
 
+/// See [`PgStore::latest_deliveries_of`].
+fn latest_deliveries_sql() -> String {
+    format!(
+        "{VIEW_SELECT} WHERE d.target_id = $1 AND d.seq < $2 AND ($3::text IS NULL OR d.status = $3)
+         ORDER BY d.seq DESC LIMIT $4"
+    )
+}
+
 impl PgStore {
     pub async fn article_events(
         &self,
@@ -46,16 +54,13 @@ impl PgStore {
         before: i64,
         limit: u32,
     ) -> Result<Vec<DeliveryView>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{VIEW_SELECT} WHERE d.target_id = $1 AND d.seq < $2 AND ($3::text IS NULL OR d.status = $3)
-             ORDER BY d.seq DESC LIMIT $4"
-        ))
-        .bind(endpoint_id)
-        .bind(before)
-        .bind(status)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&latest_deliveries_sql())
+            .bind(endpoint_id)
+            .bind(before)
+            .bind(status)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         let mut views = rows
             .iter()
             .map(view_from_row)
@@ -66,5 +71,40 @@ impl PgStore {
             view.attempt_log = attempts.remove(&view.cursor).unwrap_or_default();
         }
         Ok(views)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plans::{PlanDb, assert_bounded, plan};
+    use super::*;
+
+    /// An article's history and an endpoint's latest deliveries cost what they return, however
+    /// long the event log and the queue are.
+    #[tokio::test]
+    async fn the_consoles_reads_walk_indexes_and_sort_nothing() {
+        let Some(db) = PlanDb::open().await else {
+            return;
+        };
+        let pool = &db.store.pool;
+        let events = plan(
+            pool,
+            sqlx::query(&format!("EXPLAIN {}", sql::ARTICLE_EVENTS))
+                .bind("hn-1")
+                .bind(10_i64),
+        )
+        .await;
+        assert_bounded("an article's events", &events);
+        let deliveries = plan(
+            pool,
+            sqlx::query(&format!("EXPLAIN {}", latest_deliveries_sql()))
+                .bind("ep_1")
+                .bind(i64::MAX)
+                .bind(Some("delivered"))
+                .bind(21_i64),
+        )
+        .await;
+        assert_bounded("an endpoint's latest deliveries", &deliveries);
+        db.close().await;
     }
 }
