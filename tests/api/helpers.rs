@@ -177,6 +177,16 @@ impl TestApp {
         body
     }
 
+    /// `DELETE /api/v1/articles/{id}` with the token that has every scope.
+    pub async fn delete_article(&self, id: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/api/v1/articles/{id}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))

@@ -204,13 +204,7 @@ async fn a_published_article_arrives_rendered_and_signed_at_each_vendor() {
         assert_eq!(log[0]["attempt_log"][0]["status_code"], 200);
     }
     // A deletion is sent to no robot: the next message is the next publication.
-    let deleted = app
-        .client
-        .delete(app.url("/api/v1/articles/hn-text-only"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete_article("hn-text-only").await;
     assert!(deleted.status().is_success());
     let mut later = article_without_images("hn-later");
     later["title"] = json!("后来的文章");

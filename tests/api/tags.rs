@@ -4,7 +4,7 @@
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LINK};
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN, TestApp, eventually, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, eventually, spawn_app, spawn_app_with};
 use crate::receiver::Receiver;
 
 /// 双拥, percent-encoded as it stands in every URL tidings writes.
@@ -304,12 +304,7 @@ async fn tag_feeds_are_cached_answer_304_and_change_with_their_articles() {
     app.publish(&tagged("c-2", "zwgk", 2, &["热贡"])).await;
     let lost = get_ok(&app, &path).await.bytes().await.unwrap();
     assert_eq!(entry_ids(&lost), [entry_id("c-1")]);
-    app.client
-        .delete(app.url("/api/v1/articles/c-1"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    app.delete_article("c-1").await;
     let deleted = get_ok(&app, &path).await.text().await.unwrap();
     let doc = roxmltree::Document::parse(&deleted).unwrap();
     let refs: Vec<&str> = doc
@@ -445,12 +440,7 @@ async fn tag_subscribers_hear_of_articles_gaining_carrying_losing_and_deleted_wi
         .await;
     let fourth = &atom.wait_for_posts(4).await[3];
     assert_eq!(entry_ids(&fourth.body), [entry_id("w-2")]);
-    app.client
-        .delete(app.url("/api/v1/articles/w-2"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    app.delete_article("w-2").await;
     let fifth = &atom.wait_for_posts(5).await[4];
     assert!(entry_ids(&fifth.body).is_empty());
     assert_eq!(tombstone_refs(&fifth.body), [entry_id("w-2")]);
@@ -541,13 +531,7 @@ async fn the_tags_are_listed_with_their_pages_and_feeds_and_on_the_index() {
     assert_eq!(problem["errors"][0]["field"], "limit", "{problem}");
 
     // A deleted article counts no more, on the index either.
-    let deleted = app
-        .client
-        .delete(app.url("/api/v1/articles/l-3"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete_article("l-3").await;
     assert!(deleted.status().is_success());
     let tags: Value = get_ok(&app, "/api/v1/tags").await.json().await.unwrap();
     assert_eq!(listed(&tags), [("双拥".into(), 2), ("要闻".into(), 1)]);

@@ -4,9 +4,7 @@
 
 use tokio::process::Command;
 
-use crate::helpers::{
-    TOKEN, TestApp, article, repo_path, require_tool, seed_article, spawn_app_with,
-};
+use crate::helpers::{TestApp, article, repo_path, require_tool, seed_article, spawn_app_with};
 use crate::w3c_rules::{self, ATOM};
 
 /// A site with the seed, an English article, a deletion (a tombstone in Atom) and an empty
@@ -33,13 +31,7 @@ async fn app_with_history() -> TestApp {
     app.publish(&older).await;
     app.publish(&article("validity-gone", "hnyw/ldhd", "将被删除"))
         .await;
-    let deleted = app
-        .client
-        .delete(app.url("/api/v1/articles/validity-gone"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete_article("validity-gone").await;
     assert!(deleted.status().is_success());
     app
 }
