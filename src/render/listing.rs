@@ -116,14 +116,18 @@ pub(super) fn article_list(ctx: &ListContext<'_>, articles: &[StoredArticle]) ->
 }
 
 fn article_item(ctx: &ListContext<'_>, article: &Article) -> Markup {
-    let labels = ctx.labels;
+    // An article in another language than the page's is labelled in its own, as it is marked
+    // (`lang`): "Source: Huangnan Daily" on a Chinese page, not "来源：Huangnan Daily".
+    let language = entry::language_override(article, ctx.language);
+    let own_labels = language.map(Labels::for_language);
+    let labels = own_labels.as_ref().unwrap_or(ctx.labels);
     let section = ctx
         .catalog
         .section(&article.section)
         .filter(|s| !matches!(ctx.scope, Scope::Section(path) if *path == s.path));
     let summary = entry::summary(article);
     html! {
-        li lang=[entry::language_override(article, ctx.language)] {
+        li lang=[language] {
             h3 { a href=(article.url.as_str()) { (article.title) } }
             p.meta {
                 time datetime=(entry::rfc3339(&article.published)) {
@@ -211,5 +215,28 @@ mod tests {
         );
         article.content_html = "<p>no image</p>".into();
         assert_eq!(first_image(&article), None);
+    }
+
+    #[test]
+    fn an_article_in_another_language_is_labelled_in_its_own() {
+        let catalog = catalog();
+        let labels = Labels::for_language("zh-CN");
+        let ctx = ListContext {
+            catalog: &catalog,
+            base: "https://news.example",
+            labels: &labels,
+            language: "zh-CN",
+            scope: &Scope::All,
+        };
+        let mut stored = leader_article();
+        stored.article.source = Some("Huangnan Daily".into());
+        stored.article.editor = Some("Dorje".into());
+        let chinese = article_list(&ctx, std::slice::from_ref(&stored)).into_string();
+        assert!(chinese.contains("<span class=\"source\">来源：Huangnan Daily</span>"));
+        stored.article.language = Some("en".into());
+        let english = article_list(&ctx, &[stored]).into_string();
+        assert!(english.contains("<li lang=\"en\">"));
+        assert!(english.contains("<span class=\"source\">Source: Huangnan Daily</span>"));
+        assert!(english.contains("<span class=\"editor\">Editor: Dorje</span>"));
     }
 }

@@ -303,8 +303,9 @@ async fn a_browser_shows_the_index_a_section_and_a_search_without_errors_at_both
         let english = listed(facts, "Regong Arts Festival Opens in Tongren");
         assert_eq!(english["lang"], "en");
         assert_eq!(english["time"], "2024-07-15 09:30 +08:00");
-        assert_eq!(english["source"], "来源：Huangnan Daily");
-        assert_eq!(english["editor"], "责任编辑：Dorje");
+        // Labelled in its own language, as it is marked.
+        assert_eq!(english["source"], "Source: Huangnan Daily");
+        assert_eq!(english["editor"], "Editor: Dorje");
         let notice = listed(facts, "关于做好2024年双拥工作的通知");
         assert_eq!(notice["datetime"], "2024-06-01T09:00:00+08:00");
         assert_eq!(notice["image"]["alt"], "");
