@@ -56,6 +56,17 @@ pub enum HubState {
     Failed,
 }
 
+impl HubState {
+    /// As the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HubState::Requested => "requested",
+            HubState::Active => "active",
+            HubState::Failed => "failed",
+        }
+    }
+}
+
 /// Our subscription to an upstream feed's hub.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceHub {

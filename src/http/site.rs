@@ -15,6 +15,7 @@ use super::extract::limit_param;
 use crate::catalog::{Catalog, Scope, Section};
 use crate::domain::FeedFormat;
 use crate::render::{IndexEntry, SourceLine, render_index, render_opml};
+use crate::sources::SourceView;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -73,23 +74,7 @@ async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
         .views()
         .await?
         .into_iter()
-        .map(|view| SourceLine {
-            name: view.name,
-            kind: view.kind,
-            url: view.url,
-            last_fetch_at: view.record.last_fetch_at,
-            outcome: view.record.last_outcome,
-            error: view.record.last_error,
-            articles_taken: view.record.articles_taken,
-            next_run_at: view.next_run_at,
-            hub: view.hub.map(|h| {
-                let state = serde_json::to_value(h.state)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                (state, h.lease_until)
-            }),
-        })
+        .map(SourceView::line)
         .collect();
     let catalog = catalog.clone();
     let base = state.service.config.public_base().to_owned();

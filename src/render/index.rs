@@ -21,7 +21,8 @@ pub struct IndexEntry {
     pub subscribers: [u64; 3],
 }
 
-/// One source's state as the index shows it (see `GET /api/v1/sources` for all of it).
+/// One source's state as the index and the console show it (see `GET /api/v1/sources` for
+/// all of it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceLine {
     pub name: String,
@@ -32,10 +33,13 @@ pub struct SourceLine {
     /// `ok`, `not_modified` or `failed`, with the reason of a failure.
     pub outcome: Option<String>,
     pub error: Option<String>,
+    pub failing_since: Option<DateTime<Utc>>,
     pub articles_taken: u64,
     pub next_run_at: Option<DateTime<Utc>>,
-    /// The hub subscription's state, and its lease's end.
-    pub hub: Option<(String, Option<DateTime<Utc>>)>,
+    /// An instance runs it now.
+    pub running: bool,
+    /// The hub subscription's state (`requested`, `active`, `failed`), and its lease's end.
+    pub hub: Option<(&'static str, Option<DateTime<Utc>>)>,
 }
 
 /// Renders the index page: a complete HTML5 document without scripts, `latest` being the

@@ -76,6 +76,25 @@ pub struct SourceView {
     pub hub: Option<HubView>,
 }
 
+impl SourceView {
+    /// The line the index and the console show of it.
+    pub fn line(self) -> crate::render::SourceLine {
+        crate::render::SourceLine {
+            name: self.name,
+            kind: self.kind,
+            url: self.url,
+            last_fetch_at: self.record.last_fetch_at,
+            outcome: self.record.last_outcome,
+            error: self.record.last_error,
+            failing_since: self.record.failing_since,
+            articles_taken: self.record.articles_taken,
+            next_run_at: self.next_run_at,
+            running: self.running,
+            hub: self.hub.map(|h| (h.state.as_str(), h.lease_until)),
+        }
+    }
+}
+
 /// A source's subscription at its upstream hub, without the secret.
 #[derive(Debug, Clone, Serialize)]
 pub struct HubView {

@@ -11,11 +11,13 @@ use crate::catalog::Scope;
 use crate::domain::{FeedCursor, SectionPath};
 use crate::http::error::ApiError;
 use crate::http::extract::query_param;
+use crate::render::SourceLine;
 use crate::render::console::{
-    ArticleHistory, ConsoleSource, EndpointHealth, EndpointPage, Flash, LiveItem, LoginProblem,
-    NewEndpointForm, Overview, SectionHistory, SubscriptionHealth, render_endpoint_page,
-    render_login, render_new_endpoint_form, render_overview, render_section_history,
+    ArticleHistory, EndpointHealth, EndpointPage, Flash, LiveItem, LoginProblem, NewEndpointForm,
+    Overview, SectionHistory, SubscriptionHealth, render_endpoint_page, render_login,
+    render_new_endpoint_form, render_overview, render_section_history,
 };
+use crate::sources::SourceView;
 use crate::webhooks::robots;
 
 /// The most endpoints the overview lists (those needing attention first).
@@ -87,30 +89,12 @@ pub(super) async fn overview_or_login(
         .buffered(READS_AT_ONCE)
         .try_collect()
         .await?;
-    let sources: Vec<ConsoleSource> = state
+    let sources: Vec<SourceLine> = state
         .sources
         .views()
         .await?
         .into_iter()
-        .map(|view| ConsoleSource {
-            name: view.name,
-            kind: view.kind,
-            url: view.url,
-            last_fetch_at: view.record.last_fetch_at,
-            outcome: view.record.last_outcome,
-            error: view.record.last_error,
-            failing_since: view.record.failing_since,
-            articles_taken: view.record.articles_taken,
-            next_run_at: view.next_run_at,
-            running: view.running,
-            hub: view.hub.map(|h| {
-                let state = serde_json::to_value(h.state)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                (state, h.lease_until)
-            }),
-        })
+        .map(SourceView::line)
         .collect();
     let counts = service.article_counts().await?;
     // The latest events: those just before what this process has applied (the cursor is the

@@ -21,7 +21,7 @@ pub use endpoint::{
     render_new_endpoint_form, render_secret_page,
 };
 pub use live::{LIVE_SCRIPT, Live, LiveItem};
-pub use overview::{ConsoleSource, EndpointHealth, Overview, SubscriptionHealth, render_overview};
+pub use overview::{EndpointHealth, Overview, SubscriptionHealth, render_overview};
 pub use section::{ArticleHistory, SectionHistory, render_section_history};
 
 /// What every console page needs besides its own content.

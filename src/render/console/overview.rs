@@ -8,6 +8,7 @@ use super::live::{Live, LiveItem, latest_events};
 use super::{ConsoleContext, words::ConsoleLabels};
 use crate::catalog::Scope;
 use crate::domain::{Endpoint, QueueStats, SectionPath, SubscriptionView};
+use crate::render::SourceLine;
 use crate::render::words::Labels;
 
 /// How often the overview is fetched again (besides when an event comes), in seconds.
@@ -27,26 +28,6 @@ pub struct SubscriptionHealth {
     pub last_success: Option<DateTime<Utc>>,
 }
 
-/// One source's state as the console shows it (see `GET /api/v1/sources` for all of it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsoleSource {
-    pub name: String,
-    /// `pages` or `feed`.
-    pub kind: &'static str,
-    pub url: String,
-    pub last_fetch_at: Option<DateTime<Utc>>,
-    /// `ok`, `not_modified` or `failed`.
-    pub outcome: Option<String>,
-    pub error: Option<String>,
-    pub failing_since: Option<DateTime<Utc>>,
-    pub articles_taken: u64,
-    pub next_run_at: Option<DateTime<Utc>>,
-    /// An instance runs it now.
-    pub running: bool,
-    /// The hub subscription's state (`requested`, `active`, `failed`) and its lease's end.
-    pub hub: Option<(String, Option<DateTime<Utc>>)>,
-}
-
 /// What the overview shows.
 #[derive(Debug, Clone, Copy)]
 pub struct Overview<'a> {
@@ -58,7 +39,7 @@ pub struct Overview<'a> {
     pub subscriptions: &'a [SubscriptionHealth],
     /// Whether there are subscriptions past those listed.
     pub more_subscriptions: bool,
-    pub sources: &'a [ConsoleSource],
+    pub sources: &'a [SourceLine],
     /// Live articles per section, not counting descendants.
     pub counts: &'a [(String, u64)],
     /// The latest events of the log, the newest first, and the cursor the page's stream
@@ -223,7 +204,7 @@ fn subscriptions(
     }
 }
 
-fn sources(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, sources: &[ConsoleSource]) -> Markup {
+fn sources(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, sources: &[SourceLine]) -> Markup {
     html! {
         @if sources.is_empty() {
             p.muted { (labels.no_sources) }
