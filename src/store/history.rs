@@ -12,6 +12,11 @@ pub(super) mod sql {
     pub const ARTICLE_EVENTS: &str = "SELECT seq, id, type, article_id, section, moved_from,
             version, occurred_at
        FROM events WHERE article_id = $1 ORDER BY version DESC LIMIT $2";
+
+    /// When target `$1` (an endpoint or a WebSub subscription) last took a delivery: the end
+    /// of its newest delivered one (the index `deliveries_by_target`, from its newest end).
+    pub const LAST_SUCCESS: &str = "SELECT finished_at FROM deliveries
+      WHERE target_id = $1 AND status = 'delivered' ORDER BY seq DESC LIMIT 1";
 }
 
 impl Store {
@@ -23,6 +28,14 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<EventSummary>, StoreError> {
         on_backend!(&self.backend, s => s.article_events(id, limit).await)
+    }
+
+    /// When an endpoint or a WebSub subscription last took a delivery; `None` if never.
+    pub async fn last_success_of(
+        &self,
+        target_id: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        on_backend!(&self.backend, s => s.last_success_of(target_id).await)
     }
 
     /// The delivery log of an endpoint from its newest end: the `limit` deliveries before the

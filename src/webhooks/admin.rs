@@ -145,11 +145,7 @@ impl Webhooks {
         &self,
         endpoint_id: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let latest = self
-            .store
-            .latest_deliveries_of(endpoint_id, Some("delivered"), None, 1)
-            .await?;
-        Ok(latest.first().and_then(|d| d.finished_at))
+        self.store.last_success_of(endpoint_id).await
     }
 
     pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryView>, StoreError> {

@@ -100,6 +100,7 @@ async fn the_delivery_log_reads_back_from_its_newest_end(db: Ctx) {
     assert_eq!(ids(&behind), reversed[2..4]);
 
     // Deliver the oldest: it is the newest delivered one, with its attempt.
+    assert_eq!(store.last_success_of(&ep).await.unwrap(), None);
     let claimed = store
         .claim_due_deliveries(t, t + secs(60), 100, None)
         .await
@@ -113,6 +114,9 @@ async fn the_delivery_log_reads_back_from_its_newest_end(db: Ctx) {
     assert_eq!(ids(&delivered), [oldest_first[0].id.clone()]);
     assert_eq!(delivered[0].finished_at, Some(t + secs(1)));
     assert_eq!(delivered[0].attempt_log.len(), 1);
+    // The last success is that delivery's end, of this endpoint alone.
+    assert_eq!(store.last_success_of(&ep).await.unwrap(), Some(t + secs(1)));
+    assert_eq!(store.last_success_of(&other).await.unwrap(), None);
     assert!(
         store
             .latest_deliveries_of(&other, Some("delivered"), None, 1)

@@ -176,16 +176,7 @@ impl PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        let mut views = rows
-            .iter()
-            .map(view_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let seqs: Vec<i64> = views.iter().map(|v| v.cursor).collect();
-        let mut attempts = self.attempts_of(&seqs).await?;
-        for view in &mut views {
-            view.attempt_log = attempts.remove(&view.cursor).unwrap_or_default();
-        }
-        Ok(views)
+        self.views_with_attempts(&rows).await
     }
 
     /// One delivery by its public id.
@@ -205,6 +196,24 @@ impl PgStore {
     }
 
     /// The attempts of some deliveries, each delivery's in order, in one query.
+    /// The deliveries of `rows` (see [`view_from_row`]), each with its attempt log, read in
+    /// one query.
+    pub(super) async fn views_with_attempts(
+        &self,
+        rows: &[PgRow],
+    ) -> Result<Vec<DeliveryView>, StoreError> {
+        let mut views = rows
+            .iter()
+            .map(view_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let seqs: Vec<i64> = views.iter().map(|v| v.cursor).collect();
+        let mut attempts = self.attempts_of(&seqs).await?;
+        for view in &mut views {
+            view.attempt_log = attempts.remove(&view.cursor).unwrap_or_default();
+        }
+        Ok(views)
+    }
+
     pub(super) async fn attempts_of(
         &self,
         seqs: &[i64],

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::PgStore;
-use super::deliveries::{VIEW_SELECT, view_from_row};
+use super::deliveries::VIEW_SELECT;
 use crate::domain::{ArticleId, DeliveryView, EventSummary};
 use crate::store::StoreError;
 use crate::store::history::{event_summary, sql};
@@ -46,6 +46,18 @@ impl PgStore {
             .collect()
     }
 
+    /// See [`sql::LAST_SUCCESS`].
+    pub async fn last_success_of(
+        &self,
+        target_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let finished: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(sql::LAST_SUCCESS)
+            .bind(target_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(finished.flatten())
+    }
+
     /// The index `deliveries_by_target`, walked backwards from `before`.
     pub async fn latest_deliveries_of(
         &self,
@@ -61,16 +73,7 @@ impl PgStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        let mut views = rows
-            .iter()
-            .map(view_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let seqs: Vec<i64> = views.iter().map(|v| v.cursor).collect();
-        let mut attempts = self.attempts_of(&seqs).await?;
-        for view in &mut views {
-            view.attempt_log = attempts.remove(&view.cursor).unwrap_or_default();
-        }
-        Ok(views)
+        self.views_with_attempts(&rows).await
     }
 }
 
@@ -105,6 +108,12 @@ mod tests {
         )
         .await;
         assert_bounded("an endpoint's latest deliveries", &deliveries);
+        let last_success = plan(
+            pool,
+            sqlx::query(&format!("EXPLAIN {}", sql::LAST_SUCCESS)).bind("ep_1"),
+        )
+        .await;
+        assert_bounded("an endpoint's last success", &last_success);
         db.close().await;
     }
 }

@@ -299,13 +299,7 @@ impl SqliteStore {
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut view = view_from_row(row)?;
-            view.attempt_log = self.attempts_of(view.cursor).await?;
-            views.push(view);
-        }
-        Ok(views)
+        self.views_with_attempts(&rows).await
     }
 
     /// One delivery by its public id.
@@ -322,6 +316,20 @@ impl SqliteStore {
         let mut view = view_from_row(&row)?;
         view.attempt_log = self.attempts_of(view.cursor).await?;
         Ok(Some(view))
+    }
+
+    /// The deliveries of `rows` (see [`view_from_row`]), each with its attempt log.
+    pub(super) async fn views_with_attempts(
+        &self,
+        rows: &[SqliteRow],
+    ) -> Result<Vec<DeliveryView>, StoreError> {
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut view = view_from_row(row)?;
+            view.attempt_log = self.attempts_of(view.cursor).await?;
+            views.push(view);
+        }
+        Ok(views)
     }
 
     pub(super) async fn attempts_of(&self, seq: i64) -> Result<Vec<Attempt>, StoreError> {

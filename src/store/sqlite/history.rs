@@ -3,7 +3,6 @@
 use sqlx::Row;
 
 use super::SqliteStore;
-use super::deliveries::view_from_row;
 use crate::domain::{ArticleId, DeliveryView, EventSummary};
 use crate::store::history::{event_summary, sql};
 use crate::store::{StoreError, parse_time_key};
@@ -45,6 +44,22 @@ impl SqliteStore {
             .collect()
     }
 
+    /// See [`sql::LAST_SUCCESS`].
+    pub async fn last_success_of(
+        &self,
+        target_id: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        let finished: Option<Option<String>> = sqlx::query_scalar(sql::LAST_SUCCESS)
+            .bind(target_id)
+            .fetch_optional(&self.read)
+            .await?;
+        finished
+            .flatten()
+            .as_deref()
+            .map(parse_time_key)
+            .transpose()
+    }
+
     /// The index `deliveries_by_target`, walked backwards from `before`.
     pub async fn latest_deliveries_of(
         &self,
@@ -60,13 +75,7 @@ impl SqliteStore {
             .bind(limit)
             .fetch_all(&self.read)
             .await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut view = view_from_row(row)?;
-            view.attempt_log = self.attempts_of(view.cursor).await?;
-            views.push(view);
-        }
-        Ok(views)
+        self.views_with_attempts(&rows).await
     }
 }
 
@@ -83,6 +92,7 @@ mod tests {
         for (name, sql) in [
             ("an article's events", sql::ARTICLE_EVENTS),
             ("an endpoint's latest deliveries", LATEST_DELIVERIES),
+            ("an endpoint's last success", sql::LAST_SUCCESS),
         ] {
             let plan = plan(&store.read, sql).await;
             assert_bounded(name, &plan);
