@@ -71,6 +71,19 @@ impl Scope {
         }
     }
 
+    /// The live articles of this scope's sections, from the live articles of each section
+    /// (not counting descendants, as the store keeps them). A tag's scope counts none: tags
+    /// are not counted per section.
+    pub fn live_articles(&self, per_section: &[(String, u64)]) -> u64 {
+        per_section
+            .iter()
+            .filter(|(section, _)| {
+                SectionPath::parse(section).is_ok_and(|s| self.includes(&s, &[]))
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Whether `article` belongs to this scope's feed.
     pub fn includes_article(&self, article: &Article) -> bool {
         self.includes(&article.section, &article.tags)
@@ -80,6 +93,22 @@ impl Scope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scope_counts_the_live_articles_of_its_sections_and_their_descendants() {
+        let counts = [
+            ("hnyw".to_owned(), 2),
+            ("hnyw/ldhd".to_owned(), 3),
+            ("hnywx".to_owned(), 7),
+            ("zwgk/tzgg".to_owned(), 1),
+        ];
+        let scope = |name: &str| Scope::parse_name(name).unwrap();
+        assert_eq!(scope("all").live_articles(&counts), 13);
+        assert_eq!(scope("hnyw").live_articles(&counts), 5, "not hnywx");
+        assert_eq!(scope("hnyw/ldhd").live_articles(&counts), 3);
+        assert_eq!(scope("zjhn").live_articles(&counts), 0);
+        assert_eq!(scope("tags/双拥").live_articles(&counts), 0);
+    }
 
     #[test]
     fn names_read_back_and_tags_are_encoded_in_urls() {

@@ -43,16 +43,7 @@ async fn get_index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
     let entries: Vec<IndexEntry> = catalog
         .scopes()
         .map(|scope| {
-            // Live articles per section: the index lists `all` and the sections, whose
-            // feeds the section alone decides (tags are not counted per section).
-            let articles = counts
-                .iter()
-                .filter(|(section, _)| {
-                    crate::domain::SectionPath::parse(section)
-                        .is_ok_and(|s| scope.includes(&s, &[]))
-                })
-                .map(|(_, n)| n)
-                .sum();
+            let articles = scope.live_articles(&counts);
             let subscribers = FeedFormat::ALL.map(|format| {
                 let topic = (scope.as_str().to_owned(), format.extension().to_owned());
                 subscribers.get(&topic).copied().unwrap_or(0)

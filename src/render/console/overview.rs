@@ -252,15 +252,7 @@ fn sources(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, sources: &[SourceLi
 /// history.
 fn sections(ctx: &ConsoleContext<'_>, labels: &ConsoleLabels, counts: &[(String, u64)]) -> Markup {
     let words = Labels::for_language(&ctx.catalog.site.language);
-    let count = |scope: &Scope| -> u64 {
-        counts
-            .iter()
-            .filter(|(section, _)| {
-                SectionPath::parse(section).is_ok_and(|s| scope.includes(&s, &[]))
-            })
-            .map(|(_, n)| n)
-            .sum()
-    };
+    let count = |scope: &Scope| scope.live_articles(counts);
     html! {
         ul.tree {
             li {
