@@ -117,8 +117,18 @@ pub fn screenshot_dir() -> PathBuf {
 
 /// Runs the browser over `args` (see `tests/js/browser.mjs`) and reads its report.
 async fn run_browser(args: &[String]) -> Value {
+    run_in_browser("browser.mjs", args).await
+}
+
+/// Runs `tests/js/{script}` with node, Debian's chromium named to it, over `args`, and reads
+/// the JSON report it prints; a run that fails fails the test with what it said.
+pub(crate) async fn run_in_browser<I, S>(script: &str, args: I) -> Value
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     let output = tokio::process::Command::new("node")
-        .arg(repo_path("tests/js/browser.mjs"))
+        .arg(repo_path(&format!("tests/js/{script}")))
         .args(args)
         .env("CHROMIUM", chromium_path())
         .output()

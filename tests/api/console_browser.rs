@@ -9,9 +9,9 @@
 
 use serde_json::{Value, json};
 
-use crate::browser::{browser_available, chromium_path, screenshot_dir};
+use crate::browser::{browser_available, run_in_browser, screenshot_dir};
 use crate::fake_robots::{FakeRobot, Vendor};
-use crate::helpers::{TOKEN, TestApp, eventually, repo_path, seed_article, spawn_app_with};
+use crate::helpers::{TOKEN, TestApp, eventually, seed_article, spawn_app_with};
 use crate::receiver::{Receiver, Reply};
 
 /// Runs `tests/js/console.mjs` with `args` after its output folder, state file and base URL.
@@ -22,22 +22,10 @@ async fn run_console(app: &TestApp, args: &[&str]) -> Value {
 /// [`run_console`], its screenshots kept in `out`.
 async fn run_console_into(app: &TestApp, out: &std::path::Path, args: &[&str]) -> Value {
     let state = app.dir.path().join("console-session.json");
-    let output = tokio::process::Command::new("node")
-        .arg(repo_path("tests/js/console.mjs"))
-        .arg(out)
-        .arg(&state)
-        .arg(&app.address)
-        .args(args)
-        .env("CHROMIUM", chromium_path())
-        .output()
-        .await
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "the browser run failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the browser's report is JSON")
+    let mut all: Vec<std::ffi::OsString> =
+        vec![out.into(), state.into(), app.address.clone().into()];
+    all.extend(args.iter().map(Into::into));
+    run_in_browser("console.mjs", all).await
 }
 
 /// No error of any kind, no sideways scrolling, no script but the console's own, and every

@@ -15,7 +15,7 @@
 // Environment: CHROMIUM (default /usr/bin/chromium).
 
 import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 // Only a guard against a hang: each wait ends as soon as what it waits for happens.
 const PATIENCE_MS = 60_000;
@@ -28,19 +28,7 @@ if (!pageUrl) {
 
 const say = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   const errors = { page: [], console: [] };
