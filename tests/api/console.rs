@@ -12,8 +12,9 @@ use tidings::webhooks::signature::signature_header;
 use crate::events_stream::SseStream;
 use crate::fake_robots::{FakeRobot, Vendor};
 use crate::helpers::{
-    KillOnDrop, READ_ONLY_TOKEN, TOKEN, TestApp, eventually, free_port, fresh_database_url,
-    seed_article, spawn_app_with, spawn_in, start_binary, wait_healthy, write_server_config,
+    KillOnDrop, READ_ONLY_TOKEN, TOKEN, TestApp, admin_get, eventually, free_port,
+    fresh_database_url, seed_article, spawn_app_with, spawn_in, start_binary, wait_healthy,
+    wait_log, write_server_config,
 };
 use crate::receiver::{Receiver, Reply};
 use crate::websub::subscribe;
@@ -127,12 +128,6 @@ fn location(response: &reqwest::Response) -> &str {
     response.headers()[LOCATION].to_str().unwrap()
 }
 
-async fn api_get(app: &TestApp, path: &str) -> Value {
-    let response = app.get_authorized(path).await;
-    assert_eq!(response.status(), 200, "GET {path}");
-    response.json().await.unwrap()
-}
-
 async fn create_endpoint(app: &TestApp, url: &str) -> String {
     let response = app
         .post_json("/api/v1/webhooks", &json!({ "url": url }))
@@ -142,19 +137,6 @@ async fn create_endpoint(app: &TestApp, url: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// The endpoint's delivery log once `done` holds.
-async fn log_when(app: &TestApp, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let path = format!("/api/v1/webhooks/{id}/deliveries");
-    eventually("the delivery log to reach the expected state", || async {
-        let log = api_get(app, &path).await["deliveries"]
-            .as_array()
-            .unwrap()
-            .clone();
-        done(&log).then_some(log)
-    })
-    .await
 }
 
 #[tokio::test]
@@ -318,7 +300,7 @@ async fn nothing_of_the_console_is_served_without_a_session() {
             assert!(body.contains("请先登录控制台"), "POST {path}: {body}");
         }
     }
-    let endpoint = api_get(&app, &format!("/api/v1/webhooks/{id}")).await;
+    let endpoint = admin_get(&app, &format!("/api/v1/webhooks/{id}")).await;
     assert_eq!(endpoint["enabled"], true, "nothing was done");
 }
 
@@ -454,7 +436,7 @@ async fn forms_without_the_sessions_token_or_from_another_site_are_refused() {
         assert_eq!(response.status(), 403, "{csrf:?} {headers:?}");
         let html = response.text().await.unwrap();
         assert!(html.contains("表单已失效"), "{html}");
-        let endpoint = api_get(&app, &format!("/api/v1/webhooks/{id}")).await;
+        let endpoint = admin_get(&app, &format!("/api/v1/webhooks/{id}")).await;
         assert_eq!(
             endpoint["enabled"], true,
             "{csrf:?} {headers:?} changed nothing"
@@ -495,7 +477,7 @@ async fn forms_without_the_sessions_token_or_from_another_site_are_refused() {
             assert_eq!(response.status(), 303, "{headers:?}");
         }
     }
-    let endpoint = api_get(&app, &format!("/api/v1/webhooks/{id}")).await;
+    let endpoint = admin_get(&app, &format!("/api/v1/webhooks/{id}")).await;
     assert_eq!(endpoint["enabled"], false);
 }
 
@@ -515,7 +497,7 @@ async fn enabling_disabling_and_testing_change_what_the_api_shows() {
         format!("/admin/endpoints/{id}?done=disabled")
     );
     assert_eq!(
-        api_get(&app, &format!("/api/v1/webhooks/{id}")).await["enabled"],
+        admin_get(&app, &format!("/api/v1/webhooks/{id}")).await["enabled"],
         false
     );
     let (_, html) = browser.get(location(&response)).await;
@@ -529,7 +511,7 @@ async fn enabling_disabling_and_testing_change_what_the_api_shows() {
         format!("/admin/endpoints/{id}?done=enabled")
     );
     assert_eq!(
-        api_get(&app, &format!("/api/v1/webhooks/{id}")).await["enabled"],
+        admin_get(&app, &format!("/api/v1/webhooks/{id}")).await["enabled"],
         true
     );
 
@@ -542,7 +524,7 @@ async fn enabling_disabling_and_testing_change_what_the_api_shows() {
     );
     let got = receiver.wait_for_posts(1).await;
     assert_eq!(got[0].json()["type"], "webhook.test");
-    let log = log_when(&app, &id, |log| {
+    let log = wait_log(&app, &id, |log| {
         log.iter().any(|d| d["status"] == "delivered")
     })
     .await;
@@ -574,7 +556,7 @@ async fn resending_and_recovering_send_failed_deliveries_again() {
     let mut second = seed_article();
     second["id"] = json!("second-article");
     app.publish(&second).await;
-    let log = log_when(&app, &id, |log| {
+    let log = wait_log(&app, &id, |log| {
         log.len() == 2 && log.iter().all(|d| d["status"] == "failed")
     })
     .await;
@@ -591,7 +573,7 @@ async fn resending_and_recovering_send_failed_deliveries_again() {
         location(&response),
         format!("/admin/endpoints/{id}?done=resent")
     );
-    log_when(&app, &id, |log| {
+    wait_log(&app, &id, |log| {
         log[0]["status"] == "delivered" && log[1]["status"] == "failed"
     })
     .await;
@@ -606,7 +588,7 @@ async fn resending_and_recovering_send_failed_deliveries_again() {
         location(&response),
         format!("/admin/endpoints/{id}?done=recovered&n=1")
     );
-    let log = log_when(&app, &id, |log| {
+    let log = wait_log(&app, &id, |log| {
         log.iter().all(|d| d["status"] == "delivered")
     })
     .await;
@@ -700,7 +682,7 @@ async fn an_endpoint_added_in_the_console_is_the_apis_with_its_secret_shown_once
         "kept as sent"
     );
     assert_eq!(
-        api_get(&app, "/api/v1/webhooks").await["endpoints"],
+        admin_get(&app, "/api/v1/webhooks").await["endpoints"],
         json!([])
     );
 
@@ -722,7 +704,7 @@ async fn an_endpoint_added_in_the_console_is_the_apis_with_its_secret_shown_once
     let html = created.text().await.unwrap();
     let re = regex::Regex::new(r#"id="secret">(whsec_[^<]+)<"#).unwrap();
     let secret = re.captures(&html).expect("the secret")[1].to_owned();
-    let endpoints = api_get(&app, "/api/v1/webhooks").await["endpoints"].clone();
+    let endpoints = admin_get(&app, "/api/v1/webhooks").await["endpoints"].clone();
     let endpoint = &endpoints[0];
     assert_eq!(endpoint["url"], receiver.url);
     assert_eq!(endpoint["description"], "搜索索引");
@@ -780,7 +762,7 @@ async fn a_robot_added_in_the_console_shows_its_message_first_and_signs_as_its_v
     assert!(html.contains("<option value=\"dingtalk\" selected>"));
     assert!(html.contains("name=\"secret\" value=\"SECc0ns0le5ecret\""));
     assert_eq!(
-        api_get(&app, "/api/v1/webhooks").await["endpoints"],
+        admin_get(&app, "/api/v1/webhooks").await["endpoints"],
         json!([])
     );
 
@@ -809,7 +791,7 @@ async fn a_robot_added_in_the_console_shows_its_message_first_and_signs_as_its_v
     assert_eq!(created.status(), StatusCode::SEE_OTHER);
     let to = location(&created).to_owned();
     assert!(to.ends_with("?done=created"), "{to}");
-    let endpoint = api_get(&app, "/api/v1/webhooks").await["endpoints"][0].clone();
+    let endpoint = admin_get(&app, "/api/v1/webhooks").await["endpoints"][0].clone();
     assert_eq!(endpoint["kind"], "dingtalk");
     assert_eq!(endpoint["signed"], true);
     assert_eq!(endpoint["event_types"], json!(["article.published"]));

@@ -410,3 +410,27 @@ poll_interval_ms = 50
     )
     .unwrap();
 }
+
+/// `GET path` with the token that has every scope: the answer's JSON, which must be a 200.
+pub async fn admin_get(app: &TestApp, path: &str) -> Value {
+    let response = app.get_authorized(path).await;
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.expect("a JSON answer")
+}
+
+/// The endpoint's delivery log (its first 500), once it satisfies `done`.
+pub async fn wait_log(
+    app: &TestApp,
+    endpoint: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let path = format!("/api/v1/webhooks/{endpoint}/deliveries?limit=500");
+    eventually("the delivery log to reach the expected state", || async {
+        let log = admin_get(app, &path).await["deliveries"]
+            .as_array()
+            .expect("a delivery log")
+            .clone();
+        done(&log).then_some(log)
+    })
+    .await
+}

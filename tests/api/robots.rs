@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::fake_robots::{FakeRobot, Got, Vendor, answer};
 use crate::helpers::{
-    TOKEN, TestApp, binary_setup, eventually, seed_article, spawn_app_with, wait_healthy,
+    TOKEN, TestApp, admin_get, binary_setup, eventually, seed_article, spawn_app_with,
+    wait_healthy, wait_log,
 };
 
 /// A server that may reach loopback robots, retries quickly, and waits `busy_wait` after a
@@ -35,12 +36,6 @@ async fn create(app: &TestApp, body: Value) -> Value {
     answer
 }
 
-async fn admin_get(app: &TestApp, path: &str) -> Value {
-    let response = app.get_authorized(path).await;
-    assert_eq!(response.status(), 200, "GET {path}");
-    response.json().await.unwrap()
-}
-
 async fn patch(app: &TestApp, id: &str, body: Value) -> reqwest::Response {
     app.client
         .patch(app.url(&format!("/api/v1/webhooks/{id}")))
@@ -49,19 +44,6 @@ async fn patch(app: &TestApp, id: &str, body: Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-/// Waits until the endpoint's delivery log satisfies `done`.
-async fn wait_log(app: &TestApp, endpoint: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let path = format!("/api/v1/webhooks/{endpoint}/deliveries?limit=100");
-    eventually("the delivery log to reach the expected state", || async {
-        let log = admin_get(app, &path).await["deliveries"]
-            .as_array()
-            .unwrap()
-            .clone();
-        done(&log).then_some(log)
-    })
-    .await
 }
 
 /// The seed article without its images: the vendors' text-only messages.

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TOKEN, TestApp, article, eventually, on_postgres, repo_path, require_tool, spawn_app_with,
-    spawn_in,
+    TOKEN, TestApp, admin_get, article, eventually, on_postgres, repo_path, require_tool,
+    spawn_app_with, spawn_in, wait_log,
 };
 use crate::receiver::{Received, Receiver, Reply};
 
@@ -36,12 +36,6 @@ async fn create_endpoint(app: &TestApp, body: Value) -> Value {
     body
 }
 
-async fn admin_get(app: &TestApp, path: &str) -> Value {
-    let response = app.get_authorized(path).await;
-    assert_eq!(response.status(), 200, "GET {path}");
-    response.json().await.unwrap()
-}
-
 async fn admin_post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
     app.post_json(path, &body).await
 }
@@ -58,19 +52,6 @@ async fn patch_endpoint(app: &TestApp, id: &str, body: Value) -> Value {
         .json()
         .await
         .unwrap()
-}
-
-/// Waits until the endpoint's delivery log satisfies `done`; the timeout guards against hangs.
-async fn wait_log(app: &TestApp, endpoint: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let path = format!("/api/v1/webhooks/{endpoint}/deliveries?limit=500");
-    eventually("the delivery log to reach the expected state", || async {
-        let log = admin_get(app, &path).await["deliveries"]
-            .as_array()
-            .unwrap()
-            .clone();
-        done(&log).then_some(log)
-    })
-    .await
 }
 
 fn has_standardwebhooks() -> bool {
