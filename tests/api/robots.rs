@@ -36,6 +36,20 @@ async fn create(app: &TestApp, body: Value) -> Value {
     answer
 }
 
+/// An endpoint for `robot`, quick enough not to hold a test back (`rate_limit` 100): its id.
+async fn quick_endpoint(app: &TestApp, robot: &FakeRobot) -> String {
+    let body = json!({"url": robot.url, "kind": robot.vendor.name(), "rate_limit": 100});
+    create(app, body).await["id"].as_str().unwrap().to_owned()
+}
+
+/// `POST /api/v1/webhooks/{id}/test`, which must be queued.
+async fn send_test(app: &TestApp, id: &str) {
+    let sent = app
+        .post_json(&format!("/api/v1/webhooks/{id}/test"), &json!({}))
+        .await;
+    assert_eq!(sent.status(), 202);
+}
+
 async fn patch(app: &TestApp, id: &str, body: Value) -> reqwest::Response {
     app.client
         .patch(app.url(&format!("/api/v1/webhooks/{id}")))
@@ -205,14 +219,7 @@ async fn an_error_code_is_a_failed_attempt_with_the_vendors_message_and_is_retri
     let app = app().await;
     let robot = FakeRobot::start(Vendor::WeCom, None).await;
     robot.script(&["refused"]);
-    let id = create(
-        &app,
-        json!({"url": robot.url, "kind": "wecom", "rate_limit": 100}),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = quick_endpoint(&app, &robot).await;
     app.publish(&seed_article()).await;
     let log = wait_log(&app, &id, |log| {
         log.first().is_some_and(|d| d["status"] == "delivered")
@@ -234,18 +241,8 @@ async fn an_error_code_is_a_failed_attempt_with_the_vendors_message_and_is_retri
     for vendor in [Vendor::DingTalk, Vendor::Feishu] {
         let robot = FakeRobot::start(vendor, None).await;
         robot.script(&["refused"]);
-        let id = create(
-            &app,
-            json!({"url": robot.url, "kind": vendor.name(), "rate_limit": 100}),
-        )
-        .await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let sent = app
-            .post_json(&format!("/api/v1/webhooks/{id}/test"), &json!({}))
-            .await;
-        assert_eq!(sent.status(), 202);
+        let id = quick_endpoint(&app, &robot).await;
+        send_test(&app, &id).await;
         let log = wait_log(&app, &id, |log| {
             log.first().is_some_and(|d| d["status"] == "delivered")
         })
@@ -272,18 +269,8 @@ async fn a_too_fast_answer_is_retried_after_the_busy_wait() {
     for vendor in [Vendor::DingTalk, Vendor::Feishu, Vendor::WeCom] {
         let robot = FakeRobot::start(vendor, None).await;
         robot.script(&["too_fast"]);
-        let id = create(
-            &app,
-            json!({"url": robot.url, "kind": vendor.name(), "rate_limit": 100}),
-        )
-        .await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let sent = app
-            .post_json(&format!("/api/v1/webhooks/{id}/test"), &json!({}))
-            .await;
-        assert_eq!(sent.status(), 202);
+        let id = quick_endpoint(&app, &robot).await;
+        send_test(&app, &id).await;
         let log = wait_log(&app, &id, |log| {
             log.first()
                 .is_some_and(|d| d["attempts"] == 1 && d["status"] == "pending")
