@@ -161,11 +161,9 @@ fn listed<'a>(facts: &'a Value, title: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{title} is not listed: {}", facts["articles"]))
 }
 
-/// Every page, at every width: no error of any kind, no sideways scrolling, every image
-/// loaded and inside the page.
-fn assert_clean(seen: &Value) {
-    let label = format!("{} at {}", seen["name"], seen["width"]);
-    assert_eq!(seen["status"], 200, "{label}");
+/// What a browser run saw of a page (`errors`, `facts` as the scripts report them): no error
+/// of any kind (console, page, failed request, HTTP status), and nothing wider than the page.
+pub(crate) fn assert_steady(label: &str, seen: &Value) {
     for kind in ["console", "page", "failed", "http"] {
         assert_eq!(seen["errors"][kind], json!([]), "{label}: {kind} errors");
     }
@@ -176,6 +174,15 @@ fn assert_clean(seen: &Value) {
         facts["overflowing"]
     );
     assert_eq!(facts["overflowing"], json!([]), "{label}");
+}
+
+/// Every page, at every width: no error of any kind, no sideways scrolling, every image
+/// loaded and inside the page.
+fn assert_clean(seen: &Value) {
+    let label = format!("{} at {}", seen["name"], seen["width"]);
+    assert_eq!(seen["status"], 200, "{label}");
+    assert_steady(&label, seen);
+    let facts = &seen["facts"];
     let width = facts["clientWidth"].as_f64().unwrap();
     for article in facts["articles"].as_array().unwrap() {
         if let Some(image) = article["image"].as_object() {

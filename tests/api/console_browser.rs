@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use crate::browser::{browser_available, run_in_browser, screenshot_dir};
+use crate::browser::{assert_steady, browser_available, run_in_browser, screenshot_dir};
 use crate::fake_robots::{FakeRobot, Vendor};
 use crate::helpers::{TOKEN, TestApp, eventually, seed_article, spawn_app_with};
 use crate::receiver::{Receiver, Reply};
@@ -31,16 +31,8 @@ async fn run_console_into(app: &TestApp, out: &std::path::Path, args: &[&str]) -
 /// No error of any kind, no sideways scrolling, no script but the console's own, and every
 /// form with its token.
 fn assert_clean(label: &str, seen: &Value) {
-    for kind in ["console", "page", "failed", "http"] {
-        assert_eq!(seen["errors"][kind], json!([]), "{label}: {kind} errors");
-    }
+    assert_steady(label, seen);
     let facts = &seen["facts"];
-    assert!(
-        facts["scrollWidth"].as_f64() <= facts["clientWidth"].as_f64(),
-        "{label} scrolls sideways: {}",
-        facts["overflowing"]
-    );
-    assert_eq!(facts["overflowing"], json!([]), "{label}");
     let scripts = facts["scripts"].as_array().unwrap();
     assert!(
         scripts.is_empty() || scripts == &[json!("/admin/live.js")],
